@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh clone:
+#   make demo   builds data/tracker.duckdb from indicators/ and data/, then renders a briefing
+#   make test   runs the whole test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TRACKER := $(VENV)/bin/tracker
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	rm -f data/tracker.duckdb data/tracker.duckdb.wal
+	$(TRACKER) init
+	$(TRACKER) ingest data/observations/*.csv
+	$(TRACKER) indicators
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check tracker tests
+	$(VENV)/bin/ruff format --check tracker tests
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) -m tests.benchmarks.run
+
+clean:
+	rm -rf $(VENV) reports/out data/tracker.duckdb data/tracker.duckdb.wal

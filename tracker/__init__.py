@@ -1,0 +1,1 @@
+"""tracker: follows infrastructure-programme indicators and publishes briefings."""

@@ -1,0 +1,147 @@
+"""Indicator definition files (`indicators/<id>.toml`) -> validated `Indicator` models.
+
+Layer 1: imports settings, errors, models, units. Each file is checked against
+`tracker/schemas/indicator.schema.json`; errors name the file and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping
+from datetime import date
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from tracker.errors import DefinitionError
+from tracker.models import Indicator, Target
+from tracker.units import parse_unit
+
+DEFINITION_SUFFIXES = (".toml",)
+
+
+@cache
+def indicator_schema() -> dict[str, Any]:
+    """The JSON Schema every indicator definition file must satisfy."""
+    text = resources.files("tracker").joinpath("schemas/indicator.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def definition_files(folder: Path) -> list[Path]:
+    """The indicator definition files in `folder`, sorted by name."""
+    if not folder.is_dir():
+        raise DefinitionError(f"{folder}: indicator folder not found; set TRACKER_HOME.")
+    return sorted(p for p in folder.iterdir() if p.suffix in DEFINITION_SUFFIXES)
+
+
+def load_indicators(folder: Path) -> list[Indicator]:
+    """Read and validate every indicator definition in `folder`."""
+    indicators = [load_indicator(path) for path in definition_files(folder)]
+    seen: dict[str, Path] = {}
+    for indicator in indicators:
+        assert indicator.path is not None
+        if indicator.id in seen:
+            raise DefinitionError(
+                f"{indicator.path}: key 'id': '{indicator.id}' is also defined in "
+                f"{seen[indicator.id]}; each indicator id must be unique."
+            )
+        seen[indicator.id] = indicator.path
+    return indicators
+
+
+def load_indicator(path: Path) -> Indicator:
+    """Read one definition file; DefinitionError names the file and key on any problem."""
+    raw = path.read_bytes()
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise DefinitionError(f"{path}: not valid TOML: {error}") from None
+    document = _dates_to_text(document)
+    validator = jsonschema.Draft202012Validator(
+        indicator_schema(), format_checker=jsonschema.FormatChecker()
+    )
+    problems = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if problems:
+        first = problems[0]
+        key = ".".join(str(part) for part in first.absolute_path) or "(top level)"
+        raise DefinitionError(f"{path}: key '{key}': {first.message}.")
+    if document["id"] != path.stem:
+        raise DefinitionError(
+            f"{path}: key 'id': found '{document['id']}', expected '{path.stem}' "
+            "(the id must equal the file name)."
+        )
+    unit = parse_unit(document["unit"])
+    if unit is None:
+        raise DefinitionError(
+            f"{path}: key 'unit': found '{document['unit']}', expected a unit such as "
+            "'USD bn', 'EUR m', 'GW', 'MW' or 'count'."
+        )
+    targets = tuple(
+        _target(path, document["id"], index, item)
+        for index, item in enumerate(document.get("targets", []))
+    )
+    return Indicator(
+        id=document["id"],
+        name=document["name"],
+        description=document["description"],
+        unit=unit.label,
+        measure=document["measure"],
+        frequency=document["frequency"],
+        category=document["category"],
+        preferred_source=document.get("preferred_source"),
+        base_date=_date(document.get("base_date")),
+        base_note=document.get("base_note"),
+        default_initiative=document.get("default_initiative"),
+        targets=targets,
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def definitions_digest(indicators: list[Indicator]) -> str:
+    """One hash over all definition files: it changes when any file changes."""
+    joined = "\n".join(f"{i.id}:{i.sha256}" for i in sorted(indicators, key=lambda i: i.id))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def _target(path: Path, indicator: str, index: int, item: Mapping[str, Any]) -> Target:
+    unit = parse_unit(item["unit"])
+    if unit is None:
+        raise DefinitionError(
+            f"{path}: key 'targets.{index}.unit': found '{item['unit']}', expected a unit "
+            "such as 'USD bn' or 'EUR bn'."
+        )
+    return Target(
+        indicator=indicator,
+        initiative=item["initiative"],
+        geography=item.get("geography", "WLD"),
+        label=item["label"],
+        value=float(item["value"]),
+        unit=unit.label,
+        due=date.fromisoformat(item["due"]),
+        source=item["source"],
+        baseline_value=item.get("baseline_value"),
+        baseline_period=item.get("baseline_period"),
+        note=item.get("note"),
+    )
+
+
+def _date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _dates_to_text(value: Any) -> Any:
+    """TOML parses bare dates; the schema expects ISO text, so turn them back."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _dates_to_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_to_text(v) for v in value]
+    return value

@@ -1,0 +1,54 @@
+"""The exception family: every error a user can cause is one of these.
+
+Layer 0: imports nothing from tracker.
+"""
+
+from __future__ import annotations
+
+
+class TrackerError(Exception):
+    """Base of every error the CLI turns into a message (exit code 1)."""
+
+    exit_code = 1
+
+
+class InputError(TrackerError):
+    """Refused input: a bad file, an unknown name, bad SQL (exit code 2)."""
+
+    exit_code = 2
+
+
+class DefinitionError(InputError):
+    """An indicator or briefing definition file is invalid."""
+
+
+class IngestError(InputError):
+    """A CSV file was refused; `problems` lists each one as `FILE:LINE: ...`."""
+
+    def __init__(self, problems: list[str], advice: str, total: int | None = None) -> None:
+        self.problems = problems
+        self.advice = advice
+        self.total = total if total is not None else len(problems)
+        shown = "\n".join(problems)
+        more = ""
+        if self.total > len(problems):
+            more = f"\n... and {self.total - len(problems)} more problems not shown."
+        super().__init__(
+            f"{shown}{more}\nNothing was loaded: the database is unchanged. {advice}".strip()
+        )
+
+
+class UnknownNameError(InputError):
+    """A name (indicator, initiative, geography, report) that is not defined."""
+
+
+class DatabaseBusyError(TrackerError):
+    """The database file is held by another process for longer than we wait."""
+
+
+class DatabaseFileError(TrackerError):
+    """The file at --db is not a tracker database (corrupt, foreign, or unreadable)."""
+
+
+class QueryError(InputError):
+    """Ad-hoc SQL that DuckDB refused, or that tried to write without --write."""
