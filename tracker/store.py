@@ -24,7 +24,6 @@ from tracker.errors import (
     DatabaseFileError,
     DefinitionError,
     QueryError,
-    TrackerError,
 )
 from tracker.models import BatchSummary, Catalog, Indicator, IndicatorInfo
 from tracker.units import parse_unit
@@ -36,6 +35,9 @@ SAFE_CONFIG: dict[str, Any] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
+# New files are written in a storage format the stock `duckdb` CLI (1.5, the newest on PyPI)
+# can open, so analysts can query the same file with it.
+STORAGE_COMPATIBILITY = "v1.5.0"
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?)(?:\.|$|\n| See )")
 REFERENCE_TABLES = ("initiatives", "geographies", "geography_members", "sources", "fx_rates")
 KEY_COLUMNS = ("indicator", "initiative", "geography", "period", "source")
@@ -180,7 +182,8 @@ def create_or_open(path: Path, *, wait: float | None = None) -> Iterator[Connect
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     _remove_database_files(temporary)
-    conn = duckdb.connect(str(temporary), config=dict(SAFE_CONFIG))
+    config = dict(SAFE_CONFIG, storage_compatibility_version=STORAGE_COMPATIBILITY)
+    conn = duckdb.connect(str(temporary), config=config)
     try:
         yield conn
         conn.execute("CHECKPOINT")
@@ -538,6 +541,3 @@ def require_initialised(path: Path) -> None:
     with connect(path, read_only=True):
         pass
 
-
-class StoreError(TrackerError):
-    """An unexpected DuckDB failure, reported with the file it concerns."""

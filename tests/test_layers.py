@@ -1,0 +1,62 @@
+"""Layers import downward only (STYLE.md); duckdb, altair and printing stay where they belong."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tracker"
+LAYERS = {
+    "settings": 0, "errors": 0, "models": 0, "units": 0, "periods": 0,
+    "definitions": 1, "store": 1, "charts": 1,
+    "ingest": 2, "report": 2, "briefing_data": 2, "deliver": 2,
+    "schedule": 3,
+    "cli": 4, "__main__": 4,
+}  # fmt: skip
+ONLY_IN = {"duckdb": {"store"}, "altair": {"charts"}, "vl_convert": {"charts"},
+           "apscheduler": {"schedule"}, "typer": {"cli"}}  # fmt: skip
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "tracker":
+                names.update(f"tracker.{alias.name}" for alias in node.names)
+            else:
+                names.add(node.module)
+    return names
+
+
+def _modules() -> list[Path]:
+    return [p for p in sorted(PACKAGE.glob("*.py")) if p.stem != "__init__"]
+
+
+def test_every_module_has_a_layer() -> None:
+    missing = [p.stem for p in _modules() if p.stem not in LAYERS]
+    assert not missing, f"add these modules to LAYERS (and STYLE's table): {missing}"
+
+
+def test_imports_go_downward_only() -> None:
+    for path in _modules():
+        layer = LAYERS[path.stem]
+        for name in _imports(path):
+            if not name.startswith("tracker."):
+                continue
+            target = name.split(".")[1]
+            assert target in LAYERS, f"{path.name} imports unknown module {name}"
+            if layer == 1:
+                assert LAYERS[target] == 0, f"{path.name} (layer 1) imports {name}"
+            else:
+                assert LAYERS[target] < layer, f"{path.name} imports {name} (not below it)"
+
+
+def test_heavy_libraries_stay_in_their_module() -> None:
+    for path in _modules():
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top in ONLY_IN:
+                assert path.stem in ONLY_IN[top], f"{path.name} imports {top}"

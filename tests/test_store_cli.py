@@ -1,0 +1,303 @@
+"""The store through the CLI: init, indicators, sql, the views, and the stock duckdb CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import duckdb
+import pytest
+import typer
+
+from tests.conftest import PROJECT, invoke
+from tracker.cli import app
+
+
+def _rows(db: Path, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
+    """Read the database with plain duckdb, not through tracker's own code."""
+    with duckdb.connect(str(db), read_only=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _all_commands() -> list[tuple[str, click.Command]]:
+    root = typer.main.get_command(app)
+    found: list[tuple[str, click.Command]] = []
+
+    def walk(prefix: str, command: click.Command) -> None:
+        found.append((prefix, command))
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(f"{prefix} {name}".strip(), sub)
+
+    walk("", root)
+    return found
+
+
+def test_every_command_has_help_text() -> None:
+    for name, command in _all_commands():
+        assert (command.help or "").strip(), f"`tracker {name}` has no help text"
+        result = invoke(*name.split(), "--help")
+        assert result.exit_code == 0, name
+        assert "Usage" in result.output
+
+
+def test_init_creates_schema_once_and_is_idempotent(tmp_path: Path) -> None:
+    db = tmp_path / "new.duckdb"
+    first = invoke("init", db=db)
+    assert first.exit_code == 0, first.output
+    assert "001_initial" in first.output
+    second = invoke("init", db=db)
+    assert second.exit_code == 0
+    assert "schema up to date" in second.output
+    names = {r[0] for r in _rows(db, "SELECT table_name FROM duckdb_tables()")}
+    assert {"indicators", "initiatives", "geographies", "sources", "observations",
+            "batches", "targets", "fx_rates"} <= names  # fmt: skip
+    views = {r[0] for r in _rows(db, "SELECT view_name FROM duckdb_views() WHERE NOT internal")}
+    assert {"observations_current", "latest_values", "target_progress", "comparison_usd"} <= views
+    assert not list(tmp_path.glob(".*tmp*")), "the temporary build file was left behind"
+
+
+def test_shipped_indicators_are_all_synced(empty_db: Path) -> None:
+    files = sorted(p.stem for p in (PROJECT / "indicators").glob("*.toml"))
+    synced = [r[0] for r in _rows(empty_db, "SELECT id FROM indicators ORDER BY id")]
+    assert synced == files
+    required = {"new_deals", "new_deal_value", "financing", "trade_central_asia",
+                "power_capacity", "power_projects"}  # fmt: skip
+    assert required <= set(synced)
+
+
+def test_central_asia_region_has_its_five_members(empty_db: Path) -> None:
+    members = _rows(
+        empty_db, "SELECT member FROM geography_members WHERE region = 'central-asia' ORDER BY 1"
+    )
+    assert [m[0] for m in members] == ["KAZ", "KGZ", "TJK", "TKM", "UZB"]
+
+
+def test_init_refuses_a_foreign_duckdb_file_and_leaves_it_alone(tmp_path: Path) -> None:
+    db = tmp_path / "foreign.duckdb"
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("CREATE TABLE sales (x INTEGER); INSERT INTO sales VALUES (1)")
+    before = db.read_bytes()
+    result = invoke("init", db=db)
+    assert result.exit_code == 1
+    assert str(db) in result.output and "not a tracker database" in result.output
+    assert "Traceback" not in result.output
+    assert db.read_bytes() == before
+
+
+def test_a_corrupt_file_is_named_and_not_overwritten(tmp_path: Path) -> None:
+    db = tmp_path / "corrupt.duckdb"
+    db.write_bytes(b"this is not a database\x00" * 200)
+    before = db.read_bytes()
+    for command in (["indicators"], ["sql", "select 1"], ["init"]):
+        result = invoke(*command, db=db)
+        assert result.exit_code == 1, (command, result.output)
+        assert str(db) in result.output
+        assert "Traceback" not in result.output
+    assert db.read_bytes() == before
+
+
+def test_a_missing_database_says_to_run_init(tmp_path: Path) -> None:
+    result = invoke("indicators", db=tmp_path / "nothing.duckdb")
+    assert result.exit_code == 1
+    assert "tracker init" in result.output
+
+
+def test_indicators_lists_each_with_its_latest_value(tracker_db: Path) -> None:
+    result = invoke("indicators", db=tracker_db)
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[1]: line for line in result.output.splitlines() if "│" in line
+             and len(line.split()) > 2}  # fmt: skip
+    trade = next(line for key, line in lines.items() if key == "trade_central_asia")
+    assert "94.8" in trade and "2024" in trade and "USD bn" in trade
+    assert "no data yet" in lines["partner_countries"]
+
+
+def test_indicators_show_gives_series_targets_and_sources(tracker_db: Path) -> None:
+    result = invoke("indicators", "show", "trade_central_asia", db=tracker_db)
+    assert result.exit_code == 0, result.output
+    assert "central-asia" in result.output
+    assert "94.8" in result.output
+    assert "94.8" in result.output.split("Targets")[1]
+    assert "seed-003-cgtn-central-asia" in result.output
+
+
+def test_indicators_show_unknown_id_suggests_the_close_match(tracker_db: Path) -> None:
+    result = invoke("indicators", "show", "new_deal", db=tracker_db)
+    assert result.exit_code == 2
+    assert "Unknown indicator 'new_deal'" in result.output
+    assert "Did you mean 'new_deals'?" in result.output
+
+
+def test_target_progress_computes_each_share(tracker_db: Path) -> None:
+    rows = _rows(
+        tracker_db,
+        "SELECT label, target_value, latest_value, share_achieved, latest_period "
+        "FROM target_progress ORDER BY label",
+    )
+    by_label = {r[0]: r for r in rows}
+    trade = next(r for label, r in by_label.items() if label.startswith("China"))
+    assert trade[3] == pytest.approx(94.8 / 100)
+    assert trade[4] == "2024"
+    gateway_300 = next(r for r in rows if r[1] == 300)
+    assert gateway_300[2] == pytest.approx(306)
+    assert gateway_300[3] == pytest.approx(306 / 300)
+    pgii = next(r for r in rows if r[1] == 600)
+    assert pgii[3] == pytest.approx(60 / 600)
+
+
+def test_comparison_usd_converts_eur_with_the_stated_rate(tracker_db: Path) -> None:
+    rows = _rows(
+        tracker_db,
+        "SELECT period, value, currency, usd_per_unit, rate_year, value_usd, rate_used "
+        "FROM comparison_usd WHERE indicator = 'financing' AND initiative = 'GG' ORDER BY period",
+    )
+    assert [r[0] for r in rows] == ["2023", "2025"]
+    y2023, y2025 = rows
+    assert y2023[2] == "EUR" and y2023[4] == 2023
+    assert y2023[5] == pytest.approx(179 * 1.0813)
+    assert "1.0813" in y2023[6]
+    # no 2025 rate is shipped: the latest earlier one is used, and the view says so
+    assert y2025[4] == 2024 and y2025[5] == pytest.approx(306 * 1.0824)
+    assert "2024 rate" in y2025[6]
+
+
+def test_sql_formats(tracker_db: Path) -> None:
+    query = "SELECT id, unit FROM indicators WHERE id IN ('new_deals', 'financing') ORDER BY id"
+    as_csv = invoke("sql", "--format", "csv", query, db=tracker_db)
+    assert as_csv.exit_code == 0, as_csv.output
+    assert as_csv.output.splitlines() == ["id,unit", "financing,USD bn", "new_deals,count"]
+    as_json = invoke("sql", "--format", "json", query, db=tracker_db)
+    assert json.loads(as_json.output) == [
+        {"id": "financing", "unit": "USD bn"},
+        {"id": "new_deals", "unit": "count"},
+    ]
+    as_table = invoke("sql", query, db=tracker_db)
+    assert "financing" in as_table.output and "USD bn" in as_table.output
+
+
+def test_sql_reads_statements_from_a_file(tracker_db: Path, tmp_path: Path) -> None:
+    script = tmp_path / "q.sql"
+    script.write_text("-- two statements; the last one's rows are printed\n"
+                      "SELECT 1;\nSELECT count(*) AS n FROM initiatives;\n")  # fmt: skip
+    result = invoke("sql", "--format", "csv", "-f", script, db=tracker_db)
+    assert result.exit_code == 0, result.output
+    expected = _rows(tracker_db, "SELECT count(*) FROM initiatives")[0][0]
+    assert result.output.splitlines() == ["n", str(expected)]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DROP TABLE observations",
+        "DELETE FROM observations",
+        "INSERT INTO fx_rates VALUES ('GBP', 2024, 1.27, 'x', NULL)",
+        "UPDATE indicators SET name = 'x'",
+        "CREATE TABLE t (x INT)",
+        "ATTACH '/tmp/tracker-other.duckdb' AS other",
+        "COPY fx_rates FROM '/etc/passwd'",
+        "COPY fx_rates TO '/tmp/tracker-leak.csv'",
+        "INSTALL httpfs",
+        "SET threads = 1",
+        "SELECT * FROM read_csv('/etc/passwd')",
+    ],
+)
+def test_sql_without_write_cannot_change_or_reach_out(tracker_db: Path, statement: str) -> None:
+    before = _rows(tracker_db, "SELECT count(*), sum(value) FROM observations")
+    result = invoke("sql", statement, db=tracker_db)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert _rows(tracker_db, "SELECT count(*), sum(value) FROM observations") == before
+    assert not Path("/tmp/tracker-leak.csv").exists()
+
+
+def test_sql_with_write_changes_in_one_transaction(tracker_db: Path) -> None:
+    ok = invoke(
+        "sql", "--write",
+        "INSERT INTO fx_rates VALUES ('GBP', 2024, 1.27, 'ecb-exr-annual', 'test')",
+        db=tracker_db,
+    )  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    assert _rows(tracker_db, "SELECT usd_per_unit FROM fx_rates WHERE currency = 'GBP'") == [
+        (1.27,)
+    ]
+    failing = invoke(
+        "sql", "--write",
+        "DELETE FROM fx_rates WHERE currency = 'GBP'; SELECT * FROM no_such_table",
+        db=tracker_db,
+    )  # fmt: skip
+    assert failing.exit_code == 2
+    assert "no_such_table" in failing.output
+    assert _rows(tracker_db, "SELECT count(*) FROM fx_rates WHERE currency = 'GBP'") == [(1,)]
+
+
+def test_bad_sql_is_refused_with_exit_2(tracker_db: Path) -> None:
+    result = invoke("sql", "SELEC 1", db=tracker_db)
+    assert result.exit_code == 2
+    assert "SELEC" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_stock_duckdb_cli_opens_the_file_and_its_views_work(tracker_db: Path) -> None:
+    binary = shutil.which("duckdb", path=str(Path(sys.executable).parent))
+    assert binary, "the duckdb CLI (package duckdb-cli) is a dev dependency"
+    expected = _rows(tracker_db, "SELECT count(*) FROM latest_values")[0][0]
+    completed = subprocess.run(
+        [binary, "-readonly", "-csv", "-noheader", str(tracker_db), "-c",
+         "SELECT count(*) FROM latest_values; "
+         "SELECT round(share_achieved, 3) FROM target_progress "
+         "WHERE indicator = 'trade_central_asia'; "
+         "SELECT count(*) FROM observations_as_of(now()::TIMESTAMP);"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.split()
+    assert lines[0] == str(expected)
+    assert lines[1] == "0.948"
+    assert int(lines[2]) == _rows(tracker_db, "SELECT count(*) FROM observations_current")[0][0]
+
+
+def test_removing_a_definition_that_has_observations_is_refused(
+    tracker_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    for folder in ("indicators", "data"):
+        shutil.copytree(PROJECT / folder, home / folder)
+    (home / "indicators" / "power_projects.toml").unlink()
+    monkeypatch.setenv("TRACKER_HOME", str(home))
+    before = _rows(tracker_db, "SELECT count(*) FROM observations")
+    for command in (["init"], ["ingest", *sorted((home / "data/observations").glob("*.csv"))]):
+        result = invoke(*command, db=tracker_db)
+        assert result.exit_code == 2, result.output
+        assert "'power_projects'" in result.output and "Restore the file" in result.output
+    assert _rows(tracker_db, "SELECT count(*) FROM indicators WHERE id = 'power_projects'") == [
+        (1,)
+    ]
+    assert _rows(tracker_db, "SELECT count(*) FROM observations") == before
+
+
+def test_a_changed_definition_is_synced_before_ingest(
+    tracker_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    for folder in ("indicators", "data"):
+        shutil.copytree(PROJECT / folder, home / folder)
+    (home / "indicators" / "rail_km.toml").write_text(
+        'id = "rail_km"\nname = "Railway built"\ndescription = "Kilometres of railway."\n'
+        'unit = "count"\nmeasure = "flow"\nfrequency = "annual"\ncategory = "transport"\n'
+    )
+    rows = tmp_path / "rail.csv"
+    rows.write_text(
+        "indicator,initiative,geography,period,value,source\n"
+        "rail_km,BRI,KAZ,2024,12,synthetic test figure\n"
+    )
+    monkeypatch.setenv("TRACKER_HOME", str(home))
+    result = invoke("ingest", rows, db=tracker_db)
+    assert result.exit_code == 0, result.output
+    assert _rows(tracker_db, "SELECT value FROM observations WHERE indicator = 'rail_km'") == [
+        (12.0,)
+    ]
