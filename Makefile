@@ -17,7 +17,6 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	rm -f data/tracker.duckdb data/tracker.duckdb.wal
 	$(TRACKER) init
 	$(TRACKER) ingest data/observations/*.csv
 	$(TRACKER) indicators

@@ -10,6 +10,7 @@ LAYERS = {
     "settings": 0, "errors": 0, "models": 0, "units": 0, "periods": 0,
     "definitions": 1, "store": 1, "charts": 1,
     "ingest": 2, "report": 2, "briefing_data": 2, "deliver": 2,
+    "briefing_context": 2, "briefing_text": 2,
     "schedule": 3,
     "cli": 4, "__main__": 4,
 }  # fmt: skip

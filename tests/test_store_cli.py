@@ -7,8 +7,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-import click
 import duckdb
 import pytest
 import typer
@@ -23,13 +23,13 @@ def _rows(db: Path, sql: str, params: list[object] | None = None) -> list[tuple[
         return conn.execute(sql, params).fetchall()
 
 
-def _all_commands() -> list[tuple[str, click.Command]]:
+def _all_commands() -> list[tuple[str, Any]]:
     root = typer.main.get_command(app)
-    found: list[tuple[str, click.Command]] = []
+    found: list[tuple[str, Any]] = []
 
-    def walk(prefix: str, command: click.Command) -> None:
+    def walk(prefix: str, command: Any) -> None:
         found.append((prefix, command))
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):
             for name, sub in command.commands.items():
                 walk(f"{prefix} {name}".strip(), sub)
 

@@ -34,8 +34,9 @@ indicators_app = typer.Typer(
 )
 app.add_typer(indicators_app, name="indicators")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Piped output is not cut to 80 columns: tables stay whole for grep and for files.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
 T = TypeVar("T")
 
 
@@ -166,6 +167,13 @@ def ingest_command(
             )
         for warning in prepared.warnings:
             err.print(warning, markup=False, highlight=False)
+        if not dry_run and summary.batch_id is None:
+            out.print(
+                f"nothing new: all {summary.rows_read} rows from {len(files)} file(s) are "
+                "already in the database; nothing was written.",
+                highlight=False,
+            )
+            return
         verb = "would load" if dry_run else "loaded"
         batch = "" if summary.batch_id is None else f" as batch {summary.batch_id}"
         out.print(
@@ -370,3 +378,87 @@ def _unknown(kind: str, name: str, known: list[str]) -> str:
 def run() -> None:
     """Entry point for `python -m tracker`."""
     app()
+
+
+# --- briefings ----------------------------------------------------------------------------
+from tracker import report as briefings  # noqa: E402 - this section's own import
+
+
+@app.command()
+def brief(
+    ctx: typer.Context,
+    report_name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[REPORT]",
+            help="Briefing name: a file in reports/ without '.toml'. All of them if left out.",
+            show_default=False,
+        ),
+    ] = None,
+    formats: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="pdf, html or pdf,html [default: the definition's formats]. The CSV and "
+            "manifest.json are always written.",
+            show_default=False,
+        ),
+    ] = None,
+    out_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output folder [default: reports/out]; files go to DIR/<report>/<date>/.",
+            show_default=False,
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="DATE",
+            help="Render the briefing as it would have been on DATE (YYYY-MM-DD, UTC), "
+            "from the data recorded by then.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Render a briefing (all of them without REPORT) to PDF, HTML, CSV and manifest.json."""
+    path = _context(ctx).db
+    with _reported():
+        moment = briefings.parse_as_of(as_of) if as_of is not None else None
+        results = briefings.render_briefings(
+            path,
+            report_name,
+            formats=formats.split(",") if formats is not None else None,
+            out_root=out_root,
+            as_of=moment,
+        )
+        for result in results:
+            stamp = f"{result.data_as_of:%Y-%m-%d %H:%M} UTC" if result.data_as_of else "none"
+            names = ", ".join(file.name for file in result.files)
+            out.print(
+                f"{result.report}: issue {result.issue} of {result.briefing_date}, data as of "
+                f"{stamp}; wrote {names} to {result.output_dir}",
+                markup=False,
+                highlight=False,
+            )
+
+
+@app.command(name="reports")
+def reports_command(ctx: typer.Context) -> None:
+    """List briefing definitions with schedule, formats, last run and output folder."""
+    path = _context(ctx).db
+    with _reported():
+        listings = briefings.list_reports(path)
+    if not listings:
+        out.print("No briefing definitions in reports/.")
+    for item in listings:
+        out.print(f"{item.name}: {item.title}", markup=False, highlight=False)
+        out.print(
+            f"  cadence: {item.cadence or '-'}; schedule: {item.schedule}; "
+            f"formats: {item.formats}\n  last run: {item.last_run}\n"
+            f"  output: {item.last_output}",
+            markup=False,
+            highlight=False,
+        )

@@ -85,3 +85,98 @@ class Catalog:
     sources: dict[str, str]  # id -> title
     source_titles: dict[str, str]  # title -> id
     currencies: set[str]  # currencies with fx rates, USD included
+
+
+# --- briefing definitions (reports/<name>.toml) --------------------------------------------
+
+SECTION_KINDS = (
+    "key_figures",
+    "comparison",
+    "targets",
+    "series",
+    "changes",
+    "freshness",
+    "sources",
+)
+REPORT_FORMATS = ("pdf", "html")
+CHART_MARKS = ("bar", "line")
+
+
+@dataclass(frozen=True)
+class SeriesChartSpec:
+    """One chart of a `series` section: one indicator over time, per initiative."""
+
+    indicator: str
+    title: str
+    initiatives: tuple[str, ...]
+    geographies: tuple[str, ...]
+    mark: str = "bar"
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """One section of a briefing, in the order the definition lists it.
+
+    `indicators`, `initiatives` and `geographies` say what the section shows; for
+    `changes` and `freshness` sections they default to everything the briefing shows.
+    """
+
+    kind: str
+    title: str
+    indicators: tuple[str, ...]
+    initiatives: tuple[str, ...]
+    geographies: tuple[str, ...]
+    intro: str | None = None
+    charts: tuple[SeriesChartSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportSchedule:
+    """When a scheduler should render the briefing and to whom it goes."""
+
+    cron: str
+    timezone: str
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NameReference:
+    """A name a briefing definition uses, and the key it sits under (for error messages)."""
+
+    kind: str  # indicator, initiative or geography
+    name: str
+    key: str  # e.g. 'sections.2.indicators'
+
+
+@dataclass(frozen=True)
+class ReportDefinition:
+    """One briefing definition, as read from `reports/<name>.toml`."""
+
+    name: str
+    title: str
+    audience: str
+    cadence: str
+    template: str
+    formats: tuple[str, ...]
+    window_start: date | None
+    window_end: date | None
+    sections: tuple[SectionSpec, ...]
+    schedule: ReportSchedule | None
+    path: Path
+    sha256: str
+    references: tuple[NameReference, ...] = ()
+
+    @property
+    def indicators(self) -> tuple[str, ...]:
+        """Every indicator any section shows, in first-use order."""
+        return tuple(dict.fromkeys(n for s in self.sections for n in s.indicators))
+
+    @property
+    def initiatives(self) -> tuple[str, ...]:
+        """Every initiative any section shows, in first-use order."""
+        return tuple(dict.fromkeys(n for s in self.sections for n in s.initiatives))
+
+    @property
+    def geographies(self) -> tuple[str, ...]:
+        """Every geography any section shows, in first-use order."""
+        return tuple(dict.fromkeys(n for s in self.sections for n in s.geographies))

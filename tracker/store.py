@@ -321,9 +321,7 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
         conn.executemany(
             "INSERT INTO targets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", target_rows
         )
-    conn.execute(
-        "INSERT OR REPLACE INTO meta VALUES ('definitions_sha256', ?)", [digest]
-    )
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('definitions_sha256', ?)", [digest])
     added = sorted(wanted - stored)
     return [f"added {name}" for name in added] + [f"removed {name}" for name in removed]
 
@@ -408,7 +406,8 @@ def write_batch(
 
     `rows` has OBSERVATION_COLUMNS. Each row is new (key not seen), unchanged (same value,
     currency and note as the current vintage: nothing is written) or a revision (a new
-    vintage; the old one gets superseded_at). With dry_run nothing is written.
+    vintage; the old one gets superseded_at). With dry_run, or when every row is unchanged,
+    nothing is written and batch_id is None.
     """
     recorded_at = utc_now()
     conn.register("incoming_rows", rows.select(OBSERVATION_COLUMNS))
@@ -421,7 +420,8 @@ def write_batch(
     )
     new, revised, unchanged = (int(counts.get(k, 0)) for k in ("new", "revised", "unchanged"))
     batch_id: int | None = None
-    if not dry_run:
+    # Loading what is already there changes nothing: not even a batch record.
+    if not dry_run and (new or revised):
         if new_sources is not None and new_sources.height:
             conn.register("new_source_rows", new_sources)
             conn.execute(
@@ -540,4 +540,3 @@ def require_initialised(path: Path) -> None:
     """Raise a clear error unless `path` is a tracker database (used before read commands)."""
     with connect(path, read_only=True):
         pass
-

@@ -1,0 +1,190 @@
+"""How fast is `tracker ingest` next to DuckDB's own CSV reader, and how much memory it takes.
+
+    python -m tests.benchmarks.ingest_bench [--rows 1000000] [--repeat 3]
+
+Generates a synthetic long CSV (distinct keys drawn from the real indicator, initiative and
+geography ids; periods 2000..2030 as years and months; the source column is the free-text
+citation 'synthetic benchmark data, not real figures', so it registers as a new source),
+then measures, on the same file:
+
+  (a) DuckDB: `CREATE TABLE t AS SELECT * FROM read_csv(file)` into a fresh DuckDB file;
+  (b) tracker: connect, catalog, `ingest.prepare`, `store.write_batch`, commit, close,
+      into a fresh initialised tracker database, in a child process whose peak RSS is read
+      with getrusage(RUSAGE_CHILDREN).
+
+Each is run `--repeat` times on fresh databases; the medians are reported. Not a pytest test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from tracker import definitions, ingest, settings, store
+from tracker.models import IndicatorInfo
+from tracker.units import Unit
+
+SOURCE_TEXT = "synthetic benchmark data, not real figures"
+
+
+def build_template(path: Path) -> None:
+    """An initialised tracker database (schema, reference tables, indicators), no data."""
+    with store.create_or_open(path) as conn:
+        store.migrate(conn)
+        with store.transaction(conn):
+            store.sync_reference(conn, settings.reference_dir())
+            indicators = definitions.load_indicators(settings.indicators_dir())
+            store.sync_indicators(conn, indicators, definitions.definitions_digest(indicators))
+
+
+def write_csv(template: Path, path: Path, rows: int) -> int:
+    """A long CSV of `rows` distinct points; returns the number written."""
+    with store.connect(template, read_only=True) as conn:
+        catalog = store.catalog(conn)
+    indicators = pl.DataFrame(
+        {
+            "indicator": sorted(catalog.indicators),
+            "unit": [_label(catalog.indicators[i]) for i in sorted(catalog.indicators)],
+        }
+    )
+    initiatives = pl.DataFrame({"initiative": sorted(catalog.initiatives)})
+    geographies = pl.DataFrame({"geography": sorted(set(catalog.geographies.values()))})
+    years = [str(y) for y in range(2000, 2031)]
+    months = [f"{y}-{m:02d}" for y in range(2000, 2031) for m in range(1, 13)]
+    periods = pl.DataFrame({"period": years + months})
+    keys = indicators.join(initiatives, how="cross").join(geographies, how="cross")
+    keys = keys.join(periods, how="cross").head(rows)
+    frame = keys.with_row_index("n").select(
+        "indicator", "initiative", "geography", "period",
+        ((pl.col("n") * 7919 % 100_000) / 100).round(2).cast(pl.String).alias("value"),
+        "unit",
+        pl.lit(SOURCE_TEXT).alias("source"),
+        pl.when(pl.col("n") % 50 == 0).then(pl.lit("synthetic note, not a real figure"))
+        .alias("note"),
+    )  # fmt: skip
+    frame.write_csv(path)
+    return frame.height
+
+
+def _label(info: IndicatorInfo) -> str:
+    return Unit(info.dimension, info.base_unit, info.multiplier).label
+
+
+def duckdb_load(csv_path: Path, folder: Path) -> float:
+    """Seconds for DuckDB to load the CSV into a table of a fresh database file."""
+    target = folder / "duckdb_only.duckdb"
+    target.unlink(missing_ok=True)
+    start = time.perf_counter()
+    conn = duckdb.connect(str(target))
+    conn.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [str(csv_path)])
+    conn.close()
+    return time.perf_counter() - start
+
+
+# The child is started from a small launcher process: a child forked from this (large)
+# process would carry this process's resident pages in its ru_maxrss.
+LAUNCHER = """
+import json, resource, subprocess, sys
+result = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+if result.returncode:
+    sys.exit(result.stdout + result.stderr)
+figures = json.loads(result.stdout.strip().splitlines()[-1])
+figures["ru_maxrss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(json.dumps(figures))
+"""
+
+
+def tracker_load(csv_path: Path, template: Path, folder: Path) -> dict[str, float]:
+    """Run the full ingest in a child process on a fresh copy of the template database."""
+    target = folder / "tracker.duckdb"
+    target.unlink(missing_ok=True)
+    shutil.copyfile(template, target)
+    command = [sys.executable, "-m", "tests.benchmarks.ingest_bench", "--child"]
+    result = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *command, str(target), str(csv_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"child failed:\n{result.stdout}\n{result.stderr}")
+    figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def child(db: Path, csv_path: Path) -> None:
+    """The measured ingest (what `tracker ingest FILE` does), printed as JSON."""
+    start = time.perf_counter()
+    with store.connect(db) as conn:
+        with store.transaction(conn):
+            catalog = store.catalog(conn)
+            prepared = ingest.prepare([csv_path], catalog, ingest.IngestOptions())
+            prepared_at = time.perf_counter()
+            summary = store.write_batch(
+                conn,
+                prepared.rows,
+                files=prepared.files,
+                sha256s=prepared.sha256s,
+                new_sources=prepared.new_sources,
+            )
+    end = time.perf_counter()
+    figures = {
+        "seconds": end - start,
+        "prepare": prepared_at - start,
+        "write_commit_close": end - prepared_at,
+        "rows_new": summary.rows_new,
+    }
+    print(json.dumps(figures))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", nargs=2, metavar=("DB", "CSV"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child[0]), Path(args.child[1]))
+        return
+    with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
+        folder = Path(tmp)
+        template = folder / "template.duckdb"
+        build_template(template)
+        csv_path = folder / "synthetic.csv"
+        rows = write_csv(template, csv_path, args.rows)
+        size = csv_path.stat().st_size / 1e6
+        print(f"{rows:,} rows, {size:.1f} MB: {csv_path.name}")
+        duck, ours, prepare, write, peaks = [], [], [], [], []
+        for _ in range(args.repeat):
+            duck.append(duckdb_load(csv_path, folder))
+            figures = tracker_load(csv_path, template, folder)
+            assert figures["rows_new"] == rows, figures
+            ours.append(figures["seconds"])
+            prepare.append(figures["prepare"])
+            write.append(figures["write_commit_close"])
+            peaks.append(figures["ru_maxrss_mib"])
+        peak = max(peaks)
+        a, b = statistics.median(duck), statistics.median(ours)
+        print(f"(a) duckdb read_csv -> table : {a:6.2f} s  {rows / a:12,.0f} rows/s")
+        print(
+            f"(b) tracker ingest           : {b:6.2f} s  {rows / b:12,.0f} rows/s  "
+            f"(prepare {statistics.median(prepare):.2f} s, write+commit "
+            f"{statistics.median(write):.2f} s)"
+        )
+        print(f"ratio b/a: {b / a:.2f}   peak RSS of (b): {peak:.0f} MiB")
+        print(f"runs (a): {', '.join(f'{x:.2f}' for x in duck)}")
+        print(f"runs (b): {', '.join(f'{x:.2f}' for x in ours)}")
+
+
+if __name__ == "__main__":
+    main()

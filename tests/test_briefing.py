@@ -1,0 +1,276 @@
+"""Briefings end to end through the real CLI: PDF and HTML read back, manifest, CSV, runs,
+issue numbers, what changed between issues, and --as-of from the vintages."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import shutil
+from html import unescape
+from pathlib import Path
+
+import duckdb
+import pytest
+from pypdf import PdfReader
+
+from tests.conftest import invoke
+
+REPORT = "programmes-compared"
+
+
+def _rows(db: Path, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
+    """Read the database with plain duckdb, not through tracker's own code."""
+    with duckdb.connect(str(db), read_only=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _execute(db: Path, sql: str, params: list[object] | None = None) -> None:
+    with duckdb.connect(str(db)) as conn:
+        conn.execute(sql, params)
+
+
+def _only_dir(root: Path) -> Path:
+    found = sorted(p for p in (root / REPORT).iterdir() if p.is_dir())
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _text_of_html(path: Path) -> str:
+    """The visible text of an HTML file, whitespace collapsed."""
+    body = path.read_text(encoding="utf-8")
+    body = re.sub(r"<style.*?</style>|<svg.*?</svg>", " ", body, flags=re.S)
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", body)).split())
+
+
+def _pdf_text(path: Path) -> list[str]:
+    return [" ".join(page.extract_text().replace("\xa0", " ").split()) for page in
+            PdfReader(path).pages]  # fmt: skip
+
+
+def _revise_deal_value(db: Path, tmp_path: Path, value: str) -> None:
+    """Load a revision of the 2024 BRI deal value (griffith-bri-2024) through the CLI."""
+    revision = tmp_path / f"revision-{value}.csv"
+    revision.write_text(
+        "indicator,initiative,geography,period,value,unit,source,note\n"
+        f"new_deal_value,BRI,WLD,2024,{value},USD bn,griffith-bri-2024,Revised by the source.\n",
+        encoding="utf-8",
+    )
+    result = invoke("ingest", revision, db=db)
+    assert result.exit_code == 0, result.output
+    assert "1 revised" in result.output
+
+
+@pytest.fixture(scope="module")
+def shipped_briefing(
+    shipped_db_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """The shipped briefing rendered once (PDF, HTML, CSV, manifest) from the shipped data."""
+    folder = tmp_path_factory.mktemp("briefing")
+    db = folder / "tracker.duckdb"
+    shutil.copyfile(shipped_db_template, db)
+    result = invoke("brief", REPORT, "--out", folder / "out", db=db)
+    assert result.exit_code == 0, result.output
+    return db, _only_dir(folder / "out")
+
+
+def test_pdf_shows_key_figures_shares_caveats_and_numbered_sources(
+    shipped_briefing: tuple[Path, Path],
+) -> None:
+    _, out = shipped_briefing
+    pages = _pdf_text(out / f"{REPORT}.pdf")
+    text = " ".join(pages)
+    # key figures: the 2024 deal value with its change against 2023 (92.4 -> 121.8)
+    assert "USD 121.8 bn" in text
+    assert "+29.4 (+31.8 %) vs 2023" in text
+    assert "USD 94.8 bn" in text
+    # target shares: trade 94.8 toward 100, PGII 60 of 600, GG 306 of 300 and of 400
+    for share in ("94.8 %", "10.0 %", "102.0 %", "76.5 %"):
+        assert share in text
+    assert "no data yet" in text  # partner_countries has no rows
+    # the caveats come from initiatives.measures
+    assert "so adding PGII and Global Gateway double-counts" in text
+    assert "EUR 1 = USD 1.0824 (2024 rate" in text
+    # the GG trend through 2023 (179) and 2025 (306) reaches 400 in mid-2027
+    assert "Linear trend through the last two points (2023: 179 → 2025: 306)" in text
+    assert "No trend: only one data point (2024)." in text
+    # numbered sources at the end, each figure pointing to them
+    sources = pages[-1]
+    assert "Sources" in sources
+    assert re.search(r"\[1\] China BRI Investment Report 2024\. Griffith Asia Institute", sources)
+    assert "[13]" in text and "SECONDARY" in sources
+
+
+def test_pdf_is_a4_with_page_numbers_header_toc_and_embedded_dejavu(
+    shipped_briefing: tuple[Path, Path],
+) -> None:
+    _, out = shipped_briefing
+    reader = PdfReader(out / f"{REPORT}.pdf")
+    pages = _pdf_text(out / f"{REPORT}.pdf")
+    assert len(pages) >= 4
+    width, height = (float(v) for v in reader.pages[0].mediabox.upper_right)
+    assert (round(width), round(height)) == (595, 842)  # A4 in points
+    assert f"Page 1 of {len(pages)}" in pages[0]
+    assert f"Page 2 of {len(pages)}" in pages[1]
+    # running header on every page after the cover: title and date (none on the cover)
+    header = r"Infrastructure programmes compared: BRI, PGII, Global Gateway \d{1,2} \w+ \d{4}"
+    assert all(re.search(header + r" Page \d+ of", page) for page in pages[1:])
+    assert not re.search(header, pages[0])
+    # table of contents with page numbers (leader dots), and PDF bookmarks
+    assert re.search(r"1 Key figures ?\.{5,} ?2 ", pages[0])
+    assert any("Sources" in str(item) for item in reader.outline)
+    fonts = set()
+    for page in reader.pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            descriptor = font["/DescendantFonts"][0].get_object()["/FontDescriptor"]
+            fonts.add((str(font["/BaseFont"]).split("+")[-1], "/FontFile2" in descriptor))
+    assert ("DejaVu-Sans", True) in fonts
+    assert all(embedded for _, embedded in fonts)
+
+
+def test_html_is_one_standalone_file(shipped_briefing: tuple[Path, Path]) -> None:
+    _, out = shipped_briefing
+    html = (out / f"{REPORT}.html").read_text(encoding="utf-8")
+    assert "<script" not in html.lower()
+    assert "@font-face" not in html and "@import" not in html
+    assert not re.search(r"""(src|href)=["'](?!#)""", html.replace('href="https://', 'x="')), (
+        "only in-page links and http(s) source links are allowed"
+    )
+    assert html.count("<svg") == 7  # comparison, targets and five series charts
+    text = _text_of_html(out / f"{REPORT}.html")
+    assert "Issue 1" in text and "Data as of" in text
+
+
+def test_manifest_lists_each_file_with_its_sha256_and_the_sources(
+    shipped_briefing: tuple[Path, Path],
+) -> None:
+    db, out = shipped_briefing
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    names = {entry["name"] for entry in manifest["files"]}
+    assert names == {f"{REPORT}.pdf", f"{REPORT}.html", f"{REPORT}.csv"}
+    for entry in manifest["files"]:
+        data = (out / entry["name"]).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["bytes"] == len(data)
+    newest = _rows(db, "SELECT max(recorded_at) FROM observations")[0][0]
+    assert manifest["data_as_of"] == newest.isoformat()  # type: ignore[union-attr]
+    assert manifest["issue"] == 1
+    assert [s["number"] for s in manifest["sources"]] == list(
+        range(1, len(manifest["sources"]) + 1)
+    )
+    assert not list(out.glob(".*tmp*")), "temporary files were left behind"
+
+
+def test_csv_holds_the_numbers_behind_charts_and_tables_with_sources(
+    shipped_briefing: tuple[Path, Path],
+) -> None:
+    _, out = shipped_briefing
+    rows = list(csv.DictReader(io.StringIO((out / f"{REPORT}.csv").read_text("utf-8"))))
+    sections = {row["section"] for row in rows}
+    assert sections == {"Key figures", "Comparison", "Targets", "Series"}
+    gg_2025 = next(
+        r for r in rows
+        if r["section"] == "Comparison" and r["initiative"] == "GG" and r["period"] == "2025"
+    )  # fmt: skip
+    assert float(gg_2025["value_usd"]) == pytest.approx(306 * 1.0824)
+    assert gg_2025["source_title"] == "Reports of the Global Gateway Forum 2025"
+    assert gg_2025["source_number"]
+    assert all(row["source"] for row in rows if row["section"] != "Targets")
+
+
+def test_the_run_is_recorded_with_what_the_next_issue_compares_against(
+    shipped_briefing: tuple[Path, Path],
+) -> None:
+    db, out = shipped_briefing
+    ((status, finished, issue, output_dir, outputs, key_figures, error),) = _rows(
+        db,
+        "SELECT status, finished_at, issue, output_dir, outputs, key_figures, error "
+        "FROM report_runs WHERE report = ?",
+        [REPORT],
+    )
+    assert (status, issue, error) == ("succeeded", 1, None)
+    assert finished is not None
+    assert output_dir == str(out)
+    assert {Path(o["file"]).name for o in json.loads(str(outputs))} >= {f"{REPORT}.pdf"}
+    figures = json.loads(str(key_figures))
+    deal_value = next(f for f in figures if f["indicator"] == "new_deal_value")
+    assert (deal_value["period"], deal_value["value"]) == ("2024", 121.8)
+
+
+def test_second_issue_is_numbered_2_and_lists_the_revision_made_between_runs(
+    tracker_db: Path, tmp_path: Path
+) -> None:
+    first = invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "one", db=tracker_db)
+    assert first.exit_code == 0, first.output
+    _revise_deal_value(tracker_db, tmp_path, "125.0")
+    second = invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "two", db=tracker_db)
+    assert second.exit_code == 0, second.output
+    assert "issue 2" in second.output
+    text = _text_of_html(_only_dir(tmp_path / "two") / f"{REPORT}.html")
+    assert "Issue 2" in text
+    assert "0 new point(s) and 1 revision(s)" in text
+    assert re.search(r"revised Value of new BRI deals \(engagement\) BRI, WLD 2024 "
+                     r"USD 121\.8 bn → USD 125 bn", text)  # fmt: skip
+    assert "revised from 121.8 (issue 1)" in text  # key figure against the previous briefing
+    first_text = _text_of_html(_only_dir(tmp_path / "one") / f"{REPORT}.html")
+    assert "first issue" in first_text and "This is the first issue" in first_text
+
+
+def test_as_of_before_a_revision_shows_the_old_value(tracker_db: Path, tmp_path: Path) -> None:
+    # The shipped data as if loaded on 1 Jan 2025; the revision is loaded today.
+    _execute(tracker_db, "UPDATE observations SET recorded_at = TIMESTAMP '2025-01-01 09:00'")
+    _revise_deal_value(tracker_db, tmp_path, "130.5")
+    then = invoke(
+        "brief", REPORT, "--format", "html", "--as-of", "2025-06-30", "--out", tmp_path / "then",
+        db=tracker_db,
+    )  # fmt: skip
+    assert then.exit_code == 0, then.output
+    now = invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "now", db=tracker_db)
+    assert now.exit_code == 0, now.output
+    old_dir = tmp_path / "then" / REPORT / "2025-06-30"
+    old_text = _text_of_html(old_dir / f"{REPORT}.html")
+    assert "USD 121.8 bn" in old_text and "USD 130.5 bn" not in old_text
+    assert "Rendered as of 2025-06-30 23:59 UTC" in old_text
+    assert "30 June 2025" in old_text
+    assert "2025-01-01 09:00 UTC" in old_text  # data as of: the newest vintage used then
+    new_text = _text_of_html(_only_dir(tmp_path / "now") / f"{REPORT}.html")
+    assert "USD 130.5 bn" in new_text
+    manifest = json.loads((old_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["as_of"].startswith("2025-06-30T23:59:59")
+    # a backdated render is recorded but is not a published issue
+    issues = _rows(
+        tracker_db, "SELECT as_of IS NOT NULL, issue FROM report_runs ORDER BY id"
+    )
+    assert issues == [(True, 1), (False, 1)]
+
+
+def test_as_of_in_the_future_or_malformed_is_refused(tracker_db: Path, tmp_path: Path) -> None:
+    for value, message in (("2999-01-01", "in the future"), ("June 2025", "expected a date")):
+        result = invoke("brief", REPORT, "--as-of", value, "--out", tmp_path, db=tracker_db)
+        assert result.exit_code == 2
+        assert message in result.output
+    assert not (tmp_path / REPORT).exists()
+
+
+def test_reports_lists_definitions_with_schedule_and_last_run(
+    tracker_db: Path, tmp_path: Path
+) -> None:
+    before = invoke("reports", db=tracker_db)
+    assert before.exit_code == 0, before.output
+    assert REPORT in before.output and "0 7 1 * *" in before.output
+    assert "never" in before.output
+    invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "out", db=tracker_db)
+    after = invoke("reports", db=tracker_db)
+    assert "last run: succeeded" in after.output and "issue 1" in after.output
+    assert f"output: {tmp_path / 'out' / REPORT}" in after.output
+
+
+def test_brief_without_a_name_renders_every_definition(tracker_db: Path, tmp_path: Path) -> None:
+    result = invoke("brief", "--format", "html", "--out", tmp_path / "out", db=tracker_db)
+    assert result.exit_code == 0, result.output
+    rendered = {p.name for p in (tmp_path / "out").iterdir()}
+    shipped = {p.stem for p in (Path(__file__).parents[1] / "reports").glob("*.toml")}
+    assert rendered == shipped

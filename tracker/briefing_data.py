@@ -1,0 +1,587 @@
+"""What a briefing reads from the store: named SQL, each run through `store.query`.
+
+Layer 2: imports store and models. Every function takes an open connection and returns a
+polars frame; aggregation (latest points, changes, shares, trends, freshness) is done in
+SQL here, never in Python loops. Data is read as it stood at a cutoff timestamp, through
+`observations_as_of` and the as-of macros of migration 002, so `--as-of` and a current
+run share one code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import polars as pl
+
+from tracker import store
+from tracker.models import ReportDefinition, SectionSpec, SeriesChartSpec
+
+EARLIEST = date(1800, 1, 1)
+LATEST = date(2200, 12, 31)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one query may show: vintages recorded up to `cutoff`, these names, this window.
+
+    Parameters $1..$6 of every scoped query, in this order.
+    """
+
+    cutoff: datetime
+    indicators: tuple[str, ...]
+    initiatives: tuple[str, ...]
+    geographies: tuple[str, ...]
+    window_start: date = EARLIEST
+    window_end: date = LATEST
+
+    def params(self) -> list[object]:
+        """The bound parameters $1..$6."""
+        return [
+            self.cutoff,
+            list(self.indicators),
+            list(self.initiatives),
+            list(self.geographies),
+            self.window_start,
+            self.window_end,
+        ]
+
+
+# One value per series point (indicator, initiative, geography, period): the indicator's
+# preferred source first, then a primary source, then the newest vintage, then by id.
+# `point_sources` keeps every source that gives the point: they are never merged.
+# `grain` (year, half, quarter, month, day) keeps half-years from being compared with years.
+POINTS_CTE = """
+points AS (
+    SELECT o.indicator, i.name AS indicator_name, i.unit, i.measure, i.frequency,
+           o.initiative, o.geography, o.period, o.period_start, o.period_end, o.value,
+           o.currency, o.source, s.kind AS source_kind, o.note, o.recorded_at,
+           CASE
+               WHEN o.period LIKE '%-H%' THEN 'half'
+               WHEN o.period LIKE '%-Q%' THEN 'quarter'
+               WHEN length(o.period) = 4 THEN 'year'
+               WHEN length(o.period) = 7 THEN 'month'
+               ELSE 'day'
+           END AS grain,
+           list(o.source ORDER BY o.source) OVER same_point AS point_sources
+    FROM observations_as_of($1) AS o
+    JOIN indicators AS i ON i.id = o.indicator
+    LEFT JOIN sources AS s ON s.id = o.source
+    WHERE list_contains($2, o.indicator) AND list_contains($3, o.initiative)
+      AND list_contains($4, o.geography) AND o.period_end >= $5 AND o.period_start <= $6
+    WINDOW same_point AS (PARTITION BY o.indicator, o.initiative, o.geography, o.period)
+    QUALIFY row_number() OVER (
+        PARTITION BY o.indicator, o.initiative, o.geography, o.period
+        ORDER BY (o.source = i.preferred_source) DESC, (s.kind = 'primary') DESC,
+                 o.recorded_at DESC, o.source
+    ) = 1
+)"""
+
+KNOWN_NAMES = """
+SELECT 'indicator' AS kind, id FROM indicators
+UNION ALL SELECT 'initiative', id FROM initiatives
+UNION ALL SELECT 'geography', id FROM geographies
+"""
+
+INITIATIVES = """
+SELECT id, name, sponsor, measures, colour FROM initiatives ORDER BY id
+"""
+
+SOURCES = """
+SELECT id, title, publisher, url, published, accessed, kind, note FROM sources ORDER BY id
+"""
+
+# The newest point of each (indicator, initiative, geography), its change against the
+# previous point of the same grain, and one 'no data yet' row per indicator without points.
+KEY_FIGURES = f"""
+WITH {POINTS_CTE},
+latest AS (
+    SELECT p.*,
+           lag(p.period) OVER same_grain AS previous_period,
+           lag(p.value) OVER same_grain AS previous_value,
+           lag(p.currency) OVER same_grain AS previous_currency,
+           lag(p.source) OVER same_grain AS previous_source
+    FROM points AS p
+    WINDOW same_grain AS (
+        PARTITION BY p.indicator, p.initiative, p.geography, p.grain ORDER BY p.period_end
+    )
+    QUALIFY row_number() OVER (
+        PARTITION BY p.indicator, p.initiative, p.geography
+        ORDER BY p.period_end DESC, p.period_start ASC
+    ) = 1
+),
+wanted AS (
+    SELECT unnest($2) AS indicator, generate_subscripts($2, 1) AS position
+)
+SELECT w.indicator, i.name AS indicator_name, i.unit, i.measure, i.frequency,
+       l.initiative, n.name AS initiative_name, l.geography, g.name AS geography_name,
+       l.period, l.grain, l.value, l.currency, l.source, l.source_kind, l.note,
+       l.point_sources, l.recorded_at,
+       l.previous_period, l.previous_value, l.previous_source,
+       CASE WHEN l.previous_currency IS NOT DISTINCT FROM l.currency
+            THEN round(l.value - l.previous_value, 9) END AS change,
+       CASE WHEN l.previous_currency IS NOT DISTINCT FROM l.currency
+                 AND l.previous_value <> 0
+            THEN round(l.value / l.previous_value - 1, 9) END AS change_share
+FROM wanted AS w
+JOIN indicators AS i ON i.id = w.indicator
+LEFT JOIN latest AS l ON l.indicator = w.indicator
+LEFT JOIN initiatives AS n ON n.id = l.initiative
+LEFT JOIN geographies AS g ON g.id = l.geography
+ORDER BY w.position, list_position($3, l.initiative), list_position($4, l.geography)
+"""
+
+# Money figures of the programmes on one USD basis, through comparison_usd_as_of, with
+# what each programme counts (initiatives.measures) and whether the source is secondary.
+COMPARISON = """
+SELECT c.initiative, c.initiative_name, n.measures, n.colour, c.indicator, c.geography,
+       c.period, c.period_end, c.value, c.currency, c.unit, c.measure, c.usd_per_unit,
+       c.rate_year, c.rate_source, round(c.value_usd, 9) AS value_usd, c.rate_used, c.source,
+       s.kind AS source_kind, c.note, o.recorded_at
+FROM comparison_usd_as_of($1) AS c
+JOIN observations_as_of($1) AS o USING (indicator, initiative, geography, period, source)
+LEFT JOIN initiatives AS n ON n.id = c.initiative
+LEFT JOIN sources AS s ON s.id = c.source
+WHERE list_contains($2, c.indicator) AND list_contains($3, c.initiative)
+  AND list_contains($4, c.geography) AND c.period_end >= $5 AND c.period_end <= $6
+ORDER BY list_position($3, c.initiative), c.period_end, c.source
+"""
+
+# Progress toward each target ($7 = the briefing date), and a linear trend through the
+# last two points of the target's series of the newest point's grain, in the target's
+# currency: the date the trend reaches the target, where it rises.
+TARGETS = f"""
+WITH progress AS (
+    SELECT * FROM target_progress_as_of($1, $7)
+    WHERE list_contains($2, indicator) AND list_contains($3, initiative)
+      AND list_contains($4, geography)
+),
+{POINTS_CTE},
+series AS (
+    SELECT t.label, t.indicator, t.initiative, t.geography, p.period, p.period_start,
+           p.period_end, p.grain, p.recorded_at,
+           first_value(p.grain) OVER newest_first AS newest_grain,
+           CASE
+               WHEN p.currency IS NULL OR p.currency = t.target_currency THEN p.value
+               ELSE p.value
+                    * (CASE WHEN p.currency = 'USD' THEN 1.0 ELSE rv.usd_per_unit END)
+                    / (CASE WHEN t.target_currency = 'USD' THEN 1.0 ELSE rt.usd_per_unit END)
+           END AS value
+    FROM progress AS t
+    JOIN points AS p
+        ON p.indicator = t.indicator AND p.initiative = t.initiative
+       AND p.geography = t.geography
+    ASOF LEFT JOIN fx_rates AS rv
+        ON rv.currency = p.currency AND year(p.period_end) >= rv.year
+    ASOF LEFT JOIN fx_rates AS rt
+        ON rt.currency = t.target_currency AND year(p.period_end) >= rt.year
+    WINDOW newest_first AS (
+        PARTITION BY t.label, t.indicator, t.initiative, t.geography
+        ORDER BY p.period_end DESC, p.period_start ASC
+    )
+),
+last_two AS (
+    SELECT * FROM series
+    WHERE grain = newest_grain
+    QUALIFY row_number() OVER (
+        PARTITION BY label, indicator, initiative, geography
+        ORDER BY period_end DESC, period_start ASC
+    ) <= 2
+),
+trend AS (
+    SELECT label, indicator, initiative, geography, count(*) AS trend_points,
+           arg_min(period, period_end) AS trend_from_period,
+           arg_max(period, period_end) AS trend_to_period,
+           min(period_end) AS trend_from_end, max(period_end) AS trend_to_end,
+           arg_min(value, period_end) AS trend_from_value,
+           arg_max(value, period_end) AS trend_to_value
+    FROM last_two
+    GROUP BY ALL
+),
+used AS (
+    SELECT label, indicator, initiative, geography, max(recorded_at) AS recorded_at
+    FROM series GROUP BY ALL
+)
+SELECT p.indicator, i.name AS indicator_name, i.unit, p.initiative,
+       n.name AS initiative_name, n.colour, p.geography, g.name AS geography_name, p.label,
+       p.target_value, p.target_currency, p.target_unit, p.due, p.target_source,
+       p.latest_period, p.latest_value, p.latest_source, p.share_achieved, p.days_left,
+       p.note, tr.trend_points, tr.trend_from_period, tr.trend_to_period,
+       tr.trend_from_value, tr.trend_to_value, u.recorded_at,
+       CASE
+           WHEN p.latest_value IS NULL THEN 'no data yet'
+           WHEN p.latest_value >= p.target_value THEN 'reached'
+           WHEN coalesce(tr.trend_points, 0) < 2 THEN 'one point'
+           WHEN tr.trend_to_value <= tr.trend_from_value THEN 'not rising'
+           ELSE 'projected'
+       END AS trend_status,
+       CASE
+           WHEN p.latest_value < p.target_value AND tr.trend_points >= 2
+                AND tr.trend_to_value > tr.trend_from_value
+           THEN tr.trend_to_end + CAST(ceil(
+               (p.target_value - tr.trend_to_value)
+               * date_diff('day', tr.trend_from_end, tr.trend_to_end)
+               / (tr.trend_to_value - tr.trend_from_value)) AS INTEGER)
+       END AS projected_date
+FROM progress AS p
+JOIN indicators AS i ON i.id = p.indicator
+LEFT JOIN initiatives AS n ON n.id = p.initiative
+LEFT JOIN geographies AS g ON g.id = p.geography
+LEFT JOIN trend AS tr USING (label, indicator, initiative, geography)
+LEFT JOIN used AS u USING (label, indicator, initiative, geography)
+ORDER BY list_position($2, p.indicator), list_position($3, p.initiative), p.due,
+         p.target_value
+"""
+
+# The points of one chart: one value per period (see POINTS_CTE), oldest first.
+SERIES_POINTS = f"""
+WITH {POINTS_CTE}
+SELECT p.indicator, p.indicator_name, p.unit, p.initiative, n.name AS initiative_name,
+       p.geography, g.name AS geography_name, p.period, p.period_start, p.period_end,
+       p.grain, p.value, p.currency, p.source, p.source_kind, p.note, p.point_sources,
+       p.recorded_at
+FROM points AS p
+LEFT JOIN initiatives AS n ON n.id = p.initiative
+LEFT JOIN geographies AS g ON g.id = p.geography
+ORDER BY list_position($3, p.initiative), list_position($4, p.geography), p.period_end,
+         p.period_start DESC
+"""
+
+# Targets drawn as a line on a chart of the same indicator, initiatives and geographies.
+CHART_TARGETS = """
+SELECT t.indicator, t.initiative, t.geography, t.label, t.value, t.currency,
+       t.unit_as_given, t.due, t.source
+FROM targets AS t
+WHERE t.indicator = $1 AND list_contains($2, t.initiative) AND list_contains($3, t.geography)
+ORDER BY t.due, t.value
+"""
+
+# Points recorded after the previous briefing's data-as-of ($7) and up to the cutoff:
+# 'new' when the point had no vintage then, else a revision (old value -> new value).
+CHANGES = """
+WITH scoped_now AS (
+    SELECT * FROM observations_as_of($1)
+    WHERE list_contains($2, indicator) AND list_contains($3, initiative)
+      AND list_contains($4, geography) AND period_end >= $5 AND period_start <= $6
+      AND recorded_at > $7
+),
+scoped_then AS (
+    SELECT * FROM observations_as_of($7)
+    WHERE list_contains($2, indicator) AND list_contains($3, initiative)
+      AND list_contains($4, geography)
+)
+SELECT CASE
+           WHEN b.indicator IS NULL THEN 'new'
+           WHEN b.value = c.value AND b.currency IS NOT DISTINCT FROM c.currency
+           THEN 'note revised'
+           ELSE 'revised'
+       END AS change,
+       c.indicator, i.name AS indicator_name, i.unit, c.initiative, c.geography, c.period,
+       b.value AS old_value, b.currency AS old_currency, c.value AS new_value,
+       c.currency AS new_currency, c.source, c.note, b.note AS old_note, c.recorded_at,
+       b.recorded_at AS old_recorded_at
+FROM scoped_now AS c
+JOIN indicators AS i ON i.id = c.indicator
+LEFT JOIN scoped_then AS b USING (indicator, initiative, geography, period, source)
+ORDER BY list_position($2, c.indicator), c.initiative, c.geography, c.period_end, c.source
+"""
+
+# The newest point of each indicator against its frequency's rule (freshness_rules):
+# 'stale' when it ended more than max_age_months before the briefing date ($7).
+FRESHNESS = """
+WITH newest AS (
+    SELECT indicator, max(period_end) AS newest_end,
+           arg_max(period, period_end) AS newest_period,
+           arg_max(source, period_end) AS newest_source
+    FROM observations_as_of($1)
+    WHERE list_contains($2, indicator) AND list_contains($3, initiative)
+      AND list_contains($4, geography) AND period_end >= $5 AND period_start <= $6
+    GROUP BY indicator
+),
+wanted AS (
+    SELECT unnest($2) AS indicator, generate_subscripts($2, 1) AS position
+)
+SELECT w.indicator, i.name AS indicator_name, i.frequency, r.max_age_months,
+       n.newest_period, n.newest_end, n.newest_source,
+       date_diff('month', n.newest_end, CAST($7 AS DATE)) AS age_months,
+       CASE
+           WHEN n.newest_end IS NULL THEN 'no data yet'
+           WHEN n.newest_end < CAST($7 AS DATE) - to_months(r.max_age_months) THEN 'stale'
+           ELSE 'fresh'
+       END AS status
+FROM wanted AS w
+JOIN indicators AS i ON i.id = w.indicator
+LEFT JOIN freshness_rules AS r ON r.frequency = i.frequency
+LEFT JOIN newest AS n ON n.indicator = w.indicator
+ORDER BY CASE status WHEN 'stale' THEN 0 WHEN 'no data yet' THEN 1 ELSE 2 END, w.position
+"""
+
+FRESHNESS_RULES = """
+SELECT frequency, max_age_months FROM freshness_rules ORDER BY max_age_months
+"""
+
+# --- runs ------------------------------------------------------------------------------
+
+HAS_RUNS_TABLE = """
+SELECT count(*) AS n FROM duckdb_tables()
+WHERE table_name = 'report_runs' AND schema_name = 'main'
+"""
+
+# The succeeded current (not --as-of) run before `cutoff` that the next issue compares
+# against, with the number of such runs (the issue number is one more).
+PREVIOUS_RUN = """
+SELECT id, started_at, briefing_date, data_as_of, issue, key_figures,
+       count(*) OVER () AS earlier_runs
+FROM report_runs
+WHERE report = $1 AND status = 'succeeded' AND as_of IS NULL AND started_at <= $2
+ORDER BY started_at DESC, id DESC
+LIMIT 1
+"""
+
+INSERT_RUN = """
+INSERT INTO report_runs (report, status, started_at, briefing_date, as_of, data_cutoff,
+                         formats, definition_sha256, pid)
+VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $8)
+RETURNING id
+"""
+
+FINISH_RUN = """
+UPDATE report_runs
+SET status = $2, finished_at = $3, data_as_of = $4, issue = $5, output_dir = $6,
+    outputs = $7, key_figures = $8, error = $9
+WHERE id = $1
+RETURNING id
+"""
+
+# The newest run of each briefing, and its newest succeeded run.
+LAST_RUNS = """
+SELECT r.report, r.id, r.status, r.started_at, r.finished_at, r.briefing_date, r.issue,
+       r.output_dir, r.outputs, r.error, s.finished_at AS last_success_at,
+       s.output_dir AS last_success_dir, s.issue AS last_success_issue
+FROM report_runs AS r
+LEFT JOIN (
+    SELECT * FROM report_runs WHERE status = 'succeeded'
+    QUALIFY row_number() OVER (PARTITION BY report ORDER BY started_at DESC, id DESC) = 1
+) AS s ON s.report = r.report
+QUALIFY row_number() OVER (PARTITION BY r.report ORDER BY r.started_at DESC, r.id DESC) = 1
+ORDER BY r.report
+"""
+
+RUNS_OF_REPORT = """
+SELECT * FROM report_runs WHERE report = $1 ORDER BY started_at, id
+"""
+
+
+def known_names(conn: store.Connection) -> dict[str, set[str]]:
+    """The indicator, initiative and geography ids the store knows, by kind."""
+    frame = store.query(conn, KNOWN_NAMES)
+    grouped = frame.group_by("kind").agg(pl.col("id"))
+    names: dict[str, set[str]] = {"indicator": set(), "initiative": set(), "geography": set()}
+    for kind, ids in grouped.iter_rows():
+        names[kind] = set(ids)
+    return names
+
+
+def initiatives(conn: store.Connection) -> pl.DataFrame:
+    """Every initiative with its name, what its figures measure, and its chart colour."""
+    return store.query(conn, INITIATIVES)
+
+
+def sources(conn: store.Connection) -> pl.DataFrame:
+    """Every source (title, publisher, url, published, kind)."""
+    return store.query(conn, SOURCES)
+
+
+def key_figures(conn: store.Connection, scope: Scope) -> pl.DataFrame:
+    """Newest point per series with its change against the previous point of its grain."""
+    return store.query(conn, KEY_FIGURES, scope.params())
+
+
+def comparison(conn: store.Connection, scope: Scope) -> pl.DataFrame:
+    """Money figures of the scope's initiatives in USD, with the rate each one used."""
+    return store.query(conn, COMPARISON, scope.params())
+
+
+def targets(conn: store.Connection, scope: Scope, today: date) -> pl.DataFrame:
+    """Progress toward each target in scope, with the linear trend's projected date."""
+    return store.query(conn, TARGETS, [*scope.params(), today])
+
+
+def series_points(conn: store.Connection, scope: Scope) -> pl.DataFrame:
+    """The points of one chart (one indicator in `scope`), oldest first."""
+    return store.query(conn, SERIES_POINTS, scope.params())
+
+
+def chart_targets(
+    conn: store.Connection,
+    indicator: str,
+    initiatives: Sequence[str],
+    geographies: Sequence[str],
+) -> pl.DataFrame:
+    """Targets of `indicator` for these initiatives and geographies."""
+    return store.query(conn, CHART_TARGETS, [indicator, list(initiatives), list(geographies)])
+
+
+def changes(conn: store.Connection, scope: Scope, since: datetime) -> pl.DataFrame:
+    """New points and revisions recorded after `since` and up to the scope's cutoff."""
+    return store.query(conn, CHANGES, [*scope.params(), since])
+
+
+def freshness(conn: store.Connection, scope: Scope, today: date) -> pl.DataFrame:
+    """Each indicator's newest point, flagged 'stale' by its frequency's rule."""
+    return store.query(conn, FRESHNESS, [*scope.params(), today])
+
+
+def freshness_rules(conn: store.Connection) -> pl.DataFrame:
+    """The freshness rule of each frequency (max_age_months)."""
+    return store.query(conn, FRESHNESS_RULES)
+
+
+def has_runs_table(conn: store.Connection) -> bool:
+    """True when migration 002 (report_runs) has been applied."""
+    return bool(store.query(conn, HAS_RUNS_TABLE)["n"][0])
+
+
+def previous_run(conn: store.Connection, report: str, cutoff: datetime) -> pl.DataFrame:
+    """The last succeeded current run of `report` started by `cutoff` (0 or 1 rows)."""
+    return store.query(conn, PREVIOUS_RUN, [report, cutoff])
+
+
+def insert_run(
+    conn: store.Connection,
+    *,
+    report: str,
+    started_at: datetime,
+    briefing_date: date,
+    as_of: datetime | None,
+    cutoff: datetime,
+    formats: Sequence[str],
+    definition_sha256: str,
+    pid: int,
+) -> int:
+    """Record a run as 'running'; returns its id."""
+    frame = store.query(
+        conn,
+        INSERT_RUN,
+        [report, started_at, briefing_date, as_of, cutoff, ",".join(formats),
+         definition_sha256, pid],
+    )  # fmt: skip
+    return int(frame["id"][0])
+
+
+def finish_run(
+    conn: store.Connection,
+    run_id: int,
+    *,
+    status: str,
+    finished_at: datetime,
+    data_as_of: datetime | None = None,
+    issue: int | None = None,
+    output_dir: str | None = None,
+    outputs: str | None = None,
+    key_figures: str | None = None,
+    error: str | None = None,
+) -> None:
+    """Mark run `run_id` succeeded or failed, with what it produced or why it failed."""
+    store.query(
+        conn,
+        FINISH_RUN,
+        [run_id, status, finished_at, data_as_of, issue, output_dir, outputs, key_figures,
+         error],
+    )  # fmt: skip
+
+
+def last_runs(conn: store.Connection) -> pl.DataFrame:
+    """The newest run of each briefing, with its newest succeeded run."""
+    return store.query(conn, LAST_RUNS)
+
+
+def runs_of_report(conn: store.Connection, report: str) -> pl.DataFrame:
+    """Every recorded run of one briefing, oldest first."""
+    return store.query(conn, RUNS_OF_REPORT, [report])
+
+
+# --- everything one briefing reads ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """The points and targets of one series chart."""
+
+    spec: SeriesChartSpec
+    points: pl.DataFrame
+    targets: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class SectionData:
+    """What one section shows: its main frame (None for sources) and, for series, charts."""
+
+    spec: SectionSpec
+    frame: pl.DataFrame | None
+    charts: tuple[ChartData, ...] = ()
+
+
+@dataclass(frozen=True)
+class BriefingData:
+    """Every frame one briefing needs, read in one read-only connection."""
+
+    cutoff: datetime
+    briefing_date: date
+    previous: pl.DataFrame  # 0 or 1 rows of PREVIOUS_RUN
+    initiatives: pl.DataFrame
+    sources: pl.DataFrame
+    freshness_rules: pl.DataFrame
+    sections: tuple[SectionData, ...]
+
+
+def read_briefing(
+    conn: store.Connection,
+    definition: ReportDefinition,
+    *,
+    cutoff: datetime,
+    briefing_date: date,
+) -> BriefingData:
+    """Read what each section of `definition` shows, as the data stood at `cutoff`."""
+    previous = previous_run(conn, definition.name, cutoff)
+    since = previous["data_as_of"][0] if previous.height else None
+    start = definition.window_start or EARLIEST
+    end = definition.window_end or LATEST
+    sections = []
+    for section in definition.sections:
+        scope = Scope(cutoff, section.indicators, section.initiatives, section.geographies,
+                      start, end)  # fmt: skip
+        frame: pl.DataFrame | None = None
+        charts: list[ChartData] = []
+        if section.kind == "key_figures":
+            frame = key_figures(conn, scope)
+        elif section.kind == "comparison":
+            frame = comparison(conn, scope)
+        elif section.kind == "targets":
+            frame = targets(conn, scope, briefing_date)
+        elif section.kind == "changes" and since is not None:
+            frame = changes(conn, scope, since)
+        elif section.kind == "freshness":
+            frame = freshness(conn, scope, briefing_date)
+        elif section.kind == "series":
+            for chart in section.charts:
+                chart_scope = Scope(cutoff, (chart.indicator,), chart.initiatives,
+                                    chart.geographies, start, end)  # fmt: skip
+                charts.append(
+                    ChartData(
+                        chart,
+                        series_points(conn, chart_scope),
+                        chart_targets(conn, chart.indicator, chart.initiatives, chart.geographies),
+                    )  # fmt: skip
+                )
+        sections.append(SectionData(section, frame, tuple(charts)))
+    return BriefingData(
+        cutoff=cutoff,
+        briefing_date=briefing_date,
+        previous=previous,
+        initiatives=initiatives(conn),
+        sources=sources(conn),
+        freshness_rules=freshness_rules(conn),
+        sections=tuple(sections),
+    )

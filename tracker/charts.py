@@ -1,0 +1,249 @@
+"""Chart specs (Altair -> Vega-Lite JSON) and their SVG, rendered offline by vl-convert.
+
+Layer 1: the only module importing altair and vl_convert; imports only models (layer 0)
+of tracker. One theme (`THEME`) for every chart; each initiative keeps one colour in all
+charts (initiatives.colour), passed in as `colours`. Specs are plain dicts so the same
+spec can be timed or rendered again; `to_svg` turns one into inline-safe SVG text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import altair as alt
+import polars as pl
+import vl_convert
+
+FONT = "DejaVu Sans"
+WIDTH = 560
+INK = "#222222"
+GRID = "#e3e3e3"
+MUTED = "#666666"
+TARGET_INK = "#444444"
+FALLBACK_COLOUR = "#7f7f7f"
+VEGA_LITE_VERSION = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+
+# The one theme: DejaVu Sans everywhere (installed system-wide, embedded in the PDF), quiet
+# axes, no chart border, legends on top.
+THEME: dict[str, Any] = {
+    "font": FONT,
+    "background": "white",
+    "padding": {"left": 4, "right": 12, "top": 6, "bottom": 4},
+    "view": {"stroke": None},
+    "title": {"font": FONT, "fontSize": 13, "fontWeight": "bold", "color": INK,
+              "anchor": "start", "offset": 8},
+    "axis": {"labelFont": FONT, "titleFont": FONT, "labelFontSize": 11, "titleFontSize": 11,
+             "labelColor": INK, "titleColor": INK, "titleFontWeight": "normal",
+             "gridColor": GRID, "domainColor": "#999999", "tickColor": "#999999",
+             "labelLimit": 260},
+    "axisX": {"grid": False, "labelAngle": 0},
+    "legend": {"labelFont": FONT, "titleFont": FONT, "labelFontSize": 11,
+               "titleFontSize": 11, "titleFontWeight": "normal", "orient": "top",
+               "labelColor": INK, "titleColor": INK},
+    "text": {"font": FONT, "fontSize": 11, "color": INK},
+    "bar": {"cornerRadiusEnd": 1},
+}  # fmt: skip
+
+_ID = re.compile(r'\bid="([^"]+)"')
+
+
+def colour_scale(colours: Mapping[str, str], present: Sequence[str]) -> alt.Scale:
+    """The colour scale for the initiatives in `present`, each in its fixed colour."""
+    domain = list(dict.fromkeys(present))
+    return alt.Scale(domain=domain, range=[colours.get(i, FALLBACK_COLOUR) for i in domain])
+
+
+def comparison_chart(points: pl.DataFrame, colours: Mapping[str, str]) -> dict[str, Any]:
+    """Financing on one USD basis: one dot per published figure, by programme, periods in
+    order of their end date on the x axis.
+
+    `points` has initiative, period, period_end (date), value_usd, label (text beside the
+    dot) and source_kind; secondary-source figures are drawn as hollow diamonds.
+    """
+    data = _values(points.select("initiative", "period", "period_end", "value_usd", "label",
+                                 "source_kind"))  # fmt: skip
+    order = points.sort("period_end")["period"].unique(maintain_order=True).to_list()
+    scale = colour_scale(colours, points["initiative"].to_list())
+    base = alt.Chart(data).encode(
+        x=alt.X("period:O", sort=order, title="Period (ordered by end date)",
+                axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("value_usd:Q", title="USD bn", scale=alt.Scale(zero=True)),
+        color=alt.Color("initiative:N", scale=scale, title="Programme"),
+    )  # fmt: skip
+    dots = base.mark_point(size=120, strokeWidth=2.5, filled=False, opacity=1).encode(
+        shape=alt.Shape(
+            "source_kind:N",
+            title="Source",
+            scale=alt.Scale(domain=["primary", "secondary"], range=["circle", "diamond"]),
+            legend=alt.Legend(symbolStrokeColor=MUTED, symbolStrokeWidth=2),
+        ),
+    )
+    fills = base.mark_point(size=120, filled=True, opacity=1).transform_filter(
+        alt.datum.source_kind != "secondary"
+    )
+    labels = _halo_text(base, align="left", dx=10, dy=-8, fontSize=10)
+    chart = alt.layer(dots, fills, *labels).properties(width=WIDTH, height=230)
+    return _spec(chart)
+
+
+def progress_chart(progress: pl.DataFrame, colours: Mapping[str, str]) -> dict[str, Any]:
+    """A bullet-style bar per target: share achieved, with the target at 100 %.
+
+    `progress` has label, initiative, share (0..n, may exceed 1) and share_text. The share
+    is written inside the bar's end (outside when the bar is short).
+    """
+    shares = progress.filter(pl.col("share").is_not_null())
+    largest = shares.select(pl.col("share").max()).item() if shares.height else None
+    top = max(1.1, float(largest or 0) * 1.05)
+    data = _values(progress.select("label", "initiative", "share", "share_text"))
+    scale = colour_scale(colours, progress["initiative"].to_list())
+    y = alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=330, labelPadding=6))
+    x_scale = alt.Scale(domain=[0, top], nice=False)
+    track = (
+        alt.Chart(data)
+        .mark_bar(color="#eeeeee", height=20)
+        .encode(y=y, x=alt.X("track_from:Q", scale=x_scale), x2="track_to:Q")
+        .transform_calculate(track_from="0", track_to="1")
+    )
+    goal = (
+        alt.Chart(alt.InlineData(values=[{"goal": 1.0}]))
+        .mark_rule(color=TARGET_INK, strokeWidth=2, strokeDash=[4, 2])
+        .encode(x=alt.X("goal:Q", scale=x_scale))
+    )
+    bars = (
+        alt.Chart(data)
+        .mark_bar(height=20)
+        .encode(
+            y=y,
+            x=alt.X(
+                "share:Q",
+                title="Share of target achieved (dashed line: target)",
+                scale=x_scale,
+                axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1.0]),
+            ),
+            color=alt.Color("initiative:N", scale=scale, title="Programme"),
+        )
+    )
+    inside = (
+        alt.Chart(data)
+        .mark_text(align="right", dx=-5, fontSize=11, fontWeight="bold", color="white")
+        .encode(y=y, x=alt.X("share:Q", scale=x_scale), text="share_text:N")
+        .transform_filter("datum.share != null && datum.share >= 0.3")
+    )
+    outside = (
+        alt.Chart(data)
+        .mark_text(align="left", dx=5, fontSize=11, fontWeight="bold", color=INK)
+        .encode(y=y, x=alt.X("share_at:Q", scale=x_scale), text="share_text:N")
+        .transform_calculate(share_at="datum.share == null ? 0 : datum.share")
+        .transform_filter("datum.share == null || datum.share < 0.3")
+    )
+    height = max(60, 34 * progress.height)
+    chart = alt.layer(track, goal, bars, inside, outside).properties(width=220, height=height)
+    return _spec(chart)
+
+
+def series_chart(
+    points: pl.DataFrame,
+    targets: pl.DataFrame,
+    colours: Mapping[str, str],
+    *,
+    unit: str,
+    mark: str = "bar",
+) -> dict[str, Any]:
+    """One indicator over time: bars (or a line) per initiative, value labels, and a dashed
+    line with its label for each target.
+
+    `points` has initiative, period, period_end, value, label and source_kind (secondary
+    sources are drawn lighter); `targets` has value and label. Periods of different lengths
+    (2024, 2025-H1) sit side by side on the x axis, ordered by their end date.
+    """
+    data = _values(points.select("initiative", "period", "period_end", "value", "label",
+                                 "source_kind"))  # fmt: skip
+    order = points.sort("period_end")["period"].unique(maintain_order=True).to_list()
+    scale = colour_scale(colours, points["initiative"].to_list())
+    several = points["initiative"].n_unique() > 1
+    x = alt.X("period:N", sort=order, title=None, axis=alt.Axis(labelAngle=0))
+    top = max([*points["value"].to_list(), *targets["value"].to_list(), 0.0]) * 1.15
+    y = alt.Y("value:Q", title=unit, scale=alt.Scale(domain=[0, top or 1], nice=True))
+    color = alt.Color("initiative:N", scale=scale, title="Programme",
+                      legend=alt.Legend() if several else None)  # fmt: skip
+    opacity = alt.Opacity(
+        "source_kind:N",
+        scale=alt.Scale(domain=["primary", "secondary"], range=[1.0, 0.5]),
+        legend=None,
+    )
+    base = alt.Chart(data).encode(x=x, y=y, color=color)
+    if mark == "line":
+        shapes = base.mark_line(point=alt.OverlayMarkDef(size=60, filled=True), strokeWidth=2.5)
+    else:
+        shapes = base.mark_bar(size=64 if not several else 22).encode(opacity=opacity)
+        if several:
+            shapes = shapes.encode(xOffset="initiative:N")
+    if mark == "bar" and not several:
+        # Labels of tall bars sit inside the bar top, so a target line just above a bar
+        # cannot cross them; short bars get theirs above.
+        tall = f"datum.value >= {top * 0.2}"
+        inside = (
+            base.mark_text(baseline="top", dy=5, fontSize=10, fontWeight="bold", color="white")
+            .encode(text="label:N", color=alt.value("white"))
+            .transform_filter(tall)
+        )
+        above = [t.transform_filter(f"!({tall})") for t in _halo_text(base, dy=-8, fontSize=10)]
+        labels = [inside, *above]
+    else:
+        labels = _halo_text(base, dy=-8, fontSize=10)
+        if several:
+            labels = [layer.encode(xOffset="initiative:N") for layer in labels]
+    layers: list[alt.Chart] = [shapes]
+    if targets.height:
+        goals = _values(targets.select("value", "label"))
+        layers.append(
+            alt.Chart(goals)
+            .mark_rule(color=TARGET_INK, strokeWidth=2, strokeDash=[6, 3])
+            .encode(y="value:Q")
+        )
+        layers.append(
+            alt.Chart(goals)
+            .mark_text(align="left", baseline="bottom", dy=-4, fontSize=10, color=TARGET_INK)
+            .encode(y="value:Q", x=alt.value(4), text="label:N")
+        )
+    chart = alt.layer(*layers, *labels).properties(width=WIDTH, height=190)
+    return _spec(chart)
+
+
+def to_svg(spec: Mapping[str, Any], id_prefix: str) -> str:
+    """Render a Vega-Lite spec to SVG offline (no URL may be loaded); ids get `id_prefix`
+    so several SVGs can sit in one HTML page. Text in the SVG is XML-escaped by Vega."""
+    svg: str = vl_convert.vegalite_to_svg(
+        dict(spec), vl_version=VEGA_LITE_VERSION, allowed_base_urls=[]
+    )
+    svg = re.sub(r"^<\?xml[^>]*\?>\s*", "", svg)
+    ids = set(_ID.findall(svg))
+    for old in sorted(ids, key=len, reverse=True):
+        new = f"{id_prefix}-{old}"
+        svg = svg.replace(f'id="{old}"', f'id="{new}"').replace(f"url(#{old})", f"url(#{new})")
+        svg = svg.replace(f'href="#{old}"', f'href="#{new}"')
+    return svg
+
+
+def _halo_text(base: alt.Chart, **style: Any) -> list[alt.Chart]:
+    """Value labels twice: a white outline under the ink, so a line crossing a label
+    does not make it unreadable."""
+    halo = base.mark_text(stroke="white", strokeWidth=4, strokeJoin="round", **style)
+    ink = base.mark_text(color=INK, **style)
+    return [halo.encode(text="label:N"), ink.encode(text="label:N", color=alt.value(INK))]
+
+
+def _values(frame: pl.DataFrame) -> alt.InlineData:
+    """Inline data: dates as ISO text, everything else as it is."""
+    dates = [name for name, dtype in frame.schema.items() if dtype in (pl.Date, pl.Datetime)]
+    rows = frame.with_columns(pl.col(dates).cast(pl.String)).to_dicts()
+    return alt.InlineData(values=rows)
+
+
+def _spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    spec: dict[str, Any] = chart.to_dict(validate=False)
+    spec["config"] = THEME
+    return spec

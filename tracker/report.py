@@ -1,0 +1,401 @@
+"""Render briefings: definition -> data (read-only) -> context -> HTML -> PDF, written
+atomically, each run recorded in `report_runs`.
+
+Layer 2: imports settings, errors, models, definitions, store, briefing_data,
+briefing_context. The one Jinja environment lives here (autoescape, StrictUndefined);
+WeasyPrint gets a URL fetcher that refuses everything outside templates/.
+
+The database is never held for writing while rendering: names are checked and data read
+through read-only connections; the run is recorded through two short write connections,
+one inserting it as 'running' before anything is rendered, one closing it at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import jinja2
+import polars as pl
+
+from tracker import briefing_data, definitions, settings, store
+from tracker.briefing_context import BuiltBriefing, build_briefing
+from tracker.errors import DatabaseFileError, InputError, TrackerError
+from tracker.models import REPORT_FORMATS, ReportDefinition
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class RenderedBriefing:
+    """What one `render_briefing` call produced."""
+
+    report: str
+    run_id: int
+    issue: int
+    output_dir: Path
+    files: tuple[Path, ...]
+    data_as_of: datetime | None
+    briefing_date: date
+
+
+@dataclass(frozen=True)
+class ReportListing:
+    """One line of `tracker reports`."""
+
+    name: str
+    title: str
+    cadence: str
+    schedule: str
+    formats: str
+    last_run: str
+    last_output: str
+
+
+# --- public entry points -----------------------------------------------------------------
+
+
+def render_briefings(
+    db: Path,
+    name: str | None = None,
+    *,
+    formats: Sequence[str] | None = None,
+    out_root: Path | None = None,
+    as_of: datetime | None = None,
+) -> list[RenderedBriefing]:
+    """Render one briefing, or every briefing in reports/ when `name` is None.
+
+    Every definition is loaded and checked before anything is rendered or written.
+    """
+    templates = settings.templates_dir()
+    if name is None:
+        chosen = definitions.load_reports(settings.reports_dir(), templates)
+        if not chosen:
+            raise InputError(f"{settings.reports_dir()}: no briefing definitions (*.toml).")
+    else:
+        path = definitions.find_report(settings.reports_dir(), name)
+        chosen = [definitions.load_report(path, templates)]
+    wanted = _formats(formats)
+    now = store.utc_now()
+    if as_of is not None and as_of > now:
+        raise InputError(f"--as-of {as_of:%Y-%m-%d %H:%M}: that is in the future (UTC).")
+    _check_names(db, chosen)
+    return [
+        render_briefing(db, definition, formats=wanted, out_root=out_root, as_of=as_of)
+        for definition in chosen
+    ]
+
+
+def render_briefing(
+    db: Path,
+    definition: ReportDefinition,
+    *,
+    formats: Sequence[str] | None = None,
+    out_root: Path | None = None,
+    as_of: datetime | None = None,
+) -> RenderedBriefing:
+    """Render one briefing to PDF/HTML/CSV/manifest under `<out_root>/<report>/<date>/`."""
+    wanted = tuple(formats) if formats else definition.formats
+    started = store.utc_now()
+    cutoff = as_of or started
+    briefing_date = cutoff.date()
+    with store.connect(db) as conn:
+        _require_runs_table(db, conn)
+        run_id = briefing_data.insert_run(
+            conn, report=definition.name, started_at=started, briefing_date=briefing_date,
+            as_of=as_of, cutoff=cutoff, formats=wanted, definition_sha256=definition.sha256,
+            pid=os.getpid(),
+        )  # fmt: skip
+    try:
+        with store.connect(db, read_only=True) as conn:
+            data = briefing_data.read_briefing(
+                conn, definition, cutoff=cutoff, briefing_date=briefing_date
+            )
+        previous = data.previous
+        issue = 1 + (int(previous["earlier_runs"][0]) if previous.height else 0)
+        built = build_briefing(definition, data, issue=issue, as_of=as_of, generated_at=started)
+        html = render_html(definition.template, built)
+        output_dir = (out_root or settings.reports_dir() / "out") / definition.name
+        output_dir = output_dir / briefing_date.isoformat()
+        files = write_outputs(output_dir, definition, built, html, wanted, run_id=run_id)
+        outputs = [{"file": str(p), "sha256": _sha256(p.read_bytes())} for p in files]
+        with store.connect(db) as conn:
+            briefing_data.finish_run(
+                conn, run_id, status="succeeded", finished_at=store.utc_now(),
+                data_as_of=built.data_as_of, issue=issue, output_dir=str(output_dir),
+                outputs=json.dumps(outputs), key_figures=built.key_figures_json,
+            )  # fmt: skip
+    except BaseException as error:
+        _record_failure(db, run_id, error)
+        raise
+    return RenderedBriefing(definition.name, run_id, issue, output_dir, tuple(files),
+                            built.data_as_of, briefing_date)  # fmt: skip
+
+
+def list_reports(db: Path) -> list[ReportListing]:
+    """Every briefing definition with its schedule, formats, last run and output folder."""
+    found = definitions.load_reports(settings.reports_dir(), settings.templates_dir())
+    runs: dict[str, dict[str, Any]] = {}
+    if db.exists():
+        with store.connect(db, read_only=True) as conn:
+            if briefing_data.has_runs_table(conn):
+                runs = {r["report"]: r for r in briefing_data.last_runs(conn).iter_rows(named=True)}
+    listings = []
+    for definition in found:
+        run = runs.get(definition.name)
+        schedule = definition.schedule
+        listings.append(
+            ReportListing(
+                name=definition.name,
+                title=definition.title,
+                cadence=definition.cadence,
+                schedule=f"{schedule.cron} ({schedule.timezone})" if schedule else "none",
+                formats=",".join(definition.formats),
+                last_run=_run_summary(run),
+                last_output=(run or {}).get("last_success_dir") or "-",
+            )
+        )
+    return listings
+
+
+def parse_as_of(text: str) -> datetime:
+    """--as-of: a date (the end of that day, UTC) or an ISO timestamp (UTC)."""
+    try:
+        if len(text.strip()) == 10:
+            day = date.fromisoformat(text.strip())
+            return datetime.combine(day, time.max)
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"--as-of: found '{text}', expected a date such as 2025-06-30 "
+            "(or a UTC timestamp such as 2025-06-30T12:00)."
+        ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+# --- HTML and PDF ----------------------------------------------------------------------------
+
+
+@cache
+def jinja_environment(folder: Path) -> jinja2.Environment:
+    """The one Jinja environment: templates/ only, autoescape on, undefined is an error."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_html(template: str, built: BuiltBriefing) -> str:
+    """The standalone HTML page (inline CSS and SVG) of a built briefing."""
+    page = jinja_environment(settings.templates_dir()).get_template(template)
+    return page.render(b=built.context)
+
+
+def render_pdf(html: str, folder: Path | None = None) -> bytes:
+    """The PDF of `html`: WeasyPrint with a fetcher that refuses every URL outside the
+    templates folder, and that folder as base URL (nothing else resolves anywhere)."""
+    weasyprint = _weasyprint()
+    templates = (folder or settings.templates_dir()).resolve()
+    fetcher = templates_only_fetcher(templates)
+    document = weasyprint.HTML(string=html, base_url=templates.as_uri() + "/", url_fetcher=fetcher)
+    pdf: bytes = document.write_pdf()
+    return pdf
+
+
+def templates_only_fetcher(folder: Path) -> Any:
+    """A WeasyPrint URLFetcher that fetches only file: URLs inside `folder`.
+
+    Every other URL (http, https, data, file elsewhere, ...) raises, so WeasyPrint skips
+    the resource; `refused` lists what was refused.
+    """
+    weasyprint = _weasyprint()
+
+    class TemplatesOnlyFetcher(weasyprint.URLFetcher):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__(timeout=2, allowed_protocols=("file",), allow_redirects=False)
+            self.refused: list[str] = []
+
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            parts = urlsplit(url)
+            if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+                self.refused.append(url)
+                raise ValueError(f"refused: {url[:80]} (only files in templates/)")
+            path = Path(unquote(parts.path)).resolve()
+            if not path.is_relative_to(folder) or not path.is_file():
+                self.refused.append(url)
+                raise ValueError(f"refused: {url[:80]} (only files in templates/)")
+            return super().fetch(path.as_uri(), headers)
+
+    return TemplatesOnlyFetcher()
+
+
+@cache
+def _weasyprint() -> Any:
+    """Import WeasyPrint once, on first use (it is slow to import). Its warning about an
+    optional system library (HarfBuzz-Subset) is not ours to act on, so it is muted."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="HarfBuzz-Subset", category=DeprecationWarning)
+        import weasyprint
+
+    return weasyprint
+
+
+# --- outputs ----------------------------------------------------------------------------------
+
+
+def write_outputs(
+    output_dir: Path,
+    definition: ReportDefinition,
+    built: BuiltBriefing,
+    html: str,
+    formats: Sequence[str],
+    *,
+    run_id: int,
+) -> list[Path]:
+    """Write the formats, the CSV and manifest.json, each under a temporary name renamed
+    into place (manifest last), so no reader sees a half-written file."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    contents: dict[str, bytes] = {}
+    if "pdf" in formats:
+        contents[f"{definition.name}.pdf"] = render_pdf(html)
+    if "html" in formats:
+        contents[f"{definition.name}.html"] = html.encode("utf-8")
+    contents[f"{definition.name}.csv"] = csv_bytes(built.csv)
+    manifest = {
+        "report": definition.name,
+        "title": definition.title,
+        "issue": built.context.issue,
+        "run_id": run_id,
+        "briefing_date": built.context.briefing_date_iso,
+        "as_of": built.as_of.isoformat() if built.as_of else None,
+        "data_as_of": built.data_as_of.isoformat() if built.data_as_of else None,
+        "generated_at": built.context.generated_at,
+        "definition": {"file": f"reports/{definition.path.name}", "sha256": definition.sha256},
+        "sections": [section.title for section in built.context.sections],
+        "files": [
+            {"name": name, "sha256": _sha256(data), "bytes": len(data)}
+            for name, data in contents.items()
+        ],
+        "sources": [
+            {
+                "number": s.number,
+                "id": s.id,
+                "title": s.title,
+                "publisher": s.publisher,
+                "published": s.published,
+                "url": s.url,
+                "kind": s.kind,
+            }
+            for s in built.sources
+        ],  # fmt: skip
+    }
+    contents[MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
+    temporary = {name: _write_temporary(output_dir / name, data) for name, data in contents.items()}
+    for name, temp in temporary.items():
+        os.replace(temp, output_dir / name)
+    return [output_dir / name for name in contents]
+
+
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    """The CSV of the numbers behind the briefing (text already neutralised)."""
+    buffer = io.StringIO()
+    frame.write_csv(buffer, quote_style="non_numeric")
+    return buffer.getvalue().encode("utf-8")
+
+
+def _write_temporary(path: Path, data: bytes) -> Path:
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _formats(formats: Sequence[str] | None) -> tuple[str, ...] | None:
+    if not formats:
+        return None
+    cleaned = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    unknown = [f for f in cleaned if f not in REPORT_FORMATS]
+    if unknown or not cleaned:
+        raise InputError(
+            f"--format: found '{','.join(formats)}', expected pdf, html or pdf,html "
+            "(the CSV and manifest.json are always written)."
+        )
+    return cleaned
+
+
+def _check_names(db: Path, chosen: Sequence[ReportDefinition]) -> None:
+    """Check every definition's names against the store before anything is written."""
+    with store.connect(db, read_only=True) as conn:
+        _require_runs_table(db, conn)
+        known = briefing_data.known_names(conn)
+    for definition in chosen:
+        definitions.check_report_names(
+            definition,
+            indicators=known["indicator"],
+            initiatives=known["initiative"],
+            geographies=known["geography"],
+        )
+
+
+def _require_runs_table(db: Path, conn: store.Connection) -> None:
+    if not briefing_data.has_runs_table(conn):
+        raise DatabaseFileError(
+            f"{db}: this database has no report_runs table yet. Run `tracker init` to "
+            "apply the new migration, then render again."
+        )
+
+
+def _record_failure(db: Path, run_id: int, error: BaseException) -> None:
+    """Mark the run failed; a failure to do so must not hide the original error."""
+    message = str(error) if isinstance(error, TrackerError) else f"{type(error).__name__}: {error}"
+    try:
+        with store.connect(db) as conn:
+            briefing_data.finish_run(
+                conn, run_id, status="failed", finished_at=store.utc_now(), error=message[:2000]
+            )
+    except TrackerError:
+        pass
+
+
+def _run_summary(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "never"
+    status = run["status"]
+    if status == "running":
+        return f"unfinished: started {run['started_at']:%Y-%m-%d %H:%M} UTC, still 'running'"
+    finished = run["finished_at"]
+    stamp = f"{finished:%Y-%m-%d %H:%M} UTC" if finished else "?"
+    if status == "succeeded":
+        return f"succeeded {stamp}, issue {run['issue']}"
+    last = run.get("last_success_at")
+    since = f"; last success {last:%Y-%m-%d %H:%M} UTC" if last else ""
+    return f"failed {stamp}{since}"
