@@ -9,8 +9,10 @@ import io
 import json
 import re
 import shutil
+from datetime import datetime
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -123,8 +125,9 @@ def test_pdf_is_a4_with_page_numbers_header_toc_and_embedded_dejavu(
     assert any("Sources" in str(item) for item in reader.outline)
     fonts = set()
     for page in reader.pages:
-        for font in page["/Resources"]["/Font"].values():
-            font = font.get_object()
+        resources: Any = page["/Resources"]
+        for reference in resources["/Font"].values():
+            font: Any = reference.get_object()
             descriptor = font["/DescendantFonts"][0].get_object()["/FontDescriptor"]
             fonts.add((str(font["/BaseFont"]).split("+")[-1], "/FontFile2" in descriptor))
     assert ("DejaVu-Sans", True) in fonts
@@ -156,7 +159,8 @@ def test_manifest_lists_each_file_with_its_sha256_and_the_sources(
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
         assert entry["bytes"] == len(data)
     newest = _rows(db, "SELECT max(recorded_at) FROM observations")[0][0]
-    assert manifest["data_as_of"] == newest.isoformat()  # type: ignore[union-attr]
+    assert isinstance(newest, datetime)
+    assert manifest["data_as_of"] == newest.isoformat()
     assert manifest["issue"] == 1
     assert [s["number"] for s in manifest["sources"]] == list(
         range(1, len(manifest["sources"]) + 1)
@@ -241,9 +245,7 @@ def test_as_of_before_a_revision_shows_the_old_value(tracker_db: Path, tmp_path:
     manifest = json.loads((old_dir / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["as_of"].startswith("2025-06-30T23:59:59")
     # a backdated render is recorded but is not a published issue
-    issues = _rows(
-        tracker_db, "SELECT as_of IS NOT NULL, issue FROM report_runs ORDER BY id"
-    )
+    issues = _rows(tracker_db, "SELECT as_of IS NOT NULL, issue FROM report_runs ORDER BY id")
     assert issues == [(True, 1), (False, 1)]
 
 

@@ -71,12 +71,18 @@ def test_a_sources_section_is_added_when_the_definition_lists_none(tmp_path: Pat
         ("", "key '(top level)': 'sections' is a required property"),
         ('[[sections]]\nkind = "key_figures"\n', "key 'sections.0.indicators': a key_figures"),
         ('[[sections]]\nkind = "series"\nindicators = ["a"]\n', "key 'sections.0.charts'"),
-        ('[[sections]]\nkind = "targets"\nindicators = ["a"]\ncolour = "red"\n',
-         "key 'sections.0': Additional properties are not allowed ('colour' was unexpected)"),
-        ('[[sections]]\nkind = "series"\n[[sections.charts]]\nindicator = "a"\nmark = "pie"\n',
-         "key 'sections.0.charts.0.mark': found 'pie', expected one of bar, line"),
-        ('[schedule]\ncron = "every day"\ntimezone = "UTC"\n[[sections]]\nkind = "changes"\n',
-         "key 'schedule.cron'"),
+        (
+            '[[sections]]\nkind = "targets"\nindicators = ["a"]\ncolour = "red"\n',
+            "key 'sections.0': Additional properties are not allowed ('colour' was unexpected)",
+        ),
+        (
+            '[[sections]]\nkind = "series"\n[[sections.charts]]\nindicator = "a"\nmark = "pie"\n',
+            "key 'sections.0.charts.0.mark': found 'pie', expected one of bar, line",
+        ),
+        (
+            '[schedule]\ncron = "every day"\ntimezone = "UTC"\n[[sections]]\nkind = "changes"\n',
+            "key 'schedule.cron'",
+        ),
         ("title = [", "not valid TOML"),
     ],
 )

@@ -6,11 +6,11 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tracker"
-LAYERS = {
+# Layer 2 is ordered inside: the briefing modules build on one another in this order.
+LAYERS: dict[str, float] = {
     "settings": 0, "errors": 0, "models": 0, "units": 0, "periods": 0,
-    "definitions": 1, "store": 1, "charts": 1,
-    "ingest": 2, "report": 2, "briefing_data": 2, "deliver": 2,
-    "briefing_context": 2, "briefing_text": 2,
+    "definitions": 1, "store": 1, "charts": 1, "briefing_text": 1,
+    "ingest": 2, "briefing_data": 2.1, "briefing_context": 2.2, "report": 2.3, "deliver": 2.4,
     "schedule": 3,
     "cli": 4, "__main__": 4,
 }  # fmt: skip

@@ -9,9 +9,11 @@ run share one code path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 
 import polars as pl
 
@@ -20,6 +22,9 @@ from tracker.models import ReportDefinition, SectionSpec, SeriesChartSpec
 
 EARLIEST = date(1800, 1, 1)
 LATEST = date(2200, 12, 31)
+READ_THREADS = 4
+
+Read = Callable[[store.Connection], pl.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -234,27 +239,43 @@ ORDER BY list_position($2, p.indicator), list_position($3, p.initiative), p.due,
          p.target_value
 """
 
-# The points of one chart: one value per period (see POINTS_CTE), oldest first.
+# The charts of a series section, as parameters: number, indicator, initiatives (a list
+# per chart), geographies (a list per chart).
+_CHARTS_CTE = """
+charts AS (
+    SELECT unnest({0}) AS chart, unnest({1}) AS chart_indicator,
+           unnest({2}) AS chart_initiatives, unnest({3}) AS chart_geographies
+)"""
+
+# The points of every chart of a section in one query: one value per period (see
+# POINTS_CTE; $2..$4 are the union of the charts' names), oldest first within a chart.
 SERIES_POINTS = f"""
-WITH {POINTS_CTE}
-SELECT p.indicator, p.indicator_name, p.unit, p.initiative, n.name AS initiative_name,
-       p.geography, g.name AS geography_name, p.period, p.period_start, p.period_end,
-       p.grain, p.value, p.currency, p.source, p.source_kind, p.note, p.point_sources,
-       p.recorded_at
+WITH {_CHARTS_CTE.format("$7", "$8", "$9", "$10")},
+{POINTS_CTE}
+SELECT c.chart, p.indicator, p.indicator_name, p.unit, p.initiative,
+       n.name AS initiative_name, p.geography, g.name AS geography_name, p.period,
+       p.period_start, p.period_end, p.grain, p.value, p.currency, p.source, p.source_kind,
+       p.note, p.point_sources, p.recorded_at
 FROM points AS p
+JOIN charts AS c
+    ON c.chart_indicator = p.indicator AND list_contains(c.chart_initiatives, p.initiative)
+   AND list_contains(c.chart_geographies, p.geography)
 LEFT JOIN initiatives AS n ON n.id = p.initiative
 LEFT JOIN geographies AS g ON g.id = p.geography
-ORDER BY list_position($3, p.initiative), list_position($4, p.geography), p.period_end,
-         p.period_start DESC
+ORDER BY c.chart, list_position(c.chart_initiatives, p.initiative),
+         list_position(c.chart_geographies, p.geography), p.period_end, p.period_start DESC
 """
 
 # Targets drawn as a line on a chart of the same indicator, initiatives and geographies.
-CHART_TARGETS = """
-SELECT t.indicator, t.initiative, t.geography, t.label, t.value, t.currency,
+CHART_TARGETS = f"""
+WITH {_CHARTS_CTE.format("$1", "$2", "$3", "$4")}
+SELECT c.chart, t.indicator, t.initiative, t.geography, t.label, t.value, t.currency,
        t.unit_as_given, t.due, t.source
 FROM targets AS t
-WHERE t.indicator = $1 AND list_contains($2, t.initiative) AND list_contains($3, t.geography)
-ORDER BY t.due, t.value
+JOIN charts AS c
+    ON c.chart_indicator = t.indicator AND list_contains(c.chart_initiatives, t.initiative)
+   AND list_contains(c.chart_geographies, t.geography)
+ORDER BY c.chart, t.due, t.value
 """
 
 # Points recorded after the previous briefing's data-as-of ($7) and up to the cutoff:
@@ -408,19 +429,41 @@ def targets(conn: store.Connection, scope: Scope, today: date) -> pl.DataFrame:
     return store.query(conn, TARGETS, [*scope.params(), today])
 
 
-def series_points(conn: store.Connection, scope: Scope) -> pl.DataFrame:
-    """The points of one chart (one indicator in `scope`), oldest first."""
-    return store.query(conn, SERIES_POINTS, scope.params())
-
-
-def chart_targets(
-    conn: store.Connection,
-    indicator: str,
-    initiatives: Sequence[str],
-    geographies: Sequence[str],
+def series_points(
+    conn: store.Connection, scope: Scope, charts: Sequence[SeriesChartSpec]
 ) -> pl.DataFrame:
-    """Targets of `indicator` for these initiatives and geographies."""
-    return store.query(conn, CHART_TARGETS, [indicator, list(initiatives), list(geographies)])
+    """The points of each chart (column `chart`: its position in `charts`), oldest first;
+    `scope` gives the cutoff and window (its names are replaced by the charts')."""
+    return store.query(conn, SERIES_POINTS, [*_union_scope(scope, charts).params(),
+                                             *_chart_params(charts)])  # fmt: skip
+
+
+def chart_targets(conn: store.Connection, charts: Sequence[SeriesChartSpec]) -> pl.DataFrame:
+    """Targets of each chart's indicator, initiatives and geographies (column `chart`)."""
+    return store.query(conn, CHART_TARGETS, _chart_params(charts))
+
+
+def _chart_params(charts: Sequence[SeriesChartSpec]) -> list[object]:
+    return [
+        list(range(len(charts))),
+        [chart.indicator for chart in charts],
+        [list(chart.initiatives) for chart in charts],
+        [list(chart.geographies) for chart in charts],
+    ]
+
+
+def _union_scope(scope: Scope, charts: Sequence[SeriesChartSpec]) -> Scope:
+    def union(names: list[str]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(names))
+
+    return Scope(
+        scope.cutoff,
+        union([c.indicator for c in charts]),
+        union([i for c in charts for i in c.initiatives]),
+        union([g for c in charts for g in c.geographies]),
+        scope.window_start,
+        scope.window_end,
+    )
 
 
 def changes(conn: store.Connection, scope: Scope, since: datetime) -> pl.DataFrame:
@@ -548,40 +591,67 @@ def read_briefing(
     since = previous["data_as_of"][0] if previous.height else None
     start = definition.window_start or EARLIEST
     end = definition.window_end or LATEST
-    sections = []
-    for section in definition.sections:
+    jobs: dict[str, Read] = {
+        "initiatives": initiatives,
+        "sources": sources,
+        "freshness_rules": freshness_rules,
+    }
+    for index, section in enumerate(definition.sections):
         scope = Scope(cutoff, section.indicators, section.initiatives, section.geographies,
                       start, end)  # fmt: skip
-        frame: pl.DataFrame | None = None
-        charts: list[ChartData] = []
+        key = str(index)
         if section.kind == "key_figures":
-            frame = key_figures(conn, scope)
+            jobs[key] = partial(key_figures, scope=scope)
         elif section.kind == "comparison":
-            frame = comparison(conn, scope)
+            jobs[key] = partial(comparison, scope=scope)
         elif section.kind == "targets":
-            frame = targets(conn, scope, briefing_date)
+            jobs[key] = partial(targets, scope=scope, today=briefing_date)
         elif section.kind == "changes" and since is not None:
-            frame = changes(conn, scope, since)
+            jobs[key] = partial(changes, scope=scope, since=since)
         elif section.kind == "freshness":
-            frame = freshness(conn, scope, briefing_date)
-        elif section.kind == "series":
-            for chart in section.charts:
-                chart_scope = Scope(cutoff, (chart.indicator,), chart.initiatives,
-                                    chart.geographies, start, end)  # fmt: skip
-                charts.append(
-                    ChartData(
-                        chart,
-                        series_points(conn, chart_scope),
-                        chart_targets(conn, chart.indicator, chart.initiatives, chart.geographies),
-                    )  # fmt: skip
-                )
-        sections.append(SectionData(section, frame, tuple(charts)))
+            jobs[key] = partial(freshness, scope=scope, today=briefing_date)
+        elif section.kind == "series" and section.charts:
+            jobs[f"{key}.points"] = partial(series_points, scope=scope, charts=section.charts)
+            jobs[f"{key}.targets"] = partial(chart_targets, charts=section.charts)
+    frames = read_side_by_side(conn, jobs)
+    sections = []
+    for index, section in enumerate(definition.sections):
+        key = str(index)
+        charts = tuple(
+            ChartData(
+                chart,
+                frames[f"{key}.points"].filter(pl.col("chart") == number).drop("chart"),
+                frames[f"{key}.targets"].filter(pl.col("chart") == number).drop("chart"),
+            )
+            for number, chart in enumerate(section.charts)
+            if f"{key}.points" in frames
+        )
+        sections.append(SectionData(section, frames.get(key), charts))
     return BriefingData(
         cutoff=cutoff,
         briefing_date=briefing_date,
         previous=previous,
-        initiatives=initiatives(conn),
-        sources=sources(conn),
-        freshness_rules=freshness_rules(conn),
+        initiatives=frames["initiatives"],
+        sources=frames["sources"],
+        freshness_rules=frames["freshness_rules"],
         sections=tuple(sections),
     )
+
+
+def read_side_by_side(conn: store.Connection, jobs: Mapping[str, Read]) -> dict[str, pl.DataFrame]:
+    """Run independent reads at the same time, each on its own cursor of `conn`.
+
+    DuckDB plans and runs a query outside the GIL, and a briefing's reads are many small
+    queries whose time is mostly planning: side by side they take about half as long.
+    """
+
+    def run(job: Read) -> pl.DataFrame:
+        cursor = conn.cursor()
+        try:
+            return job(cursor)
+        finally:
+            cursor.close()
+
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        futures = {key: pool.submit(run, job) for key, job in jobs.items()}
+        return {key: future.result() for key, future in futures.items()}

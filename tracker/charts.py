@@ -66,26 +66,34 @@ def comparison_chart(points: pl.DataFrame, colours: Mapping[str, str]) -> dict[s
                                  "source_kind"))  # fmt: skip
     order = points.sort("period_end")["period"].unique(maintain_order=True).to_list()
     scale = colour_scale(colours, points["initiative"].to_list())
-    base = alt.Chart(data).encode(
-        x=alt.X("period:O", sort=order, title="Period (ordered by end date)",
-                axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("value_usd:Q", title="USD bn", scale=alt.Scale(zero=True)),
-        color=alt.Color("initiative:N", scale=scale, title="Programme"),
-    )  # fmt: skip
-    dots = base.mark_point(size=120, strokeWidth=2.5, filled=False, opacity=1).encode(
-        shape=alt.Shape(
-            "source_kind:N",
-            title="Source",
-            scale=alt.Scale(domain=["primary", "secondary"], range=["circle", "diamond"]),
-            legend=alt.Legend(symbolStrokeColor=MUTED, symbolStrokeWidth=2),
-        ),
+    x = alt.X("period:O", sort=order, title="Period (ordered by end date)",
+              axis=alt.Axis(labelAngle=0))  # fmt: skip
+    y = alt.Y("value_usd:Q", title="USD bn", scale=alt.Scale(zero=True))
+    color = alt.Color("initiative:N", scale=scale, title="Programme")
+    dots = (
+        alt.Chart()
+        .mark_point(size=120, strokeWidth=2.5, filled=False, opacity=1)
+        .encode(
+            x=x,
+            y=y,
+            color=color,
+            shape=alt.Shape(
+                "source_kind:N",
+                title="Source",
+                scale=alt.Scale(domain=["primary", "secondary"], range=["circle", "diamond"]),
+                legend=alt.Legend(symbolStrokeColor=MUTED, symbolStrokeWidth=2),
+            ),
+        )
     )
-    fills = base.mark_point(size=120, filled=True, opacity=1).transform_filter(
-        alt.datum.source_kind != "secondary"
+    fills = (
+        alt.Chart()
+        .mark_point(size=120, filled=True, opacity=1)
+        .encode(x=x, y=y, color=color)
+        .transform_filter("datum.source_kind != 'secondary'")
     )
-    labels = _halo_text(base, align="left", dx=10, dy=-8, fontSize=10)
-    chart = alt.layer(dots, fills, *labels).properties(width=WIDTH, height=230)
-    return _spec(chart)
+    labels = _value_labels(x, y, align="left", dx=10, dy=-8, fontSize=10)
+    chart = alt.layer(dots, fills, labels, width=WIDTH, height=230)
+    return _spec(chart, data)
 
 
 def progress_chart(progress: pl.DataFrame, colours: Mapping[str, str]) -> dict[str, Any]:
@@ -101,10 +109,11 @@ def progress_chart(progress: pl.DataFrame, colours: Mapping[str, str]) -> dict[s
     scale = colour_scale(colours, progress["initiative"].to_list())
     y = alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=330, labelPadding=6))
     x_scale = alt.Scale(domain=[0, top], nice=False)
+    text = alt.Text("share_text:N")
     track = (
-        alt.Chart(data)
+        alt.Chart()
         .mark_bar(color="#eeeeee", height=20)
-        .encode(y=y, x=alt.X("track_from:Q", scale=x_scale), x2="track_to:Q")
+        .encode(y=y, x=alt.X("track_from:Q", scale=x_scale), x2=alt.X2("track_to:Q"))
         .transform_calculate(track_from="0", track_to="1")
     )
     goal = (
@@ -113,7 +122,7 @@ def progress_chart(progress: pl.DataFrame, colours: Mapping[str, str]) -> dict[s
         .encode(x=alt.X("goal:Q", scale=x_scale))
     )
     bars = (
-        alt.Chart(data)
+        alt.Chart()
         .mark_bar(height=20)
         .encode(
             y=y,
@@ -127,21 +136,21 @@ def progress_chart(progress: pl.DataFrame, colours: Mapping[str, str]) -> dict[s
         )
     )
     inside = (
-        alt.Chart(data)
+        alt.Chart()
         .mark_text(align="right", dx=-5, fontSize=11, fontWeight="bold", color="white")
-        .encode(y=y, x=alt.X("share:Q", scale=x_scale), text="share_text:N")
+        .encode(y=y, x=alt.X("share:Q", scale=x_scale), text=text)
         .transform_filter("datum.share != null && datum.share >= 0.3")
     )
     outside = (
-        alt.Chart(data)
+        alt.Chart()
         .mark_text(align="left", dx=5, fontSize=11, fontWeight="bold", color=INK)
-        .encode(y=y, x=alt.X("share_at:Q", scale=x_scale), text="share_text:N")
+        .encode(y=y, x=alt.X("share_at:Q", scale=x_scale), text=text)
         .transform_calculate(share_at="datum.share == null ? 0 : datum.share")
         .transform_filter("datum.share == null || datum.share < 0.3")
     )
     height = max(60, 34 * progress.height)
-    chart = alt.layer(track, goal, bars, inside, outside).properties(width=220, height=height)
-    return _spec(chart)
+    chart = alt.layer(track, goal, bars, inside, outside, width=220, height=height)
+    return _spec(chart, data)
 
 
 def series_chart(
@@ -169,48 +178,55 @@ def series_chart(
     y = alt.Y("value:Q", title=unit, scale=alt.Scale(domain=[0, top or 1], nice=True))
     color = alt.Color("initiative:N", scale=scale, title="Programme",
                       legend=alt.Legend() if several else None)  # fmt: skip
-    opacity = alt.Opacity(
-        "source_kind:N",
-        scale=alt.Scale(domain=["primary", "secondary"], range=[1.0, 0.5]),
-        legend=None,
-    )
-    base = alt.Chart(data).encode(x=x, y=y, color=color)
+    offset: Any = alt.XOffset("initiative:N") if several else alt.Undefined
     if mark == "line":
-        shapes = base.mark_line(point=alt.OverlayMarkDef(size=60, filled=True), strokeWidth=2.5)
+        shapes = (
+            alt.Chart()
+            .mark_line(point=alt.OverlayMarkDef(size=60, filled=True), strokeWidth=2.5)
+            .encode(x=x, y=y, color=color)
+        )
     else:
-        shapes = base.mark_bar(size=64 if not several else 22).encode(opacity=opacity)
-        if several:
-            shapes = shapes.encode(xOffset="initiative:N")
+        opacity = alt.Opacity(
+            "source_kind:N",
+            scale=alt.Scale(domain=["primary", "secondary"], range=[1.0, 0.5]),
+            legend=None,
+        )
+        shapes = (
+            alt.Chart()
+            .mark_bar(size=64 if not several else 22)
+            .encode(x=x, y=y, color=color, opacity=opacity, xOffset=offset)
+        )
     if mark == "bar" and not several:
         # Labels of tall bars sit inside the bar top, so a target line just above a bar
         # cannot cross them; short bars get theirs above.
         tall = f"datum.value >= {top * 0.2}"
         inside = (
-            base.mark_text(baseline="top", dy=5, fontSize=10, fontWeight="bold", color="white")
-            .encode(text="label:N", color=alt.value("white"))
+            alt.Chart()
+            .mark_text(baseline="top", dy=5, fontSize=10, fontWeight="bold", color="white")
+            .encode(x=x, y=y, text=alt.Text("label:N"))
             .transform_filter(tall)
         )
-        above = [t.transform_filter(f"!({tall})") for t in _halo_text(base, dy=-8, fontSize=10)]
-        labels = [inside, *above]
+        above = _value_labels(x, y, dy=-8, fontSize=10).transform_filter(f"!({tall})")
+        labels = [inside, above]
     else:
-        labels = _halo_text(base, dy=-8, fontSize=10)
-        if several:
-            labels = [layer.encode(xOffset="initiative:N") for layer in labels]
+        labels = [_value_labels(x, y, dy=-8, fontSize=10, offset=offset)]
     layers: list[alt.Chart] = [shapes]
     if targets.height:
-        goals = _values(targets.select("value", "label"))
+        goals = alt.InlineData(values=_values(targets.select("value", "label")))
+        goal_y = alt.Y("value:Q")
         layers.append(
             alt.Chart(goals)
             .mark_rule(color=TARGET_INK, strokeWidth=2, strokeDash=[6, 3])
-            .encode(y="value:Q")
+            .encode(y=goal_y)
         )
         layers.append(
             alt.Chart(goals)
-            .mark_text(align="left", baseline="bottom", dy=-4, fontSize=10, color=TARGET_INK)
-            .encode(y="value:Q", x=alt.value(4), text="label:N")
-        )
-    chart = alt.layer(*layers, *labels).properties(width=WIDTH, height=190)
-    return _spec(chart)
+            .mark_text(align="left", baseline="bottom", dx=4, dy=-4, fontSize=10,
+                       color=TARGET_INK, x=0)
+            .encode(y=goal_y, text=alt.Text("label:N"))
+        )  # fmt: skip
+    chart = alt.layer(*layers, *labels, width=WIDTH, height=190)
+    return _spec(chart, data)
 
 
 def to_svg(spec: Mapping[str, Any], id_prefix: str) -> str:
@@ -228,22 +244,26 @@ def to_svg(spec: Mapping[str, Any], id_prefix: str) -> str:
     return svg
 
 
-def _halo_text(base: alt.Chart, **style: Any) -> list[alt.Chart]:
-    """Value labels twice: a white outline under the ink, so a line crossing a label
-    does not make it unreadable."""
-    halo = base.mark_text(stroke="white", strokeWidth=4, strokeJoin="round", **style)
-    ink = base.mark_text(color=INK, **style)
-    return [halo.encode(text="label:N"), ink.encode(text="label:N", color=alt.value(INK))]
+def _value_labels(x: alt.X, y: alt.Y, *, offset: Any = alt.Undefined, **style: Any) -> alt.Chart:
+    """Value labels (field `label`) at each point."""
+    labels: alt.Chart = (
+        alt.Chart()
+        .mark_text(color=INK, **style)
+        .encode(x=x, y=y, text=alt.Text("label:N"), xOffset=offset)
+    )
+    return labels
 
 
-def _values(frame: pl.DataFrame) -> alt.InlineData:
-    """Inline data: dates as ISO text, everything else as it is."""
+def _values(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rows for inline data: dates as ISO text, everything else as it is."""
     dates = [name for name, dtype in frame.schema.items() if dtype in (pl.Date, pl.Datetime)]
-    rows = frame.with_columns(pl.col(dates).cast(pl.String)).to_dicts()
-    return alt.InlineData(values=rows)
+    return frame.with_columns(pl.col(dates).cast(pl.String)).to_dicts()
 
 
-def _spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+def _spec(chart: alt.TopLevelMixin, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Vega-Lite dict with the theme, and the data added last: Altair copies a chart
+    (data included) on every method call, so the rows never pass through it."""
     spec: dict[str, Any] = chart.to_dict(validate=False)
+    spec["data"] = {"values": rows}
     spec["config"] = THEME
     return spec

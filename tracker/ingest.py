@@ -20,6 +20,7 @@ import io
 import math
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,7 @@ DEFAULT_GEOGRAPHY = "WLD"
 MAX_SHOWN = 50
 ADVICE = 'Fix the problems above and run `tracker ingest` again; see README "CSV format".'
 PERIOD_EXPECTED = "expected a period like 2024, 2024-H1, 2024-Q3, 2024-07 or 2024-07-15"
+EMPTY_FILE = f"the file is empty; expected a header line such as {','.join(LONG_COLUMNS)}"
 UNIT_EXPECTED = "expected a unit such as 'USD bn', 'EUR m', 'GW', 'MW' or 'count'"
 SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 THOUSANDS = r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$"
@@ -81,7 +83,9 @@ def prepare(
     """Read, validate and normalise CSV files into one batch; raises IngestError listing
     every problem (at most 50 shown, with the total).
 
-    >>> prepare([Path("data/observations/aiddata.csv")], catalog, IngestOptions())  # doctest: +SKIP
+    Used inside one transaction: `store.write_batch(conn, batch.rows, files=batch.files,
+    sha256s=batch.sha256s, new_sources=batch.new_sources)`. `progress` is called with
+    ("reading CSV files", files done, files in all) before each file and at the end.
     """
     run = _Run(catalog, options, [str(p) for p in paths])
     frames: list[pl.DataFrame] = []
@@ -93,8 +97,7 @@ def prepare(
             table = _load(path, number, run, digests)
             frame = _check_rows(table, run) if table is not None else None
         except (Exception, PanicException) as error:  # never a traceback for a file
-            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            run.problems.add(number, 0, f"could not be read ({type(error).__name__}: {message})")
+            run.problems.add(number, 0, _unexpected(error))
             frame = None
         if number in run.tables:  # only the header and line numbers are needed from here
             run.tables[number].body = run.tables[number].body.clear()
@@ -102,7 +105,11 @@ def prepare(
             frames.append(frame)
     if progress:
         progress("reading CSV files", len(paths), len(paths))
-    rows = _merge(frames, run)
+    try:
+        rows = _merge(frames, run)
+    except (Exception, PanicException) as error:
+        run.problems.add(-1, 0, _unexpected(error))
+        rows = pl.DataFrame(schema=OUTPUT_SCHEMA)
     if run.problems.total:
         shown, total = run.problems.render(run)
         raise IngestError(shown, ADVICE, total)
@@ -112,6 +119,16 @@ def prepare(
         sha256s=tuple(digests),
         new_sources=run.new_sources_frame(),
         warnings=tuple(run.warnings),
+    )
+
+
+def _unexpected(error: BaseException) -> str:
+    """A problem for an error no check foresaw (a bug: the message asks for a report)."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    return (
+        f"could not be read (unexpected {type(error).__name__}: {_show(first, 200)}); "
+        "please report this, with the file"
     )
 
 
@@ -274,7 +291,8 @@ class _Run:
             i.id: Unit(i.dimension, i.base_unit, i.multiplier) for i in catalog.indicators.values()
         }
         self.initiatives_by_lower = {i.lower(): i for i in catalog.initiatives}
-        self.indicator_codes = _Codes(lambda t: t if t in catalog.indicators else None)
+        self.indicators_by_lower = {i.lower(): i for i in catalog.indicators}
+        self.indicator_codes = _Codes(lambda t: self.indicators_by_lower.get(t.lower()))
         self.initiative_codes = _Codes(lambda t: self.initiatives_by_lower.get(t.lower()))
         self.geography_codes = _Codes(lambda t: catalog.geographies.get(t.lower()))
         self.period_codes = _Codes(_canonical_period)
@@ -299,6 +317,7 @@ class _Run:
         self.encoding = "utf-8"
         try:
             self.encoding = codecs.lookup(options.encoding).name
+            b"".decode(self.encoding)  # a text encoding, not a transform such as rot13
         except LookupError:
             self.problems.add(
                 -1, 0, f"--encoding: found '{_show(options.encoding)}', expected a Python "
@@ -424,39 +443,44 @@ def _load(path: Path, file_no: int, run: _Run, digests: list[str]) -> _Table | N
         digests.append(hashlib.sha256(b"").hexdigest())
         run.problems.add(file_no, 0, f"cannot be read ({error.strerror or error})")
         return None
-    digests.append(hashlib.sha256(raw).hexdigest())
-    if run.option_problems:
-        return None
+    with ThreadPoolExecutor(max_workers=1) as pool:  # hash while polars parses
+        digest = pool.submit(lambda: hashlib.sha256(raw).hexdigest())
+        try:
+            return None if run.option_problems else _parse(raw, file_no, run)
+        finally:
+            digests.append(digest.result())
+
+
+def _parse(raw: bytes, file_no: int, run: _Run) -> _Table | None:
+    """A file's bytes as a table of text (or None, problems added)."""
     data = _as_utf8(raw, file_no, run)
-    del raw
     if data is None:
         return None
     if b"\n" not in data and b"\r" in data:  # classic Mac line ends
         data = data.replace(b"\r", b"\n")
     if data.endswith((b"\n\n", b"\n\r\n")):
         data = data.rstrip(b"\r\n") + b"\n"
+    before = run.problems.total
     end = data.find(b"\n")
     delimiter = run.delimiter or _sniff_delimiter(data if end < 0 else data[:end])
-    table = _read_with_polars(data, delimiter, file_no)
+    table = _read_with_polars(data, delimiter, file_no, run)
     if table is None:
         table = _read_with_csv_module(data.decode("utf-8"), delimiter, file_no, run)
     if table is None:
         return None
     run.tables[file_no] = table
     if table.body.height == 0:
-        run.problems.add(file_no, 0, "the file has a header but no data rows")
+        if run.problems.total == before:  # not because every row was refused
+            run.problems.add(file_no, 0, "the file has a header but no data rows")
         return None
     return table
 
 
 def _as_utf8(data: bytes, file_no: int, run: _Run) -> bytes | None:
     """The file's text as UTF-8 bytes without a byte-order mark, or None (problem added)."""
-    head = data[:65536]
-    if not head.strip() and not data.strip(b" \t\r\n\xef\xbb\xbf"):
-        run.problems.add(
-            file_no, 0, "the file is empty; expected a header line such as "
-            f"{','.join(LONG_COLUMNS)}",
-        )  # fmt: skip
+    blank = b" \t\r\n\xef\xbb\xbf"
+    if not data[:65536].strip(blank) and not data.strip(blank):
+        run.problems.add(file_no, 0, EMPTY_FILE)
         return None
     if run.encoding in ("utf-8", "utf-8-sig"):
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -537,8 +561,8 @@ def _with_coded_types(body: pl.DataFrame, header: Sequence[str]) -> pl.DataFrame
     return _as_categorical(body, [c for c in wrong if c in coded])
 
 
-def _read_with_polars(data: bytes, delimiter: str, file_no: int) -> _Table | None:
-    """The fast reader; None when polars refuses the file or its field count is off."""
+def _read_with_polars(data: bytes, delimiter: str, file_no: int, run: _Run) -> _Table | None:
+    """The fast reader; None when polars refuses the file (the csv module takes over)."""
     head = data[: data.find(b"\n") + 1 or len(data)].decode("utf-8", "replace")
     first = next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter), [])
     coded = _coded_positions(first)
@@ -560,11 +584,25 @@ def _read_with_polars(data: bytes, delimiter: str, file_no: int) -> _Table | Non
         except (Exception, PanicException):
             return None
     frame = frame.rename({name: f"c{i}" for i, name in enumerate(frame.columns)})
+    header = ["" if h is None else str(h) for h in frame.row(0)]
     delimiters, newlines = _counts_inside_fields(frame, data, delimiter)
     if data.count(delimiter.encode()) - delimiters != frame.height * (frame.width - 1):
-        return None  # polars raises on longer rows but fills shorter ones with nulls
-    header = ["" if h is None else str(h) for h in frame.row(0)]
-    lines = None
+        # Polars raises on longer rows but fills shorter ones (and blank lines) with nulls:
+        # find them line by line.
+        records = _records(data, delimiter)
+        if records is None or records.height != frame.height:
+            return None
+        width = frame.width
+        ragged = records.filter(~pl.col("blank") & (pl.col("fields") != width))
+        for line, fields in ragged.select("first_line", "fields").rows():
+            message = f"found {fields} fields, expected {width} (as in the header)"
+            run.problems.add(file_no, line, message)
+        keep = ~records["blank"] & (records["fields"] == width)
+        frame = frame.filter(keep)
+        first_lines = records.filter(keep)["first_line"].slice(1)
+        body = _with_coded_types(frame.slice(1).with_row_index("_row"), header)
+        return _Table(file_no, header, 1, body, first_lines)
+    lines: pl.Series | None = None
     if newlines:  # a record spans lines: count them
         breaks = frame.select(
             pl.sum_horizontal(
@@ -575,6 +613,36 @@ def _read_with_polars(data: bytes, delimiter: str, file_no: int) -> _Table | Non
         lines = starts.slice(1)
     body = _with_coded_types(frame.slice(1).with_row_index("_row"), header)
     return _Table(file_no, header, 1, body, lines)
+
+
+def _records(data: bytes, delimiter: str) -> pl.DataFrame | None:
+    """Each record's first line, field count and blankness, vectorised over lines: a line
+    starts a record unless a quote is open at its start; delimiters inside quotes do not
+    count. None when polars cannot split the lines."""
+    try:
+        lines = pl.read_lines(data)
+    except (Exception, PanicException):
+        return None
+    line = pl.col("line")
+    open_after = line.str.count_matches('"', literal=True).cum_sum() % 2 == 1
+    open_before = open_after.shift(1, fill_value=False)
+    outside = pl.when(open_before).then(pl.lit('"') + line).otherwise(line)
+    outside = outside.str.replace_all(r'"[^"]*"', "").str.replace(r'"[^"]*$', "")
+    return (
+        lines.select(
+            pl.int_range(1, pl.len() + 1).alias("line"),
+            (~open_before).cum_sum().alias("record"),
+            outside.str.count_matches(delimiter, literal=True).alias("delimiters"),
+            (line.str.strip_chars() == "").alias("blank"),
+        )
+        .group_by("record", maintain_order=True)
+        .agg(
+            pl.col("line").first().alias("first_line"),
+            (pl.col("delimiters").sum() + 1).alias("fields"),
+            ((pl.len() == 1) & pl.col("blank").first()).alias("blank"),
+        )
+        .drop("record")
+    )
 
 
 def _counts_inside_fields(frame: pl.DataFrame, data: bytes, delimiter: str) -> tuple[int, int]:
@@ -602,7 +670,7 @@ def _read_with_csv_module(text: str, delimiter: str, file_no: int, run: _Run) ->
     header_line = 1
     records: list[list[str]] = []
     lines: list[int] = []
-    previous = ragged = 0
+    previous = 0
     try:
         for record in reader:
             start, previous = previous + 1, reader.line_num
@@ -615,7 +683,6 @@ def _read_with_csv_module(text: str, delimiter: str, file_no: int, run: _Run) ->
                     file_no, start,
                     f"found {len(record)} fields, expected {len(header)} (as in the header)",
                 )  # fmt: skip
-                ragged += 1
             else:
                 records.append(record)
                 lines.append(start)
@@ -623,9 +690,7 @@ def _read_with_csv_module(text: str, delimiter: str, file_no: int, run: _Run) ->
         run.problems.add(file_no, previous + 1, _csv_error_message(str(error)))
         return None
     if header is None:
-        run.problems.add(file_no, 0, "the file is empty; expected a header line")
-        return None
-    if ragged and not records:
+        run.problems.add(file_no, 0, EMPTY_FILE)
         return None
     columns = {f"c{i}": [record[i] or None for record in records] for i in range(len(header))}
     body = pl.DataFrame(columns, schema={c: pl.String for c in columns}).with_row_index("_row")

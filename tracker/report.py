@@ -75,7 +75,8 @@ def render_briefings(
 ) -> list[RenderedBriefing]:
     """Render one briefing, or every briefing in reports/ when `name` is None.
 
-    Every definition is loaded and checked before anything is rendered or written.
+    Every definition is loaded and checked (names against the store too) before anything
+    is rendered or written.
     """
     templates = settings.templates_dir()
     if name is None:
@@ -89,7 +90,9 @@ def render_briefings(
     now = store.utc_now()
     if as_of is not None and as_of > now:
         raise InputError(f"--as-of {as_of:%Y-%m-%d %H:%M}: that is in the future (UTC).")
-    _check_names(db, chosen)
+    if len(chosen) > 1:  # one definition is checked in render_briefing's first connection
+        with store.connect(db, read_only=True) as conn:
+            _check_names(db, conn, chosen)
     return [
         render_briefing(db, definition, formats=wanted, out_root=out_root, as_of=as_of)
         for definition in chosen
@@ -110,7 +113,7 @@ def render_briefing(
     cutoff = as_of or started
     briefing_date = cutoff.date()
     with store.connect(db) as conn:
-        _require_runs_table(db, conn)
+        _check_names(db, conn, [definition])
         run_id = briefing_data.insert_run(
             conn, report=definition.name, started_at=started, briefing_date=briefing_date,
             as_of=as_of, cutoff=cutoff, formats=wanted, definition_sha256=definition.sha256,
@@ -127,8 +130,9 @@ def render_briefing(
         html = render_html(definition.template, built)
         output_dir = (out_root or settings.reports_dir() / "out") / definition.name
         output_dir = output_dir / briefing_date.isoformat()
-        files = write_outputs(output_dir, definition, built, html, wanted, run_id=run_id)
-        outputs = [{"file": str(p), "sha256": _sha256(p.read_bytes())} for p in files]
+        written = write_outputs(output_dir, definition, built, html, wanted, run_id=run_id)
+        files = list(written)
+        outputs = [{"file": str(path), "sha256": digest} for path, digest in written.items()]
         with store.connect(db) as conn:
             briefing_data.finish_run(
                 conn, run_id, status="succeeded", finished_at=store.utc_now(),
@@ -267,9 +271,10 @@ def write_outputs(
     formats: Sequence[str],
     *,
     run_id: int,
-) -> list[Path]:
+) -> dict[Path, str]:
     """Write the formats, the CSV and manifest.json, each under a temporary name renamed
-    into place (manifest last), so no reader sees a half-written file."""
+    into place (manifest last), so no reader sees a half-written file. Returns each
+    file's sha256."""
     output_dir.mkdir(parents=True, exist_ok=True)
     contents: dict[str, bytes] = {}
     if "pdf" in formats:
@@ -309,7 +314,7 @@ def write_outputs(
     temporary = {name: _write_temporary(output_dir / name, data) for name, data in contents.items()}
     for name, temp in temporary.items():
         os.replace(temp, output_dir / name)
-    return [output_dir / name for name in contents]
+    return {output_dir / name: _sha256(data) for name, data in contents.items()}
 
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:
@@ -352,11 +357,10 @@ def _formats(formats: Sequence[str] | None) -> tuple[str, ...] | None:
     return cleaned
 
 
-def _check_names(db: Path, chosen: Sequence[ReportDefinition]) -> None:
+def _check_names(db: Path, conn: store.Connection, chosen: Sequence[ReportDefinition]) -> None:
     """Check every definition's names against the store before anything is written."""
-    with store.connect(db, read_only=True) as conn:
-        _require_runs_table(db, conn)
-        known = briefing_data.known_names(conn)
+    _require_runs_table(db, conn)
+    known = briefing_data.known_names(conn)
     for definition in chosen:
         definitions.check_report_names(
             definition,

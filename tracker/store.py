@@ -486,7 +486,8 @@ def query(conn: Connection, sql: str, params: Sequence[object] | None = None) ->
     relation = conn.sql(sql, params=list(params) if params is not None else None)
     if relation is None:
         return pl.DataFrame()
-    return relation.pl()
+    frame: pl.DataFrame = relation.pl()
+    return frame
 
 
 def run_user_sql(conn: Connection, text: str, *, write: bool) -> pl.DataFrame | None:

@@ -9,15 +9,17 @@ then measures, on the same file:
 
   (a) DuckDB: `CREATE TABLE t AS SELECT * FROM read_csv(file)` into a fresh DuckDB file;
   (b) tracker: connect, catalog, `ingest.prepare`, `store.write_batch`, commit, close,
-      into a fresh initialised tracker database, in a child process whose peak RSS is read
-      with getrusage(RUSAGE_CHILDREN).
+      into a fresh initialised tracker database.
 
-Each is run `--repeat` times on fresh databases; the medians are reported. Not a pytest test.
+Each runs in a fresh process, as a command would (timed inside it, imports excluded), on
+a fresh database, `--repeat` times; medians are reported, and the peak RSS of (b) read
+with getrusage(RUSAGE_CHILDREN) in a small launcher process. Not a pytest test.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import shutil
 import statistics
@@ -80,17 +82,6 @@ def _label(info: IndicatorInfo) -> str:
     return Unit(info.dimension, info.base_unit, info.multiplier).label
 
 
-def duckdb_load(csv_path: Path, folder: Path) -> float:
-    """Seconds for DuckDB to load the CSV into a table of a fresh database file."""
-    target = folder / "duckdb_only.duckdb"
-    target.unlink(missing_ok=True)
-    start = time.perf_counter()
-    conn = duckdb.connect(str(target))
-    conn.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [str(csv_path)])
-    conn.close()
-    return time.perf_counter() - start
-
-
 # The child is started from a small launcher process: a child forked from this (large)
 # process would carry this process's resident pages in its ru_maxrss.
 LAUNCHER = """
@@ -104,17 +95,11 @@ print(json.dumps(figures))
 """
 
 
-def tracker_load(csv_path: Path, template: Path, folder: Path) -> dict[str, float]:
-    """Run the full ingest in a child process on a fresh copy of the template database."""
-    target = folder / "tracker.duckdb"
-    target.unlink(missing_ok=True)
-    shutil.copyfile(template, target)
-    command = [sys.executable, "-m", "tests.benchmarks.ingest_bench", "--child"]
+def run_child(*args: str) -> dict[str, float]:
+    """Run one measurement in a fresh process (as a user runs a command); its figures."""
+    command = [sys.executable, "-m", "tests.benchmarks.ingest_bench", "--child", *args]
     result = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, *command, str(target), str(csv_path)],
-        capture_output=True,
-        text=True,
-        check=False,
+        [sys.executable, "-c", LAUNCHER, *command], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise SystemExit(f"child failed:\n{result.stdout}\n{result.stderr}")
@@ -122,15 +107,26 @@ def tracker_load(csv_path: Path, template: Path, folder: Path) -> dict[str, floa
     return figures
 
 
-def child(db: Path, csv_path: Path) -> None:
-    """The measured ingest (what `tracker ingest FILE` does), printed as JSON."""
+def duckdb_child(db: Path, csv_path: Path) -> None:
+    """(a): DuckDB alone loads the CSV into a table of a fresh database file."""
+    start = time.perf_counter()
+    conn = duckdb.connect(str(db))
+    conn.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [str(csv_path)])
+    conn.close()
+    print(json.dumps({"seconds": time.perf_counter() - start}))
+
+
+def tracker_child(db: Path, csv_path: Path, write_batch: str) -> None:
+    """(b): the full ingest (what `tracker ingest FILE` does), printed as JSON."""
+    module, _, name = write_batch.partition(":")
+    write = getattr(importlib.import_module(module), name)
     start = time.perf_counter()
     with store.connect(db) as conn:
         with store.transaction(conn):
             catalog = store.catalog(conn)
             prepared = ingest.prepare([csv_path], catalog, ingest.IngestOptions())
             prepared_at = time.perf_counter()
-            summary = store.write_batch(
+            summary = write(
                 conn,
                 prepared.rows,
                 files=prepared.files,
@@ -151,10 +147,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--child", nargs=2, metavar=("DB", "CSV"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--write-batch",
+        default="tracker.store:write_batch",
+        metavar="MODULE:FUNCTION",
+        help="the write_batch to measure, to compare a candidate (importable) implementation",
+    )
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(Path(args.child[0]), Path(args.child[1]))
+        which, db, csv_file = args.child
+        if which == "duckdb":
+            duckdb_child(Path(db), Path(csv_file))
+        else:
+            tracker_child(Path(db), Path(csv_file), args.write_batch)
         return
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
         folder = Path(tmp)
@@ -166,8 +172,15 @@ def main() -> None:
         print(f"{rows:,} rows, {size:.1f} MB: {csv_path.name}")
         duck, ours, prepare, write, peaks = [], [], [], [], []
         for _ in range(args.repeat):
-            duck.append(duckdb_load(csv_path, folder))
-            figures = tracker_load(csv_path, template, folder)
+            target = folder / "duckdb_only.duckdb"
+            target.unlink(missing_ok=True)
+            duck.append(run_child("duckdb", str(target), str(csv_path))["seconds"])
+            target = folder / "tracker.duckdb"
+            target.unlink(missing_ok=True)
+            shutil.copyfile(template, target)
+            figures = run_child(
+                "tracker", str(target), str(csv_path), "--write-batch", args.write_batch
+            )
             assert figures["rows_new"] == rows, figures
             ours.append(figures["seconds"])
             prepare.append(figures["prepare"])

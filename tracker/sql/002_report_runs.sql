@@ -59,12 +59,17 @@ ASOF LEFT JOIN fx_rates AS r
     ON r.currency = c.currency AND year(c.period_end) >= r.year;
 
 -- target_progress as it stood at `ts`, with days_left counted from `today` (the briefing
--- date) instead of current_date. Same columns and rules as the view of migration 001.
+-- date) instead of current_date. Same columns and rules as the view of migration 001; the
+-- semi join keeps only series that have a target before ranking (same result, but the
+-- ranking no longer runs over every observation).
 CREATE OR REPLACE MACRO target_progress_as_of(ts, today) AS TABLE
 WITH newest AS (
     SELECT c.*, i.preferred_source
     FROM observations_as_of(ts) AS c
     JOIN indicators AS i ON i.id = c.indicator
+    SEMI JOIN targets AS t
+        ON t.indicator = c.indicator AND t.initiative = c.initiative
+       AND t.geography = c.geography
     QUALIFY row_number() OVER (
         PARTITION BY c.indicator, c.initiative, c.geography
         ORDER BY c.period_end DESC, (c.source = i.preferred_source) DESC, c.recorded_at DESC
