@@ -30,7 +30,8 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
-	$(PY) -m tests.benchmarks.run
+	$(PY) -m tests.benchmarks.ingest_bench
+	$(PY) -m tests.benchmarks.render_bench
 
 clean:
 	rm -rf $(VENV) reports/out data/tracker.duckdb data/tracker.duckdb.wal

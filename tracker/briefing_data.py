@@ -9,11 +9,9 @@ run share one code path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import partial
 
 import polars as pl
 
@@ -22,9 +20,6 @@ from tracker.models import ReportDefinition, SectionSpec, SeriesChartSpec
 
 EARLIEST = date(1800, 1, 1)
 LATEST = date(2200, 12, 31)
-READ_THREADS = 4
-
-Read = Callable[[store.Connection], pl.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -342,12 +337,6 @@ FRESHNESS_RULES = """
 SELECT frequency, max_age_months FROM freshness_rules ORDER BY max_age_months
 """
 
-# --- runs ------------------------------------------------------------------------------
-
-HAS_RUNS_TABLE = """
-SELECT count(*) AS n FROM duckdb_tables()
-WHERE table_name = 'report_runs' AND schema_name = 'main'
-"""
 
 # The succeeded current (not --as-of) run before `cutoff` that the next issue compares
 # against, with the number of such runs (the issue number is one more).
@@ -358,39 +347,6 @@ FROM report_runs
 WHERE report = $1 AND status = 'succeeded' AND as_of IS NULL AND started_at <= $2
 ORDER BY started_at DESC, id DESC
 LIMIT 1
-"""
-
-INSERT_RUN = """
-INSERT INTO report_runs (report, status, started_at, briefing_date, as_of, data_cutoff,
-                         formats, definition_sha256, pid)
-VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $8)
-RETURNING id
-"""
-
-FINISH_RUN = """
-UPDATE report_runs
-SET status = $2, finished_at = $3, data_as_of = $4, issue = $5, output_dir = $6,
-    outputs = $7, key_figures = $8, error = $9
-WHERE id = $1
-RETURNING id
-"""
-
-# The newest run of each briefing, and its newest succeeded run.
-LAST_RUNS = """
-SELECT r.report, r.id, r.status, r.started_at, r.finished_at, r.briefing_date, r.issue,
-       r.output_dir, r.outputs, r.error, s.finished_at AS last_success_at,
-       s.output_dir AS last_success_dir, s.issue AS last_success_issue
-FROM report_runs AS r
-LEFT JOIN (
-    SELECT * FROM report_runs WHERE status = 'succeeded'
-    QUALIFY row_number() OVER (PARTITION BY report ORDER BY started_at DESC, id DESC) = 1
-) AS s ON s.report = r.report
-QUALIFY row_number() OVER (PARTITION BY r.report ORDER BY r.started_at DESC, r.id DESC) = 1
-ORDER BY r.report
-"""
-
-RUNS_OF_REPORT = """
-SELECT * FROM report_runs WHERE report = $1 ORDER BY started_at, id
 """
 
 
@@ -481,68 +437,9 @@ def freshness_rules(conn: store.Connection) -> pl.DataFrame:
     return store.query(conn, FRESHNESS_RULES)
 
 
-def has_runs_table(conn: store.Connection) -> bool:
-    """True when migration 002 (report_runs) has been applied."""
-    return bool(store.query(conn, HAS_RUNS_TABLE)["n"][0])
-
-
 def previous_run(conn: store.Connection, report: str, cutoff: datetime) -> pl.DataFrame:
     """The last succeeded current run of `report` started by `cutoff` (0 or 1 rows)."""
     return store.query(conn, PREVIOUS_RUN, [report, cutoff])
-
-
-def insert_run(
-    conn: store.Connection,
-    *,
-    report: str,
-    started_at: datetime,
-    briefing_date: date,
-    as_of: datetime | None,
-    cutoff: datetime,
-    formats: Sequence[str],
-    definition_sha256: str,
-    pid: int,
-) -> int:
-    """Record a run as 'running'; returns its id."""
-    frame = store.query(
-        conn,
-        INSERT_RUN,
-        [report, started_at, briefing_date, as_of, cutoff, ",".join(formats),
-         definition_sha256, pid],
-    )  # fmt: skip
-    return int(frame["id"][0])
-
-
-def finish_run(
-    conn: store.Connection,
-    run_id: int,
-    *,
-    status: str,
-    finished_at: datetime,
-    data_as_of: datetime | None = None,
-    issue: int | None = None,
-    output_dir: str | None = None,
-    outputs: str | None = None,
-    key_figures: str | None = None,
-    error: str | None = None,
-) -> None:
-    """Mark run `run_id` succeeded or failed, with what it produced or why it failed."""
-    store.query(
-        conn,
-        FINISH_RUN,
-        [run_id, status, finished_at, data_as_of, issue, output_dir, outputs, key_figures,
-         error],
-    )  # fmt: skip
-
-
-def last_runs(conn: store.Connection) -> pl.DataFrame:
-    """The newest run of each briefing, with its newest succeeded run."""
-    return store.query(conn, LAST_RUNS)
-
-
-def runs_of_report(conn: store.Connection, report: str) -> pl.DataFrame:
-    """Every recorded run of one briefing, oldest first."""
-    return store.query(conn, RUNS_OF_REPORT, [report])
 
 
 # --- everything one briefing reads ------------------------------------------------------
@@ -591,67 +488,40 @@ def read_briefing(
     since = previous["data_as_of"][0] if previous.height else None
     start = definition.window_start or EARLIEST
     end = definition.window_end or LATEST
-    jobs: dict[str, Read] = {
-        "initiatives": initiatives,
-        "sources": sources,
-        "freshness_rules": freshness_rules,
-    }
-    for index, section in enumerate(definition.sections):
+    sections = []
+    for section in definition.sections:
         scope = Scope(cutoff, section.indicators, section.initiatives, section.geographies,
                       start, end)  # fmt: skip
-        key = str(index)
+        frame: pl.DataFrame | None = None
+        charts: tuple[ChartData, ...] = ()
         if section.kind == "key_figures":
-            jobs[key] = partial(key_figures, scope=scope)
+            frame = key_figures(conn, scope)
         elif section.kind == "comparison":
-            jobs[key] = partial(comparison, scope=scope)
+            frame = comparison(conn, scope)
         elif section.kind == "targets":
-            jobs[key] = partial(targets, scope=scope, today=briefing_date)
+            frame = targets(conn, scope, briefing_date)
         elif section.kind == "changes" and since is not None:
-            jobs[key] = partial(changes, scope=scope, since=since)
+            frame = changes(conn, scope, since)
         elif section.kind == "freshness":
-            jobs[key] = partial(freshness, scope=scope, today=briefing_date)
+            frame = freshness(conn, scope, briefing_date)
         elif section.kind == "series" and section.charts:
-            jobs[f"{key}.points"] = partial(series_points, scope=scope, charts=section.charts)
-            jobs[f"{key}.targets"] = partial(chart_targets, charts=section.charts)
-    frames = read_side_by_side(conn, jobs)
-    sections = []
-    for index, section in enumerate(definition.sections):
-        key = str(index)
-        charts = tuple(
-            ChartData(
-                chart,
-                frames[f"{key}.points"].filter(pl.col("chart") == number).drop("chart"),
-                frames[f"{key}.targets"].filter(pl.col("chart") == number).drop("chart"),
+            points = series_points(conn, scope, section.charts)
+            goals = chart_targets(conn, section.charts)
+            charts = tuple(
+                ChartData(
+                    chart,
+                    points.filter(pl.col("chart") == number).drop("chart"),
+                    goals.filter(pl.col("chart") == number).drop("chart"),
+                )
+                for number, chart in enumerate(section.charts)
             )
-            for number, chart in enumerate(section.charts)
-            if f"{key}.points" in frames
-        )
-        sections.append(SectionData(section, frames.get(key), charts))
+        sections.append(SectionData(section, frame, charts))
     return BriefingData(
         cutoff=cutoff,
         briefing_date=briefing_date,
         previous=previous,
-        initiatives=frames["initiatives"],
-        sources=frames["sources"],
-        freshness_rules=frames["freshness_rules"],
+        initiatives=initiatives(conn),
+        sources=sources(conn),
+        freshness_rules=freshness_rules(conn),
         sections=tuple(sections),
     )
-
-
-def read_side_by_side(conn: store.Connection, jobs: Mapping[str, Read]) -> dict[str, pl.DataFrame]:
-    """Run independent reads at the same time, each on its own cursor of `conn`.
-
-    DuckDB plans and runs a query outside the GIL, and a briefing's reads are many small
-    queries whose time is mostly planning: side by side they take about half as long.
-    """
-
-    def run(job: Read) -> pl.DataFrame:
-        cursor = conn.cursor()
-        try:
-            return job(cursor)
-        finally:
-            cursor.close()
-
-    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        futures = {key: pool.submit(run, job) for key, job in jobs.items()}
-        return {key: future.result() for key, future in futures.items()}

@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 import polars as pl
 
-from tracker import briefing_data, definitions, settings, store
+from tracker import briefing_data, briefing_runs, definitions, settings, store
 from tracker.briefing_context import BuiltBriefing, build_briefing
 from tracker.errors import DatabaseFileError, InputError, TrackerError
 from tracker.models import REPORT_FORMATS, ReportDefinition
@@ -114,7 +114,7 @@ def render_briefing(
     briefing_date = cutoff.date()
     with store.connect(db) as conn:
         _check_names(db, conn, [definition])
-        run_id = briefing_data.insert_run(
+        run_id = briefing_runs.insert_run(
             conn, report=definition.name, started_at=started, briefing_date=briefing_date,
             as_of=as_of, cutoff=cutoff, formats=wanted, definition_sha256=definition.sha256,
             pid=os.getpid(),
@@ -134,7 +134,7 @@ def render_briefing(
         files = list(written)
         outputs = [{"file": str(path), "sha256": digest} for path, digest in written.items()]
         with store.connect(db) as conn:
-            briefing_data.finish_run(
+            briefing_runs.finish_run(
                 conn, run_id, status="succeeded", finished_at=store.utc_now(),
                 data_as_of=built.data_as_of, issue=issue, output_dir=str(output_dir),
                 outputs=json.dumps(outputs), key_figures=built.key_figures_json,
@@ -152,8 +152,8 @@ def list_reports(db: Path) -> list[ReportListing]:
     runs: dict[str, dict[str, Any]] = {}
     if db.exists():
         with store.connect(db, read_only=True) as conn:
-            if briefing_data.has_runs_table(conn):
-                runs = {r["report"]: r for r in briefing_data.last_runs(conn).iter_rows(named=True)}
+            if briefing_runs.has_runs_table(conn):
+                runs = {r["report"]: r for r in briefing_runs.last_runs(conn).iter_rows(named=True)}
     listings = []
     for definition in found:
         run = runs.get(definition.name)
@@ -371,7 +371,7 @@ def _check_names(db: Path, conn: store.Connection, chosen: Sequence[ReportDefini
 
 
 def _require_runs_table(db: Path, conn: store.Connection) -> None:
-    if not briefing_data.has_runs_table(conn):
+    if not briefing_runs.has_runs_table(conn):
         raise DatabaseFileError(
             f"{db}: this database has no report_runs table yet. Run `tracker init` to "
             "apply the new migration, then render again."
@@ -383,7 +383,7 @@ def _record_failure(db: Path, run_id: int, error: BaseException) -> None:
     message = str(error) if isinstance(error, TrackerError) else f"{type(error).__name__}: {error}"
     try:
         with store.connect(db) as conn:
-            briefing_data.finish_run(
+            briefing_runs.finish_run(
                 conn, run_id, status="failed", finished_at=store.utc_now(), error=message[:2000]
             )
     except TrackerError:

@@ -410,38 +410,36 @@ def write_batch(
     nothing is written and batch_id is None.
     """
     recorded_at = utc_now()
-    conn.register("incoming_rows", rows.select(OBSERVATION_COLUMNS))
+    incoming = rows.select(OBSERVATION_COLUMNS).to_arrow(compat_level=pl.CompatLevel.newest())
+    conn.register("incoming_rows", incoming)
     try:
-        conn.execute(_CLASSIFY_SQL)
+        new, revised = (int(n) for n in conn.execute(_COUNT_SQL).fetchall()[0])
+        unchanged = rows.height - new - revised
+        batch_id: int | None = None
+        # Loading what is already there changes nothing: not even a batch record.
+        if not dry_run and (new or revised):
+            _register_sources(conn, new_sources)
+            batch_id = int(
+                _scalar(
+                    conn,
+                    "INSERT INTO batches (files, sha256, rows_read, rows_new, rows_revised, "
+                    "rows_unchanged, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    ["; ".join(files), "; ".join(sha256s), rows.height, new, revised,
+                     unchanged, recorded_at],
+                )
+            )  # fmt: skip
+            # Row order in the table means nothing; not keeping it makes the insert parallel.
+            conn.execute("SET preserve_insertion_order = false")
+            try:
+                if revised:
+                    conn.execute(_SUPERSEDE_SQL, [recorded_at])
+                # Revised points have no current vintage now: both they and new points
+                # are the rows without one.
+                conn.execute(_INSERT_SQL, [batch_id, recorded_at])
+            finally:
+                conn.execute("RESET preserve_insertion_order")
     finally:
         conn.unregister("incoming_rows")
-    counts = dict(
-        conn.execute("SELECT status, count(*) FROM classified_rows GROUP BY status").fetchall()
-    )
-    new, revised, unchanged = (int(counts.get(k, 0)) for k in ("new", "revised", "unchanged"))
-    batch_id: int | None = None
-    # Loading what is already there changes nothing: not even a batch record.
-    if not dry_run and (new or revised):
-        if new_sources is not None and new_sources.height:
-            conn.register("new_source_rows", new_sources)
-            conn.execute(
-                "INSERT OR IGNORE INTO sources (id, title, url, kind, note) "
-                "SELECT id, title, url, kind, note FROM new_source_rows"
-            )
-            conn.unregister("new_source_rows")
-        batch_id = int(
-            _scalar(
-                conn,
-                "INSERT INTO batches (files, sha256, rows_read, rows_new, rows_revised, "
-                "rows_unchanged, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                ["; ".join(files), "; ".join(sha256s), rows.height, new, revised, unchanged,
-                 recorded_at],
-            )
-        )  # fmt: skip
-        if revised:
-            conn.execute(_SUPERSEDE_SQL, [recorded_at])
-        conn.execute(_INSERT_SQL, [batch_id, recorded_at])
-    conn.execute("DROP TABLE classified_rows")
     return BatchSummary(
         batch_id=batch_id,
         files=tuple(files),
@@ -453,29 +451,46 @@ def write_batch(
     )
 
 
-_KEY_MATCH = " AND ".join(f"o.{k} = k.{k}" for k in KEY_COLUMNS)
-_CLASSIFY_SQL = f"""
-CREATE OR REPLACE TEMP TABLE classified_rows AS
-SELECT s.*,
-       CASE
-           WHEN c.indicator IS NULL THEN 'new'
-           WHEN c.value = s.value AND c.currency IS NOT DISTINCT FROM s.currency
-                AND c.note IS NOT DISTINCT FROM s.note THEN 'unchanged'
-           ELSE 'revised'
-       END AS status
+_KEYS = ", ".join(KEY_COLUMNS)
+_SAME_VINTAGE = (
+    "{a}.value = {b}.value AND {a}.currency IS NOT DISTINCT FROM {b}.currency "
+    "AND {a}.note IS NOT DISTINCT FROM {b}.note"
+)
+_COUNT_SQL = f"""
+SELECT count(*) FILTER (WHERE c.indicator IS NULL) AS new,
+       count(*) FILTER (
+           WHERE c.indicator IS NOT NULL AND NOT ({_SAME_VINTAGE.format(a="c", b="s")})
+       ) AS revised
 FROM incoming_rows AS s
-LEFT JOIN observations_current AS c USING ({", ".join(KEY_COLUMNS)})
+LEFT JOIN observations_current AS c USING ({_KEYS})
 """
 _SUPERSEDE_SQL = f"""
 UPDATE observations AS o SET superseded_at = ?
-FROM classified_rows AS k
-WHERE k.status = 'revised' AND o.superseded_at IS NULL AND {_KEY_MATCH}
+FROM incoming_rows AS s
+WHERE o.superseded_at IS NULL
+  AND {" AND ".join(f"o.{k} = s.{k}" for k in KEY_COLUMNS)}
+  AND NOT ({_SAME_VINTAGE.format(a="o", b="s")})
 """
 _INSERT_SQL = f"""
 INSERT INTO observations
-SELECT {", ".join(OBSERVATION_COLUMNS)}, ? AS batch, ? AS recorded_at, NULL AS superseded_at
-FROM classified_rows WHERE status <> 'unchanged'
+SELECT {", ".join(f"s.{c}" for c in OBSERVATION_COLUMNS)}, ? AS batch, ? AS recorded_at,
+       NULL AS superseded_at
+FROM incoming_rows AS s
+ANTI JOIN observations_current AS c USING ({_KEYS})
 """
+
+
+def _register_sources(conn: Connection, new_sources: pl.DataFrame | None) -> None:
+    if new_sources is None or not new_sources.height:
+        return
+    conn.register("new_source_rows", new_sources)
+    try:
+        conn.execute(
+            "INSERT OR IGNORE INTO sources (id, title, url, kind, note) "
+            "SELECT id, title, url, kind, note FROM new_source_rows"
+        )
+    finally:
+        conn.unregister("new_source_rows")
 
 
 # --- queries -------------------------------------------------------------------------------
