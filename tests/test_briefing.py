@@ -142,7 +142,15 @@ def test_html_is_one_standalone_file(shipped_briefing: tuple[Path, Path]) -> Non
     assert not re.search(r"""(src|href)=["'](?!#)""", html.replace('href="https://', 'x="')), (
         "only in-page links and http(s) source links are allowed"
     )
-    assert html.count("<svg") == 7  # comparison, targets and five series charts
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    assert len(svgs) == 7  # comparison, targets and five series charts
+    # each chart draws its data: value labels from the data, not empty placeholders
+    labels = [set(re.findall(r"<text[^>]*>([^<]+)</text>", svg)) for svg in svgs]
+    assert {"1,308", "679", "331.2", "60"} <= labels[0]  # comparison, USD basis
+    assert {"94.8 %", "10.0 %", "102.0 %", "76.5 %"} <= labels[1]  # share of each target
+    assert {"212 (a)", "340 (b)", "176 (c)"} <= labels[2]  # deals per period
+    assert {"94.8 (a)", "Target: USD 100 bn by Dec 2025"} <= labels[-1]  # trade + target
+    assert not any("undefined" in found for found in labels)
     text = _text_of_html(out / f"{REPORT}.html")
     assert "Issue 1" in text and "Data as of" in text
 
@@ -276,3 +284,24 @@ def test_brief_without_a_name_renders_every_definition(tracker_db: Path, tmp_pat
     rendered = {p.name for p in (tmp_path / "out").iterdir()}
     shipped = {p.stem for p in (Path(__file__).parents[1] / "reports").glob("*.toml")}
     assert rendered == shipped
+
+
+def test_a_second_point_gives_a_linear_trend_and_a_projected_date(
+    tracker_db: Path, tmp_path: Path
+) -> None:
+    extra = tmp_path / "trade-2023.csv"
+    extra.write_text(
+        "indicator,initiative,geography,period,value,unit,source,note\n"
+        "trade_central_asia,BRI,central-asia,2023,80,USD bn,seed-003-cgtn-central-asia,\n",
+        encoding="utf-8",
+    )
+    assert invoke("ingest", extra, db=tracker_db).exit_code == 0
+    result = invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "o", db=tracker_db)
+    assert result.exit_code == 0, result.output
+    text = _text_of_html(_only_dir(tmp_path / "o") / f"{REPORT}.html")
+    # 80 (end 2023) -> 94.8 (end 2024): +14.8 in 366 days; the missing 5.2 take
+    # 5.2 / 14.8 * 366 = 128.6 -> 129 days after 2024-12-31, i.e. 9 May 2025.
+    assert (
+        "Linear trend through the last two points (2023: 80 → 2024: 94.8) reaches the "
+        "target around May 2025, before the due date." in text
+    )

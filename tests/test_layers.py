@@ -7,9 +7,11 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tracker"
 # Layer 2 is ordered inside: the briefing modules build on one another in this order.
+# ingest's helpers sit between layer 1 and ingest: csvtext < ingest_run < ingest_values.
 LAYERS: dict[str, float] = {
     "settings": 0, "errors": 0, "models": 0, "units": 0, "periods": 0,
-    "definitions": 1, "store": 1, "charts": 1, "briefing_text": 1,
+    "definitions": 1, "store": 1, "charts": 1, "briefing_text": 1, "csvtext": 1,
+    "ingest_run": 1.8, "ingest_values": 1.9,
     "ingest": 2, "briefing_data": 2.1, "briefing_context": 2.2, "report": 2.3, "deliver": 2.4,
     "schedule": 3,
     "cli": 4, "__main__": 4,

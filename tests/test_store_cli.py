@@ -301,3 +301,56 @@ def test_a_changed_definition_is_synced_before_ingest(
     assert _rows(tracker_db, "SELECT value FROM observations WHERE indicator = 'rail_km'") == [
         (12.0,)
     ]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+HEADER = "indicator,initiative,geography,period,value,unit,source,note\n"
+
+
+def test_observations_as_of_shows_the_data_as_it_stood(tracker_db: Path, tmp_path: Path) -> None:
+    first = _write(tmp_path / "a.csv", HEADER + "new_deals,BRI,KAZ,2024,10,count,test-src x,\n")
+    second = _write(tmp_path / "b.csv", HEADER + "new_deals,BRI,KAZ,2024,12,count,test-src x,\n")
+    assert invoke("ingest", first, db=tracker_db).exit_code == 0
+    between = _rows(tracker_db, "SELECT max(recorded_at) FROM batches")[0][0]
+    revised = invoke("ingest", second, db=tracker_db)
+    assert revised.exit_code == 0, revised.output
+    assert "1 revised" in revised.output
+    point = "indicator = 'new_deals' AND geography = 'KAZ'"
+    assert _rows(tracker_db, f"SELECT value FROM observations_current WHERE {point}") == [(12.0,)]
+    assert _rows(
+        tracker_db, f"SELECT value FROM observations_as_of(?::TIMESTAMP) WHERE {point}", [between]
+    ) == [(10.0,)]
+    assert _rows(tracker_db, f"SELECT count(*) FROM observations WHERE {point}") == [(2,)]
+    batches = _rows(tracker_db, "SELECT rows_new, rows_revised FROM batches ORDER BY id DESC")
+    assert batches[0] == (0, 1) and batches[1] == (1, 0)
+
+
+def test_dry_run_counts_but_writes_nothing(tracker_db: Path, tmp_path: Path) -> None:
+    rows = _write(
+        tmp_path / "a.csv",
+        HEADER + "new_deals,BRI,KAZ,2024,10,count,test-src x,\n"
+        "new_deals,BRI,WLD,2024,340,count,seed-000-bri-2-0,\n",
+    )
+    before = _rows(tracker_db, "SELECT count(*) FROM observations UNION ALL "
+                   "SELECT count(*) FROM batches UNION ALL SELECT count(*) FROM sources")  # fmt: skip
+    result = invoke("ingest", "--dry-run", rows, db=tracker_db)
+    assert result.exit_code == 0, result.output
+    assert "would load 2 rows" in result.output
+    assert "1 new" in result.output and "1 revised" in result.output
+    after = _rows(tracker_db, "SELECT count(*) FROM observations UNION ALL "
+                  "SELECT count(*) FROM batches UNION ALL SELECT count(*) FROM sources")  # fmt: skip
+    assert after == before
+
+
+def test_loading_the_shipped_data_again_records_nothing(tracker_db: Path) -> None:
+    from tests.conftest import SHIPPED_OBSERVATIONS
+
+    batches = _rows(tracker_db, "SELECT count(*) FROM batches")
+    result = invoke("ingest", *SHIPPED_OBSERVATIONS, db=tracker_db)
+    assert result.exit_code == 0
+    assert "nothing new" in result.output
+    assert _rows(tracker_db, "SELECT count(*) FROM batches") == batches

@@ -148,20 +148,29 @@ WHERE list_contains($2, c.indicator) AND list_contains($3, c.initiative)
 ORDER BY list_position($3, c.initiative), c.period_end, c.source
 """
 
+# The grain (year, half, quarter, month, day) of a period text such as 2024 or 2025-H1.
+_GRAIN = """CASE
+               WHEN {0} LIKE '%-H%' THEN 'half'
+               WHEN {0} LIKE '%-Q%' THEN 'quarter'
+               WHEN length({0}) = 4 THEN 'year'
+               WHEN length({0}) = 7 THEN 'month'
+               ELSE 'day'
+           END"""
+
 # Progress toward each target ($7 = the briefing date), and a linear trend through the
-# last two points of the target's series of the newest point's grain, in the target's
-# currency: the date the trend reaches the target, where it rises.
+# last two points of the target's series that have the latest point's grain, in the
+# target's currency: the date the trend reaches the target, where it rises.
 TARGETS = f"""
 WITH progress AS (
-    SELECT * FROM target_progress_as_of($1, $7)
+    SELECT *, {_GRAIN.format("latest_period")} AS latest_grain
+    FROM target_progress_as_of($1, $7)
     WHERE list_contains($2, indicator) AND list_contains($3, initiative)
       AND list_contains($4, geography)
 ),
 {POINTS_CTE},
-series AS (
-    SELECT t.label, t.indicator, t.initiative, t.geography, p.period, p.period_start,
-           p.period_end, p.grain, p.recorded_at,
-           first_value(p.grain) OVER newest_first AS newest_grain,
+last_two AS (
+    SELECT t.label, t.indicator, t.initiative, t.geography, p.period, p.period_end,
+           p.recorded_at,
            CASE
                WHEN p.currency IS NULL OR p.currency = t.target_currency THEN p.value
                ELSE p.value
@@ -171,22 +180,14 @@ series AS (
     FROM progress AS t
     JOIN points AS p
         ON p.indicator = t.indicator AND p.initiative = t.initiative
-       AND p.geography = t.geography
+       AND p.geography = t.geography AND p.grain = t.latest_grain
     ASOF LEFT JOIN fx_rates AS rv
         ON rv.currency = p.currency AND year(p.period_end) >= rv.year
     ASOF LEFT JOIN fx_rates AS rt
         ON rt.currency = t.target_currency AND year(p.period_end) >= rt.year
-    WINDOW newest_first AS (
+    QUALIFY row_number() OVER (
         PARTITION BY t.label, t.indicator, t.initiative, t.geography
         ORDER BY p.period_end DESC, p.period_start ASC
-    )
-),
-last_two AS (
-    SELECT * FROM series
-    WHERE grain = newest_grain
-    QUALIFY row_number() OVER (
-        PARTITION BY label, indicator, initiative, geography
-        ORDER BY period_end DESC, period_start ASC
     ) <= 2
 ),
 trend AS (
@@ -195,20 +196,17 @@ trend AS (
            arg_max(period, period_end) AS trend_to_period,
            min(period_end) AS trend_from_end, max(period_end) AS trend_to_end,
            arg_min(value, period_end) AS trend_from_value,
-           arg_max(value, period_end) AS trend_to_value
+           arg_max(value, period_end) AS trend_to_value,
+           max(recorded_at) AS recorded_at
     FROM last_two
     GROUP BY ALL
-),
-used AS (
-    SELECT label, indicator, initiative, geography, max(recorded_at) AS recorded_at
-    FROM series GROUP BY ALL
 )
 SELECT p.indicator, i.name AS indicator_name, i.unit, p.initiative,
        n.name AS initiative_name, n.colour, p.geography, g.name AS geography_name, p.label,
        p.target_value, p.target_currency, p.target_unit, p.due, p.target_source,
        p.latest_period, p.latest_value, p.latest_source, p.share_achieved, p.days_left,
        p.note, tr.trend_points, tr.trend_from_period, tr.trend_to_period,
-       tr.trend_from_value, tr.trend_to_value, u.recorded_at,
+       tr.trend_from_value, tr.trend_to_value, tr.recorded_at,
        CASE
            WHEN p.latest_value IS NULL THEN 'no data yet'
            WHEN p.latest_value >= p.target_value THEN 'reached'
@@ -229,7 +227,6 @@ JOIN indicators AS i ON i.id = p.indicator
 LEFT JOIN initiatives AS n ON n.id = p.initiative
 LEFT JOIN geographies AS g ON g.id = p.geography
 LEFT JOIN trend AS tr USING (label, indicator, initiative, geography)
-LEFT JOIN used AS u USING (label, indicator, initiative, geography)
 ORDER BY list_position($2, p.indicator), list_position($3, p.initiative), p.due,
          p.target_value
 """

@@ -8,13 +8,15 @@ spec can be timed or rendered again; `to_svg` turns one into inline-safe SVG tex
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import altair as alt
 import polars as pl
 import vl_convert
+from altair.utils.schemapi import debug_mode
 
 FONT = "DejaVu Sans"
 WIDTH = 560
@@ -46,7 +48,23 @@ THEME: dict[str, Any] = {
     "bar": {"cornerRadiusEnd": 1},
 }  # fmt: skip
 
+# Layers without data of their own read the chart's rows, added to the spec last (_spec).
+ROWS = alt.NamedData(name="rows")
 _ID = re.compile(r'\bid="([^"]+)"')
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _quick(build: Callable[P, R]) -> Callable[P, R]:
+    """Build a chart without Altair's debug mode, which validates every schema object
+    against the Vega-Lite schema as it is created (most of the time a chart takes)."""
+
+    @functools.wraps(build)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with debug_mode(False):
+            return build(*args, **kwargs)
+
+    return wrapper
 
 
 def colour_scale(colours: Mapping[str, str], present: Sequence[str]) -> alt.Scale:
@@ -55,6 +73,7 @@ def colour_scale(colours: Mapping[str, str], present: Sequence[str]) -> alt.Scal
     return alt.Scale(domain=domain, range=[colours.get(i, FALLBACK_COLOUR) for i in domain])
 
 
+@_quick
 def comparison_chart(points: pl.DataFrame, colours: Mapping[str, str]) -> dict[str, Any]:
     """Financing on one USD basis: one dot per published figure, by programme, periods in
     order of their end date on the x axis.
@@ -92,10 +111,11 @@ def comparison_chart(points: pl.DataFrame, colours: Mapping[str, str]) -> dict[s
         .transform_filter("datum.source_kind != 'secondary'")
     )
     labels = _value_labels(x, y, align="left", dx=10, dy=-8, fontSize=10)
-    chart = alt.layer(dots, fills, labels, width=WIDTH, height=230)
+    chart = alt.layer(dots, fills, labels, data=ROWS, width=WIDTH, height=230)
     return _spec(chart, data)
 
 
+@_quick
 def progress_chart(progress: pl.DataFrame, colours: Mapping[str, str]) -> dict[str, Any]:
     """A bullet-style bar per target: share achieved, with the target at 100 %.
 
@@ -149,10 +169,11 @@ def progress_chart(progress: pl.DataFrame, colours: Mapping[str, str]) -> dict[s
         .transform_filter("datum.share == null || datum.share < 0.3")
     )
     height = max(60, 34 * progress.height)
-    chart = alt.layer(track, goal, bars, inside, outside, width=220, height=height)
+    chart = alt.layer(track, goal, bars, inside, outside, data=ROWS, width=220, height=height)
     return _spec(chart, data)
 
 
+@_quick
 def series_chart(
     points: pl.DataFrame,
     targets: pl.DataFrame,
@@ -225,7 +246,7 @@ def series_chart(
                        color=TARGET_INK, x=0)
             .encode(y=goal_y, text=alt.Text("label:N"))
         )  # fmt: skip
-    chart = alt.layer(*layers, *labels, width=WIDTH, height=190)
+    chart = alt.layer(*layers, *labels, data=ROWS, width=WIDTH, height=190)
     return _spec(chart, data)
 
 
@@ -264,6 +285,7 @@ def _spec(chart: alt.TopLevelMixin, rows: list[dict[str, Any]]) -> dict[str, Any
     """The Vega-Lite dict with the theme, and the data added last: Altair copies a chart
     (data included) on every method call, so the rows never pass through it."""
     spec: dict[str, Any] = chart.to_dict(validate=False)
+    assert spec["data"] == {"name": ROWS.name}, "every chart reads its rows from ROWS"
     spec["data"] = {"values": rows}
     spec["config"] = THEME
     return spec

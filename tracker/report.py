@@ -29,7 +29,8 @@ import jinja2
 import polars as pl
 
 from tracker import briefing_data, briefing_runs, definitions, settings, store
-from tracker.briefing_context import BuiltBriefing, build_briefing
+from tracker.briefing_build import build_briefing
+from tracker.briefing_context import BuiltBriefing
 from tracker.errors import DatabaseFileError, InputError, TrackerError
 from tracker.models import REPORT_FORMATS, ReportDefinition
 

@@ -33,7 +33,7 @@ import polars as pl
 import vl_convert
 
 from tracker import briefing_data, definitions, report, settings, store
-from tracker.briefing_context import build_briefing
+from tracker.briefing_build import build_briefing
 from tracker.charts import VEGA_LITE_VERSION
 
 REPORT = "programmes-compared"

@@ -1,0 +1,267 @@
+"""The state of one `ingest.prepare` call: checked options, catalog lookups, the codes shared
+by all its files, the problems found, and the new sources the files cite.
+
+Layer between csvtext and ingest: imports models, units, periods and csvtext.
+
+Each distinct text of a column of few distinct values is resolved once to a canonical id
+with an integer code (`Codes`); codes are shared by all files of a call, so a key built from
+them is comparable across files.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from tracker.csvtext import Table, categories, per_category
+from tracker.models import Catalog
+from tracker.periods import parse_period
+from tracker.units import Unit, parse_scale_only, parse_unit
+
+SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How to read the files: `--source`, `--encoding`, `--delimiter`."""
+
+    source: str | None = None  # a source id or citation for rows whose source is empty
+    encoding: str = "utf-8"  # any Python codec name; utf-8 accepts a byte-order mark
+    delimiter: str | None = None  # None: ',' unless the header has no ',' but ';' or a tab
+
+
+def show(text: str, limit: int = 80) -> str:
+    """Text made safe for a one-line message: controls escaped, long text cut."""
+    shown = text.translate(_CONTROL_ESCAPES)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+# --- problems ------------------------------------------------------------------------------
+
+
+class Problems:
+    """Problems as found: whole messages, and cell problems as frames (rendered lazily)."""
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[int, int, int, str]] = []  # (file, line, column, message)
+        self.cells: list[pl.DataFrame] = []  # CELL_SCHEMA
+
+    def add(self, file_no: int, line: int, message: str, column_no: int = -1) -> None:
+        self.texts.append((file_no, line, column_no, message))
+
+    def add_cells(self, frame: pl.DataFrame) -> None:
+        if frame.height:
+            self.cells.append(frame.select(pl.col(c).cast(t) for c, t in CELL_SCHEMA.items()))
+
+    @property
+    def total(self) -> int:
+        return len(self.texts) + sum(frame.height for frame in self.cells)
+
+
+CELL_SCHEMA: dict[str, type[pl.DataType]] = {
+    "_file": pl.Int64, "_row": pl.Int64, "_col": pl.Int64, "column": pl.String,
+    "found": pl.String, "kind": pl.String, "detail": pl.String,
+}  # fmt: skip
+
+
+# --- codes ---------------------------------------------------------------------------------
+
+
+class Codes:
+    """Distinct texts of one column resolved to canonical ids with integer codes.
+
+    Codes are shared by all files of a run, so a key built from codes is comparable across
+    files. `resolve` returns the canonical id, or None when the text is not acceptable.
+    """
+
+    def __init__(self, resolve: Callable[[str], str | None]) -> None:
+        self.resolve = resolve
+        self.ids: list[str] = []
+        self._code_of_id: dict[str, int] = {}
+        self._code_of_text: dict[str, int | None] = {}
+
+    def code(self, canonical: str) -> int:
+        if canonical not in self._code_of_id:
+            self._code_of_id[canonical] = len(self.ids)
+            self.ids.append(canonical)
+        return self._code_of_id[canonical]
+
+    def resolve_text(self, text: str) -> int | None:
+        """The code of a text as written (None when blank or not acceptable)."""
+        if text not in self._code_of_text:
+            canonical = self.resolve(text.strip()) if text.strip() else None
+            self._code_of_text[text] = None if canonical is None else self.code(canonical)
+        return self._code_of_text[text]
+
+    def expressions(self, frame: pl.DataFrame, name: str, alias: str) -> list[pl.Expr]:
+        """For categorical column `name`: its codes as `alias` (null when unknown or blank)
+        and whether it is blank as `alias`_blank; each category is resolved once."""
+        texts = categories(frame, name)
+        blank = pl.col(name).is_null()
+        blanks = [not text.strip() for text in texts]
+        if any(blanks):
+            blank = blank | per_category(frame, name, blanks, pl.Boolean())
+        codes = [self.resolve_text(text) for text in texts]
+        return [
+            per_category(frame, name, codes, pl.UInt32()).alias(alias),
+            blank.alias(f"{alias}_blank"),
+        ]
+
+    def lookup(self, values: Sequence[object], dtype: pl.DataType, code: str) -> pl.Expr:
+        """An expression picking `values[code]` for the codes in column `code`."""
+        return pl.lit(pl.Series(values, dtype=dtype)).gather(pl.col(code))
+
+
+def canonical_period(text: str) -> str | None:
+    period = parse_period(text)
+    return period.text if period else None
+
+
+def canonical_unit(text: str) -> str | None:
+    """'dimension|base|scale' for a full unit, '|scale' for a bare scale word."""
+    unit = parse_unit(text)
+    if unit is not None:
+        return f"{unit.dimension}|{unit.base}|{unit.scale!r}"
+    scale = parse_scale_only(text)
+    return None if scale is None else f"||{scale!r}"
+
+
+def unit_facts(canonical: str) -> tuple[str | None, str | None, float]:
+    """(dimension, base, scale) of a unit code's canonical text; a bare scale word has
+    neither dimension nor base."""
+    dimension, base, scale = canonical.split("|")
+    return dimension or None, base or None, float(scale)
+
+
+# --- one run of prepare --------------------------------------------------------------------
+
+
+class Run:
+    """State of one `prepare` call: options, lookups, codes, problems, tables read."""
+
+    def __init__(self, catalog: Catalog, options: IngestOptions, files: list[str]) -> None:
+        self.catalog = catalog
+        self.files = files
+        self.problems = Problems()
+        self.warnings: list[str] = []
+        self.tables: dict[int, Table] = {}
+        self.new_sources: dict[str, tuple[str, str | None]] = {}  # id -> (title, url)
+        self.source_file: dict[str, str] = {}  # new source id -> first file using it
+        self.indicator_units = {
+            i.id: Unit(i.dimension, i.base_unit, i.multiplier) for i in catalog.indicators.values()
+        }
+        self.initiatives_by_lower = {i.lower(): i for i in catalog.initiatives}
+        self.indicators_by_lower = {i.lower(): i for i in catalog.indicators}
+        self.indicator_codes = Codes(lambda t: self.indicators_by_lower.get(t.lower()))
+        self.initiative_codes = Codes(lambda t: self.initiatives_by_lower.get(t.lower()))
+        self.geography_codes = Codes(lambda t: catalog.geographies.get(t.lower()))
+        self.period_codes = Codes(canonical_period)
+        self.unit_codes = Codes(canonical_unit)
+        self.source_codes = Codes(self._resolve_source)
+        self.dimensions: dict[str, int] = {}
+        self.currencies: list[str] = []
+        self._currency_codes: dict[str, int] = {}
+        self.option_problems = self._check_options(options)
+
+    def dimension_code(self, dimension: str) -> int:
+        return self.dimensions.setdefault(dimension, len(self.dimensions))
+
+    def currency_code(self, currency: str) -> int:
+        if currency not in self._currency_codes:
+            self._currency_codes[currency] = len(self.currencies)
+            self.currencies.append(currency)
+        return self._currency_codes[currency]
+
+    def _check_options(self, options: IngestOptions) -> bool:
+        before = self.problems.total
+        self.encoding = "utf-8"
+        try:
+            self.encoding = codecs.lookup(options.encoding).name
+            b"".decode(self.encoding)  # a text encoding, not a transform such as rot13
+        except LookupError:
+            self.problems.add(
+                -1, 0, f"--encoding: found '{show(options.encoding)}', expected a Python "
+                "codec name such as utf-8, latin-1 or cp1252",
+            )  # fmt: skip
+        self.delimiter = options.delimiter
+        if self.delimiter in ("\\t", "tab", "TAB"):
+            self.delimiter = "\t"
+        if self.delimiter is not None and (
+            len(self.delimiter) != 1 or not self.delimiter.isascii() or self.delimiter in '"\r\n'
+        ):
+            self.problems.add(
+                -1, 0, f"--delimiter: found '{show(self.delimiter)}', expected one character "
+                "such as ',' ';' '|' or a tab (\\t)",
+            )  # fmt: skip
+        self.default_source: int | None = None
+        if options.source is not None and options.source.strip():
+            canonical = self._resolve_source(options.source.strip())
+            if canonical is None:
+                hint = self.suggestion("source", options.source.strip())
+                self.problems.add(
+                    -1, 0, f"--source: found '{show(options.source)}', unknown source{hint}"
+                )
+            else:
+                self.default_source = self.source_codes.code(canonical)
+        return self.problems.total > before
+
+    def _resolve_source(self, text: str) -> str | None:
+        if text in self.catalog.sources:
+            return text
+        if text in self.catalog.source_titles:
+            return self.catalog.source_titles[text]
+        if SOURCE_ID.match(text):
+            return None
+        new_id = "src-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+        url = text if re.match(r"^https?://", text, re.IGNORECASE) else None
+        self.new_sources[new_id] = (text, url)
+        return new_id
+
+    def suggestion(self, what: str, found: str) -> str:
+        """'; did you mean ...?' with the closest known name, else what is expected."""
+        catalog = self.catalog
+        if what == "geography":  # names are matched lower-cased; suggest the id
+            names = list(catalog.geographies)
+            close = difflib.get_close_matches(found.lower(), names, n=1, cutoff=0.75)
+            if close:
+                return f"; did you mean '{catalog.geographies[close[0]]}'?"
+        else:
+            known = {
+                "indicator": catalog.indicators,
+                "initiative": catalog.initiatives,
+                "source": catalog.sources,
+            }.get(what, ())
+            close = difflib.get_close_matches(found, sorted(known), n=1)
+            if close:
+                return f"; did you mean '{close[0]}'?"
+        return {
+            "indicator": "; run `tracker indicators` to list them",
+            "initiative": f"; expected one of {', '.join(sorted(self.catalog.initiatives))}",
+            "geography": "; expected an ISO alpha-3 code, a region id or a name from "
+            "data/reference/geographies.csv",
+            "source": "; a source id must be in data/reference/sources.csv (free text with "
+            "spaces is registered as a new source)",
+        }.get(what, "")
+
+    def line_of(self, file_no: int, row: int) -> int:
+        return self.tables[file_no].line_of(row)
+
+    def new_sources_frame(self) -> pl.DataFrame:
+        used = [i for i in self.new_sources if i in self.source_file]
+        return pl.DataFrame(
+            {
+                "id": used,
+                "title": [self.new_sources[i][0] for i in used],
+                "url": [self.new_sources[i][1] for i in used],
+                "kind": ["unspecified"] * len(used),
+                "note": [f"registered by tracker ingest from {self.source_file[i]}" for i in used],
+            },
+            schema={c: pl.String for c in ("id", "title", "url", "kind", "note")},
+        )
