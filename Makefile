@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(TRACKER) init
 	$(TRACKER) ingest data/observations/*.csv
 	$(TRACKER) indicators
+	$(TRACKER) brief
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q

@@ -9,7 +9,7 @@ import io
 import json
 import re
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -305,3 +305,13 @@ def test_a_second_point_gives_a_linear_trend_and_a_projected_date(
         "Linear trend through the last two points (2023: 80 → 2024: 94.8) reaches the "
         "target around May 2025, before the due date." in text
     )
+
+
+def test_as_of_today_renders_the_data_as_it_stands(tracker_db: Path, tmp_path: Path) -> None:
+    today = datetime.now(UTC).date()
+    result = invoke(
+        "brief", REPORT, "--format", "html", "--as-of", str(today), "--out", tmp_path / "o",
+        db=tracker_db,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "USD 121.8 bn" in _text_of_html(_only_dir(tmp_path / "o") / f"{REPORT}.html")

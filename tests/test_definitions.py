@@ -57,14 +57,15 @@ GOOD = (
         (GOOD.replace('unit = "USD bn"', 'unit = "furlongs"'), "key 'unit': found 'furlongs'"),
         (GOOD.replace('name = "A"\n', ""), "'name' is a required property"),
         (GOOD + 'colour = "red"\n', "Additional properties are not allowed ('colour'"),
-        (GOOD + "[[targets]]\ninitiative = 'BRI'\nlabel = 'x'\nvalue = 1\nunit = 'USD bn'\n"
-         "due = 'soon'\nsource = 's'\n", "key 'targets.0.due': 'soon' is not a 'date'"),
+        (
+            GOOD + "[[targets]]\ninitiative = 'BRI'\nlabel = 'x'\nvalue = 1\nunit = 'USD bn'\n"
+            "due = 'soon'\nsource = 's'\n",
+            "key 'targets.0.due': 'soon' is not a 'date'",
+        ),
         ("id = [", "not valid TOML"),
     ],
 )
-def test_a_bad_definition_names_the_file_and_key(
-    tmp_path: Path, text: str, expected: str
-) -> None:
+def test_a_bad_definition_names_the_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "sample.toml"
     path.write_text(text.replace("{id}", "sample"))
     with pytest.raises(DefinitionError) as caught:

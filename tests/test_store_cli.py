@@ -329,20 +329,24 @@ def test_observations_as_of_shows_the_data_as_it_stood(tracker_db: Path, tmp_pat
     assert batches[0] == (0, 1) and batches[1] == (1, 0)
 
 
+COUNTS = (
+    "SELECT (SELECT count(*) FROM observations), (SELECT count(*) FROM batches), "
+    "(SELECT count(*) FROM sources)"
+)
+
+
 def test_dry_run_counts_but_writes_nothing(tracker_db: Path, tmp_path: Path) -> None:
     rows = _write(
         tmp_path / "a.csv",
         HEADER + "new_deals,BRI,KAZ,2024,10,count,test-src x,\n"
         "new_deals,BRI,WLD,2024,340,count,seed-000-bri-2-0,\n",
     )
-    before = _rows(tracker_db, "SELECT count(*) FROM observations UNION ALL "
-                   "SELECT count(*) FROM batches UNION ALL SELECT count(*) FROM sources")  # fmt: skip
+    before = _rows(tracker_db, COUNTS)
     result = invoke("ingest", "--dry-run", rows, db=tracker_db)
     assert result.exit_code == 0, result.output
     assert "would load 2 rows" in result.output
     assert "1 new" in result.output and "1 revised" in result.output
-    after = _rows(tracker_db, "SELECT count(*) FROM observations UNION ALL "
-                  "SELECT count(*) FROM batches UNION ALL SELECT count(*) FROM sources")  # fmt: skip
+    after = _rows(tracker_db, COUNTS)
     assert after == before
 
 

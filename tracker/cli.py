@@ -390,7 +390,7 @@ def brief(
     report_name: Annotated[
         str | None,
         typer.Argument(
-            metavar="[REPORT]",
+            metavar="REPORT",
             help="Briefing name: a file in reports/ without '.toml'. All of them if left out.",
             show_default=False,
         ),
@@ -399,7 +399,7 @@ def brief(
         str | None,
         typer.Option(
             "--format",
-            help="pdf, html or pdf,html [default: the definition's formats]. The CSV and "
+            help="pdf, html or pdf,html (default: the definition's formats). The CSV and "
             "manifest.json are always written.",
             show_default=False,
         ),
@@ -408,7 +408,7 @@ def brief(
         Path | None,
         typer.Option(
             "--out",
-            help="Output folder [default: reports/out]; files go to DIR/<report>/<date>/.",
+            help="Output folder (default: reports/out); files go to DIR/<report>/<date>/.",
             show_default=False,
         ),
     ] = None,

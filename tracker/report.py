@@ -1,13 +1,15 @@
 """Render briefings: definition -> data (read-only) -> context -> HTML -> PDF, written
 atomically, each run recorded in `report_runs`.
 
-Layer 2: imports settings, errors, models, definitions, store, briefing_data,
-briefing_context. The one Jinja environment lives here (autoescape, StrictUndefined);
-WeasyPrint gets a URL fetcher that refuses everything outside templates/.
+Layer 2 (top of the briefing modules): imports settings, errors, models, definitions,
+store, briefing_data, briefing_runs, briefing_build, briefing_context. The one Jinja
+environment lives here (autoescape, StrictUndefined); WeasyPrint gets a URL fetcher that
+refuses everything outside templates/.
 
-The database is never held for writing while rendering: names are checked and data read
-through read-only connections; the run is recorded through two short write connections,
-one inserting it as 'running' before anything is rendered, one closing it at the end.
+The database is never held for writing while rendering: a short write connection checks
+the definition's names and inserts the run as 'running'; the data is read through a
+read-only connection, closed before rendering; another short write connection closes the
+run as 'succeeded' (or 'failed') at the end.
 """
 
 from __future__ import annotations
@@ -90,7 +92,9 @@ def render_briefings(
     wanted = _formats(formats)
     now = store.utc_now()
     if as_of is not None and as_of > now:
-        raise InputError(f"--as-of {as_of:%Y-%m-%d %H:%M}: that is in the future (UTC).")
+        if as_of.date() > now.date():
+            raise InputError(f"--as-of {as_of:%Y-%m-%d %H:%M}: that is in the future (UTC).")
+        as_of = now  # today: the data as it stands now
     if len(chosen) > 1:  # one definition is checked in render_briefing's first connection
         with store.connect(db, read_only=True) as conn:
             _check_names(db, conn, chosen)
