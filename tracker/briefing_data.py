@@ -336,7 +336,8 @@ SELECT frequency, max_age_months FROM freshness_rules ORDER BY max_age_months
 
 
 # The succeeded current (not --as-of) run before `cutoff` that the next issue compares
-# against, with the number of such runs (the issue number is one more).
+# against, with the number of such runs (the issue number is one more). It runs on the run
+# history (store.read_runs), not on the main database.
 PREVIOUS_RUN = """
 SELECT id, started_at, briefing_date, data_as_of, issue, key_figures,
        count(*) OVER () AS earlier_runs
@@ -434,9 +435,19 @@ def freshness_rules(conn: store.Connection) -> pl.DataFrame:
     return store.query(conn, FRESHNESS_RULES)
 
 
-def previous_run(conn: store.Connection, report: str, cutoff: datetime) -> pl.DataFrame:
-    """The last succeeded current run of `report` started by `cutoff` (0 or 1 rows)."""
+def previous_run(conn: store.Connection | None, report: str, cutoff: datetime) -> pl.DataFrame:
+    """The last succeeded current run of `report` started by `cutoff` (0 or 1 rows), from
+    the run history (None: nothing was ever recorded)."""
+    if conn is None:
+        return pl.DataFrame(schema=NO_PREVIOUS_RUN)
     return store.query(conn, PREVIOUS_RUN, [report, cutoff])
+
+
+NO_PREVIOUS_RUN = {
+    "id": pl.Int64, "started_at": pl.Datetime("us"), "briefing_date": pl.Date,
+    "data_as_of": pl.Datetime("us"), "issue": pl.Int32, "key_figures": pl.String,
+    "earlier_runs": pl.Int64,
+}  # fmt: skip
 
 
 # --- everything one briefing reads ------------------------------------------------------
@@ -479,9 +490,12 @@ def read_briefing(
     *,
     cutoff: datetime,
     briefing_date: date,
+    previous: pl.DataFrame | None = None,
 ) -> BriefingData:
-    """Read what each section of `definition` shows, as the data stood at `cutoff`."""
-    previous = previous_run(conn, definition.name, cutoff)
+    """Read what each section of `definition` shows, as the data stood at `cutoff`;
+    `previous` is the `previous_run` read from the run history (None: no earlier issue)."""
+    if previous is None:
+        previous = previous_run(None, definition.name, cutoff)
     since = previous["data_as_of"][0] if previous.height else None
     start = definition.window_start or EARLIEST
     end = definition.window_end or LATEST

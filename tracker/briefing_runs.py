@@ -1,7 +1,9 @@
-"""Briefing runs in `report_runs` (migration 002): record a run as 'running', close it as
-'succeeded' or 'failed', list the last run of each briefing.
+"""Briefing runs in `report_runs` of the run history file (`store.connect_runs`, migrations
+in tracker/sql/runs): record a run as 'running', close it as 'succeeded' or 'failed', list
+the last run of each briefing, find what the scheduler needs.
 
-Layer 2: imports store. Each statement is a named constant run through `store.query`.
+Layer 2: imports store. Each statement is a named constant run through `store.query`; every
+function takes a connection to the run history, not to the main database.
 """
 
 from __future__ import annotations
@@ -13,15 +15,10 @@ import polars as pl
 
 from tracker import store
 
-HAS_RUNS_TABLE = """
-SELECT count(*) AS n FROM duckdb_tables()
-WHERE table_name = 'report_runs' AND schema_name = 'main'
-"""
-
 INSERT_RUN = """
 INSERT INTO report_runs (report, status, started_at, briefing_date, as_of, data_cutoff,
-                         formats, definition_sha256, pid)
-VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $8)
+                         formats, definition_sha256, pid, triggered_by, scheduled_for, attempt)
+VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 RETURNING id
 """
 
@@ -48,11 +45,6 @@ ORDER BY r.report
 """
 
 
-def has_runs_table(conn: store.Connection) -> bool:
-    """True when migration 002 (report_runs) has been applied."""
-    return bool(store.query(conn, HAS_RUNS_TABLE)["n"][0])
-
-
 def insert_run(
     conn: store.Connection,
     *,
@@ -64,13 +56,16 @@ def insert_run(
     formats: Sequence[str],
     definition_sha256: str,
     pid: int,
+    triggered_by: str = "manual",
+    scheduled_for: datetime | None = None,
+    attempt: int = 1,
 ) -> int:
     """Record a run as 'running'; returns its id."""
     frame = store.query(
         conn,
         INSERT_RUN,
         [report, started_at, briefing_date, as_of, cutoff, ",".join(formats),
-         definition_sha256, pid],
+         definition_sha256, pid, triggered_by, scheduled_for, attempt],
     )  # fmt: skip
     return int(frame["id"][0])
 
@@ -100,3 +95,82 @@ def finish_run(
 def last_runs(conn: store.Connection) -> pl.DataFrame:
     """The newest run of each briefing, with its newest succeeded run."""
     return store.query(conn, LAST_RUNS)
+
+
+# The start of the newest succeeded current (not --as-of) run of each briefing: what the
+# scheduler's catch-up rule compares the last due time against.
+LAST_SUCCESSES = """
+SELECT report, max(started_at) AS started_at
+FROM report_runs
+WHERE status = 'succeeded' AND as_of IS NULL
+GROUP BY report
+"""
+
+# The runs a process (the scheduler's child, by its pid) recorded since it was started.
+RUNS_OF_PROCESS = """
+SELECT id, report, status, error, started_at, finished_at, output_dir, outputs
+FROM report_runs
+WHERE pid = $1 AND started_at >= $2
+ORDER BY id
+"""
+
+# Runs a killed process left 'running' become 'failed' with the reason.
+FAIL_UNFINISHED = """
+UPDATE report_runs SET status = 'failed', finished_at = $3, error = $4
+WHERE pid = $1 AND started_at >= $2 AND status = 'running'
+RETURNING id
+"""
+
+# One run, or the newest succeeded current run of a briefing.
+RUN_BY_ID = """
+SELECT * FROM report_runs WHERE id = $1 AND report = $2
+"""
+NEWEST_SUCCESS = """
+SELECT * FROM report_runs
+WHERE report = $1 AND status = 'succeeded' AND as_of IS NULL
+ORDER BY started_at DESC, id DESC
+LIMIT 1
+"""
+# The succeeded current run before run $2 of briefing $1 (what its issue compared against).
+SUCCESS_BEFORE = """
+SELECT * FROM report_runs
+WHERE report = $1 AND status = 'succeeded' AND as_of IS NULL AND id < $2
+ORDER BY started_at DESC, id DESC
+LIMIT 1
+"""
+
+
+def last_successes(conn: store.Connection | None) -> dict[str, datetime]:
+    """When the newest succeeded current run of each briefing started (UTC, naive)."""
+    if conn is None:
+        return {}
+    return {row[0]: row[1] for row in store.query(conn, LAST_SUCCESSES).iter_rows()}
+
+
+def runs_of_process(conn: store.Connection, pid: int, since: datetime) -> pl.DataFrame:
+    """The runs process `pid` recorded since `since` (UTC), oldest first."""
+    return store.query(conn, RUNS_OF_PROCESS, [pid, since])
+
+
+def fail_unfinished(conn: store.Connection, pid: int, since: datetime, error: str) -> list[int]:
+    """Mark the runs process `pid` left 'running' (since `since`) as failed; their ids."""
+    frame = store.query(conn, FAIL_UNFINISHED, [pid, since, store.utc_now(), error])
+    return [int(i) for i in frame["id"]] if frame.height else []
+
+
+def run_by_id(conn: store.Connection, report: str, run_id: int) -> dict[str, object] | None:
+    """Run `run_id` of briefing `report` as a dict, or None."""
+    frame = store.query(conn, RUN_BY_ID, [run_id, report])
+    return frame.row(0, named=True) if frame.height else None
+
+
+def newest_success(conn: store.Connection, report: str) -> dict[str, object] | None:
+    """The newest succeeded current run of `report` as a dict, or None."""
+    frame = store.query(conn, NEWEST_SUCCESS, [report])
+    return frame.row(0, named=True) if frame.height else None
+
+
+def success_before(conn: store.Connection, report: str, run_id: int) -> dict[str, object] | None:
+    """The succeeded current run of `report` before run `run_id`, or None."""
+    frame = store.query(conn, SUCCESS_BEFORE, [report, run_id])
+    return frame.row(0, named=True) if frame.height else None

@@ -34,9 +34,10 @@ indicators_app = typer.Typer(
 )
 app.add_typer(indicators_app, name="indicators")
 
-# Piped output is not cut to 80 columns: tables stay whole for grep and for files.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+# Piped output is not cut to 80 columns: tables keep their natural width for grep and files.
+PIPED_WIDTH = 10_000
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else PIPED_WIDTH)
 T = TypeVar("T")
 
 

@@ -155,10 +155,13 @@ from difflib import get_close_matches  # noqa: E402
 from tracker.errors import InputError, UnknownNameError  # noqa: E402
 from tracker.models import (  # noqa: E402
     CHART_MARKS,
+    PARAM_SCHEDULES,
+    PARAM_VALUE_QUERIES,
     REPORT_FORMATS,
     SECTION_KINDS,
     NameReference,
     ReportDefinition,
+    ReportParam,
     ReportSchedule,
     SectionSpec,
     SeriesChartSpec,
@@ -269,6 +272,8 @@ def load_report(path: Path, templates: Path) -> ReportDefinition:
                 f"{', '.join(REPORT_FORMATS)} (the CSV and manifest are always written)."
             )
     window = document.get("window", {})
+    params = _params(path, document)
+    _check_placeholders(path, document, params)
     references: list[NameReference] = []
     default_initiatives = _names(document, "initiatives", "initiative", "", references)
     default_geographies = _names(document, "geographies", "geography", "", references)
@@ -302,11 +307,13 @@ def load_report(path: Path, templates: Path) -> ReportDefinition:
         schedule=None
         if schedule is None
         else ReportSchedule(
-            schedule["cron"], schedule["timezone"], tuple(schedule.get("recipients", []))
+            schedule["cron"], schedule["timezone"], tuple(schedule.get("recipients", [])),
+            schedule.get("owner"),
         ),
         path=path,
         sha256=hashlib.sha256(raw).hexdigest(),
         references=tuple(references),
+        params=params,
     )
 
 
@@ -418,7 +425,9 @@ def _names(
 ) -> tuple[str, ...]:
     values = tuple(dict.fromkeys(item.get(field, [])))
     full_key = f"{key}.{field}" if key else field
-    references.extend(NameReference(kind, value, full_key) for value in values)
+    references.extend(
+        NameReference(kind, value, full_key) for value in values if not _is_placeholder(value)
+    )
     return values
 
 
@@ -433,3 +442,118 @@ def _window(path: Path, window: Mapping[str, str], end: str) -> date | None:
             "2024-H1, 2024-Q3, 2024-07 or 2024-07-15."
         )
     return period.start if end == "start" else period.end
+
+
+# --- briefing parameters ([params.<name>], see tracker.variants) ------------------------------
+# A value names a folder and files (reports/out/<report>/<date>/<name>-<value>/), so it must
+# be a plain id. Texts say {geography} (its name), {geography.id} or {geography.regions};
+# name lists say "{geography}" or "{geography.regions}" (the regions it belongs to).
+PARAM_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+TEXT_FORMS = {"geography": ("", ".id", ".regions"), "initiative": ("", ".id")}
+LIST_FORMS = {"geographies": ("{geography}", "{geography.regions}"),
+              "initiatives": ("{initiative}",)}  # fmt: skip
+
+
+def check_param_value(value: str, where: str) -> str:
+    """Refuse a parameter value that is not a plain id (a path, '..', NUL, a space).
+
+    >>> check_param_value("central-asia", "x")
+    'central-asia'
+    """
+    if PARAM_VALUE.match(value):
+        return value
+    shown = value.replace("\0", "\\0")
+    path_like = any(part in value for part in ("/", "\\", "..", "\0"))
+    why = "it holds a path or a NUL character" if path_like else "it is not a plain id"
+    raise InputError(
+        f"{where}: value '{shown}' refused: {why}. A value is an id such as KAZ, "
+        "central-asia or BRI (letters, digits, '-' and '_'). Nothing was rendered."
+    )
+
+
+def _params(path: Path, document: Mapping[str, Any]) -> tuple[ReportParam, ...]:
+    params = []
+    for name, item in document.get("params", {}).items():
+        key = f"params.{name}"
+        queries = PARAM_VALUE_QUERIES[name]
+        if ("values" in item) == ("values_query" in item):
+            raise DefinitionError(
+                f"{path}: key '{key}': give either 'values' (a list of ids) or "
+                f"'values_query' (one of: {'; '.join(queries)}), not both or neither."
+            )
+        values = tuple(dict.fromkeys(
+            check_param_value(v, f"{path}: key '{key}.values.{i}'")
+            for i, v in enumerate(item.get("values", []))
+        ))  # fmt: skip
+        default = check_param_value(item["default"], f"{path}: key '{key}.default'")
+        if values and default not in values:
+            raise DefinitionError(
+                f"{path}: key '{key}.default': found '{default}', expected one of the "
+                f"values listed ({', '.join(values)})."
+            )
+        query = item.get("values_query")
+        if query is not None and query not in queries:
+            close = get_close_matches(query, queries, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise DefinitionError(
+                f"{path}: key '{key}.values_query': found '{query}', expected one of: "
+                f"{'; '.join(queries)}.{hint} (Free SQL is not run from a definition file.)"
+            )
+        on_schedule = item.get("on_schedule", "default")
+        if on_schedule not in PARAM_SCHEDULES:
+            raise DefinitionError(
+                f"{path}: key '{key}.on_schedule': found '{on_schedule}', expected "
+                f"{' or '.join(PARAM_SCHEDULES)}."
+            )
+        recipients = []
+        for value, addresses in item.get("recipients", {}).items():
+            check_param_value(value, f"{path}: key '{key}.recipients'")
+            if values and value not in values:
+                raise DefinitionError(
+                    f"{path}: key '{key}.recipients.{value}': '{value}' is not one of the "
+                    f"values listed ({', '.join(values)})."
+                )
+            recipients.append((value, tuple(addresses)))
+        params.append(
+            ReportParam(name, default, values, query, on_schedule, tuple(recipients),
+                        item.get("description", ""))
+        )  # fmt: skip
+    return tuple(params)
+
+
+def _is_placeholder(value: str) -> bool:
+    return value.startswith("{") and value.endswith("}")
+
+
+def _check_placeholders(
+    path: Path, document: Mapping[str, Any], params: tuple[ReportParam, ...]
+) -> None:
+    """Every {placeholder} in a text or name list must name a declared parameter."""
+    declared = {param.name for param in params}
+    known = ", ".join(f"{{{n}{f}}}" for n in sorted(declared) for f in TEXT_FORMS[n])
+    expected = f"one of {known}" if known else "no placeholder (no [params] are declared)"
+    places: list[tuple[str, Mapping[str, Any]]] = [("", document)]
+    for i, section in enumerate(document.get("sections", [])):
+        places.append((f"sections.{i}.", section))
+        charts = enumerate(section.get("charts", []))
+        places.extend((f"sections.{i}.charts.{j}.", chart) for j, chart in charts)
+    for prefix, item in places:
+        for field in ("title", "audience", "intro"):
+            for found in _PLACEHOLDER.findall(str(item.get(field, ""))):
+                name, dot, form = found.partition(".")
+                if name not in declared or dot + form not in TEXT_FORMS[name]:
+                    raise DefinitionError(
+                        f"{path}: key '{prefix}{field}': found '{{{found}}}', expected {expected}."
+                    )
+        for field, forms in LIST_FORMS.items():
+            for index, value in enumerate(item.get(field, [])):
+                if "{" not in value and "}" not in value:
+                    continue
+                name = value.strip("{}").partition(".")[0]
+                if value not in forms or name not in declared:
+                    allowed = [f for f in forms if f.strip("{}").partition(".")[0] in declared]
+                    raise DefinitionError(
+                        f"{path}: key '{prefix}{field}.{index}': found '{value}', expected "
+                        f"{', '.join(allowed) or 'an id (no [params] declare this placeholder)'}."
+                    )

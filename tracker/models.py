@@ -5,6 +5,7 @@ Layer 0: imports nothing from tracker.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -100,6 +101,14 @@ SECTION_KINDS = (
 )
 REPORT_FORMATS = ("pdf", "html")
 CHART_MARKS = ("bar", "line")
+# Briefing parameters (`[params.<name>]`): the name says what the values are ids of, and
+# each name has a small fixed vocabulary of `values_query` (run by tracker.variants).
+PARAM_VALUE_QUERIES: dict[str, tuple[str, ...]] = {
+    "geography": ("geographies with data", "countries with data", "regions with data",
+                  "countries with data or in a region with data", "countries", "regions"),
+    "initiative": ("initiatives with data", "initiatives"),
+}  # fmt: skip
+PARAM_SCHEDULES = ("default", "each")
 
 
 @dataclass(frozen=True)
@@ -132,11 +141,13 @@ class SectionSpec:
 
 @dataclass(frozen=True)
 class ReportSchedule:
-    """When a scheduler should render the briefing and to whom it goes."""
+    """When a scheduler should render the briefing and to whom it goes; `owner` gets an
+    e-mail when a scheduled run fails."""
 
     cron: str
     timezone: str
     recipients: tuple[str, ...]
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,26 @@ class NameReference:
     kind: str  # indicator, initiative or geography
     name: str
     key: str  # e.g. 'sections.2.indicators'
+
+
+@dataclass(frozen=True)
+class ReportParam:
+    """A parameter of a briefing, from `[params.<name>]`: the briefing is rendered once per
+    value (`tracker brief REPORT --param geography=KAZ`, or `--each geography`).
+
+    `name` (geography or initiative) says what the values are ids of. The allowed values are
+    `values` as listed, or what `values_query` (one of PARAM_VALUE_QUERIES) finds, plus
+    `default`. `on_schedule` 'each' asks the scheduler for every value; `recipients` gives
+    a value its own recipients besides the schedule's.
+    """
+
+    name: str
+    default: str
+    values: tuple[str, ...] = ()
+    values_query: str | None = None
+    on_schedule: str = "default"
+    recipients: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -165,6 +196,8 @@ class ReportDefinition:
     path: Path
     sha256: str
     references: tuple[NameReference, ...] = ()
+    params: tuple[ReportParam, ...] = ()  # declared parameters (see tracker.variants)
+    variant: tuple[tuple[str, str], ...] = ()  # the values of this variant, e.g. geography=KAZ
 
     @property
     def indicators(self) -> tuple[str, ...]:
@@ -180,3 +213,22 @@ class ReportDefinition:
     def geographies(self) -> tuple[str, ...]:
         """Every geography any section shows, in first-use order."""
         return tuple(dict.fromkeys(n for s in self.sections for n in s.geographies))
+
+    @property
+    def variant_slug(self) -> str:
+        """'geography-KAZ' for a variant ('' otherwise): its folder and file-name part."""
+        return "--".join(f"{name}-{value}" for name, value in self.variant)
+
+    @property
+    def file_stem(self) -> str:
+        """Output file names without suffix: 'country-profile--geography-KAZ' for a
+        variant, the briefing name otherwise."""
+        return f"{self.name}--{self.variant_slug}" if self.variant else self.name
+
+    @property
+    def variant_params(self) -> str | None:
+        """The variant's values as canonical JSON ('{"geography": "KAZ"}'), recorded with
+        its runs; None for a briefing without parameters."""
+        if not self.variant:
+            return None
+        return json.dumps(dict(sorted(self.variant)), separators=(", ", ": "))

@@ -1,15 +1,16 @@
 """Render briefings: definition -> data (read-only) -> context -> HTML -> PDF, written
-atomically, each run recorded in `report_runs`.
+atomically, each run recorded in `report_runs` of the run history (`<db>.runs.duckdb`).
 
 Layer 2 (top of the briefing modules): imports settings, errors, models, definitions,
 store, briefing_data, briefing_runs, briefing_build, briefing_context. The one Jinja
 environment lives here (autoescape, StrictUndefined); WeasyPrint gets a URL fetcher that
 refuses everything outside templates/.
 
-The database is never held for writing while rendering: a short write connection checks
-the definition's names and inserts the run as 'running'; the data is read through a
-read-only connection, closed before rendering; another short write connection closes the
-run as 'succeeded' (or 'failed') at the end.
+The main database is only ever opened read-only here (a shared lock: analysts' read-only
+sessions do not block a render): one read-only connection checks the definition's names and
+reads the data, and is closed before rendering. The run is recorded in the run history file
+in short write transactions: inserted as 'running' once the names are checked, closed as
+'succeeded' (or 'failed') at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import io
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import cache
@@ -33,7 +34,7 @@ import polars as pl
 from tracker import briefing_data, briefing_runs, definitions, settings, store
 from tracker.briefing_build import build_briefing
 from tracker.briefing_context import BuiltBriefing
-from tracker.errors import DatabaseFileError, InputError, TrackerError
+from tracker.errors import DatabaseBusyError, DatabaseFileError, InputError, TrackerError
 from tracker.models import REPORT_FORMATS, ReportDefinition
 
 MANIFEST = "manifest.json"
@@ -117,19 +118,26 @@ def render_briefing(
     started = store.utc_now()
     cutoff = as_of or started
     briefing_date = cutoff.date()
-    with store.connect(db) as conn:
-        _check_names(db, conn, [definition])
-        run_id = briefing_runs.insert_run(
-            conn, report=definition.name, started_at=started, briefing_date=briefing_date,
-            as_of=as_of, cutoff=cutoff, formats=wanted, definition_sha256=definition.sha256,
-            pid=os.getpid(),
-        )  # fmt: skip
+
+    def record_run() -> int:
+        with store.connect_runs(db) as runs:
+            return briefing_runs.insert_run(
+                runs, report=definition.name, started_at=started, briefing_date=briefing_date,
+                as_of=as_of, cutoff=cutoff, formats=wanted, definition_sha256=definition.sha256,
+                pid=os.getpid(), **_scheduled_run(),
+            )  # fmt: skip
+
+    with store.read_runs(db) as runs:
+        previous = briefing_data.previous_run(runs, definition.name, cutoff)
+    run_id: int | None = None
     try:
+        # The main file is only read: analysts' read-only sessions do not stand in the way.
         with store.connect(db, read_only=True) as conn:
+            _check_names(db, conn, [definition])
+            run_id = record_run()
             data = briefing_data.read_briefing(
-                conn, definition, cutoff=cutoff, briefing_date=briefing_date
+                conn, definition, cutoff=cutoff, briefing_date=briefing_date, previous=previous
             )
-        previous = data.previous
         issue = 1 + (int(previous["earlier_runs"][0]) if previous.height else 0)
         built = build_briefing(definition, data, issue=issue, as_of=as_of, generated_at=started)
         html = render_html(definition.template, built)
@@ -138,14 +146,17 @@ def render_briefing(
         written = write_outputs(output_dir, definition, built, html, wanted, run_id=run_id)
         files = list(written)
         outputs = [{"file": str(path), "sha256": digest} for path, digest in written.items()]
-        with store.connect(db) as conn:
+        with store.connect_runs(db) as runs:
             briefing_runs.finish_run(
-                conn, run_id, status="succeeded", finished_at=store.utc_now(),
+                runs, run_id, status="succeeded", finished_at=store.utc_now(),
                 data_as_of=built.data_as_of, issue=issue, output_dir=str(output_dir),
                 outputs=json.dumps(outputs), key_figures=built.key_figures_json,
             )  # fmt: skip
     except BaseException as error:
-        _record_failure(db, run_id, error)
+        if run_id is None and isinstance(error, DatabaseBusyError):
+            run_id = _try(record_run)  # the data could not be read: a failed run too
+        if run_id is not None:
+            _record_failure(db, run_id, error)
         raise
     return RenderedBriefing(definition.name, run_id, issue, output_dir, tuple(files),
                             built.data_as_of, briefing_date)  # fmt: skip
@@ -156,8 +167,8 @@ def list_reports(db: Path) -> list[ReportListing]:
     found = definitions.load_reports(settings.reports_dir(), settings.templates_dir())
     runs: dict[str, dict[str, Any]] = {}
     if db.exists():
-        with store.connect(db, read_only=True) as conn:
-            if briefing_runs.has_runs_table(conn):
+        with store.read_runs(db) as conn:
+            if conn is not None:
                 runs = {r["report"]: r for r in briefing_runs.last_runs(conn).iter_rows(named=True)}
     listings = []
     for definition in found:
@@ -376,20 +387,44 @@ def _check_names(db: Path, conn: store.Connection, chosen: Sequence[ReportDefini
 
 
 def _require_runs_table(db: Path, conn: store.Connection) -> None:
-    if not briefing_runs.has_runs_table(conn):
+    if not store.has_table(conn, "freshness_rules"):
         raise DatabaseFileError(
-            f"{db}: this database has no report_runs table yet. Run `tracker init` to "
+            f"{db}: this database has no freshness_rules table yet. Run `tracker init` to "
             "apply the new migration, then render again."
         )
+
+
+def _scheduled_run() -> dict[str, Any]:
+    """How the scheduler started this run (environment it sets for its child), else manual."""
+    trigger = settings.value(settings.RUN_TRIGGER)
+    stamp = settings.value(settings.SCHEDULED_FOR)
+    try:
+        scheduled_for = datetime.fromisoformat(stamp) if stamp else None
+    except ValueError:
+        scheduled_for = None
+    if scheduled_for is not None and scheduled_for.tzinfo is not None:
+        scheduled_for = scheduled_for.astimezone(UTC).replace(tzinfo=None)
+    return {
+        "triggered_by": trigger if trigger in ("scheduled", "catch-up", "retry") else "manual",
+        "scheduled_for": scheduled_for,
+        "attempt": int(settings.number(settings.RUN_ATTEMPT, 1)),
+    }
+
+
+def _try(action: Callable[[], int]) -> int | None:
+    try:
+        return action()
+    except TrackerError:
+        return None
 
 
 def _record_failure(db: Path, run_id: int, error: BaseException) -> None:
     """Mark the run failed; a failure to do so must not hide the original error."""
     message = str(error) if isinstance(error, TrackerError) else f"{type(error).__name__}: {error}"
     try:
-        with store.connect(db) as conn:
+        with store.connect_runs(db) as runs:
             briefing_runs.finish_run(
-                conn, run_id, status="failed", finished_at=store.utc_now(), error=message[:2000]
+                runs, run_id, status="failed", finished_at=store.utc_now(), error=message[:2000]
             )
     except TrackerError:
         pass

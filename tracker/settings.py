@@ -76,3 +76,44 @@ def busy_timeout() -> float:
         return max(0.0, float(value(BUSY_TIMEOUT)))
     except ValueError:
         return float(BUSY_TIMEOUT.default)
+
+
+# --- scheduler and delivery (tracker schedule, tracker deliver) ------------------------------
+
+RENDER_TIMEOUT = Setting(
+    "TRACKER_RENDER_TIMEOUT", "600", "Seconds a scheduled render may take before it is killed."
+)
+STOP_GRACE = Setting(
+    "TRACKER_STOP_GRACE",
+    "60",
+    "Seconds the scheduler lets a running render finish after SIGTERM/SIGINT before killing it.",
+)
+RELOAD_INTERVAL = Setting(
+    "TRACKER_RELOAD_INTERVAL", "5", "Seconds between checks of reports/ for changed files."
+)
+RUN_RETRIES = Setting(
+    "TRACKER_RUN_RETRIES", "2", "Retries of a failed scheduled render (and of a delivery)."
+)
+RETRY_DELAY = Setting(
+    "TRACKER_RETRY_DELAY",
+    "60",
+    "Seconds before the first retry; each further retry waits twice as long.",
+)
+SMTP_HOST = Setting("TRACKER_SMTP_HOST", "", "SMTP server; e-mail is not sent without it.")
+SMTP_PORT = Setting("TRACKER_SMTP_PORT", "", "SMTP port [default: 25, 587 with starttls, 465 ssl].")
+SMTP_TLS = Setting("TRACKER_SMTP_TLS", "starttls", "none, starttls or ssl.")
+SMTP_USER = Setting("TRACKER_SMTP_USER", "", "SMTP login (none: no AUTH).")
+SMTP_PASSWORD = Setting("TRACKER_SMTP_PASSWORD", "", "SMTP password; never printed or logged.")
+SMTP_FROM = Setting("TRACKER_SMTP_FROM", "", "Sender address [default: TRACKER_SMTP_USER].")
+# Set by the scheduler for the `tracker brief` process it starts, recorded with the run.
+RUN_TRIGGER = Setting("TRACKER_RUN_TRIGGER", "manual", "Why a run started (set by the scheduler).")
+SCHEDULED_FOR = Setting("TRACKER_SCHEDULED_FOR", "", "UTC due time of a scheduled run.")
+RUN_ATTEMPT = Setting("TRACKER_RUN_ATTEMPT", "1", "Attempt number of a scheduled run.")
+
+
+def number(setting: Setting, minimum: float = 0.0) -> float:
+    """A numeric setting from the environment; its default when unset or not a number."""
+    try:
+        return max(minimum, float(value(setting)))
+    except ValueError:
+        return max(minimum, float(setting.default))

@@ -38,7 +38,12 @@ SAFE_CONFIG: dict[str, Any] = {
 # New files are written in a storage format the stock `duckdb` CLI (1.5, the newest on PyPI)
 # can open, so analysts can query the same file with it.
 STORAGE_COMPATIBILITY = "v1.5.0"
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?)(?:\.|$|\n| See )")
+# DuckDB names the holder as "<program> (PID <n>)"; the program path may hold dots.
+_LOCK_HOLDER = re.compile(
+    r"Conflicting lock is held in (?P<holder>.+?\(PID \d+\)|.+?)(?:\.? See |\. |\.?$|\n)"
+)
+# ... and adds this when the holder has the file read-only (we wanted to write).
+_HELD_READ_ONLY = "would be able to open this database in read-only mode"
 REFERENCE_TABLES = ("initiatives", "geographies", "geography_members", "sources", "fx_rates")
 KEY_COLUMNS = ("indicator", "initiative", "geography", "period", "source")
 OBSERVATION_COLUMNS = (
@@ -90,12 +95,17 @@ def connect(
         conn.close()
 
 
-def _open(path: Path, *, read_only: bool, wait: float | None) -> Connection:
+def _open(
+    path: Path, *, read_only: bool, wait: float | None, create: bool = False
+) -> Connection:
     deadline = time.monotonic() + (settings.busy_timeout() if wait is None else wait)
     delay = 0.05
+    config = dict(SAFE_CONFIG)
+    if create:  # a new file stays readable by the stock duckdb CLI (see STORAGE_COMPATIBILITY)
+        config["storage_compatibility_version"] = STORAGE_COMPATIBILITY
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config=dict(SAFE_CONFIG))
+            return duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.Error as error:
             message = str(error)
             if "lock" not in message.lower():
@@ -104,14 +114,20 @@ def _open(path: Path, *, read_only: bool, wait: float | None) -> Connection:
                     "The file was left untouched; point --db at a tracker database."
                 ) from None
             if time.monotonic() >= deadline:
-                holder = _LOCK_HOLDER.search(message)
-                who = holder.group("holder").strip() if holder else "another process"
-                raise DatabaseBusyError(
-                    f"{path}: the database is busy: {who} holds it for writing. "
-                    "Try again when it has finished (or raise TRACKER_BUSY_TIMEOUT)."
-                ) from None
+                raise DatabaseBusyError(_busy_message(path, message)) from None
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def _busy_message(path: Path, message: str) -> str:
+    """'<path>: the database is busy: <program> (PID n) holds it ...' from DuckDB's error."""
+    holder = _LOCK_HOLDER.search(message)
+    who = holder.group("holder").strip() if holder else "another process"
+    how = "open (read-only)" if _HELD_READ_ONLY in message else "for writing"
+    return (
+        f"{path}: the database is busy: {who} holds it {how}. "
+        "Try again when it has finished (or raise TRACKER_BUSY_TIMEOUT)."
+    )
 
 
 def _first_line(message: str) -> str:
@@ -150,10 +166,13 @@ def transaction(conn: Connection) -> Iterator[Connection]:
 # --- creation and migrations ---------------------------------------------------------------
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """The numbered migrations shipped in tracker/sql: (number, name, sql)."""
+def migrations(folder: str = "sql") -> list[tuple[int, str, str]]:
+    """The numbered migrations shipped in tracker/<folder>: (number, name, sql).
+
+    `sql` holds the main database's; `sql/runs` those of the run history file.
+    """
     found = []
-    for entry in resources.files("tracker").joinpath("sql").iterdir():
+    for entry in resources.files("tracker").joinpath(folder).iterdir():
         match = re.match(r"^(\d{3})_(\w+)\.sql$", entry.name)
         if match:
             found.append((int(match.group(1)), match.group(2), entry.read_text()))
@@ -204,7 +223,7 @@ def _has_user_tables(conn: Connection) -> bool:
     return bool(_scalar(conn, "SELECT count(*) FROM duckdb_tables() WHERE NOT internal"))
 
 
-def migrate(conn: Connection) -> list[str]:
+def migrate(conn: Connection, folder: str = "sql") -> list[str]:
     """Apply the migrations not yet applied, each in one transaction with its record."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -212,7 +231,7 @@ def migrate(conn: Connection) -> list[str]:
     )
     done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
-    for number, name, sql in migrations():
+    for number, name, sql in migrations(folder):
         if number in done:
             continue
         with transaction(conn):
@@ -222,6 +241,99 @@ def migrate(conn: Connection) -> list[str]:
             )
         applied.append(f"{number:03d}_{name}")
     return applied
+
+
+# --- the run history: a small companion file beside the main database -----------------------
+# DuckDB lets one process write a file, and no process can open it for writing while any
+# other holds it read-only. Runs and deliveries are therefore recorded in `<db>.runs.duckdb`,
+# in short transactions, so a render needs the main file only read-only: it works while
+# analysts hold read-only sessions on it, and it never blocks an ingest for long.
+
+RUNS_MIGRATIONS = "sql/runs"
+RUNS_TABLES = ("report_runs", "deliveries")
+
+
+def runs_path(db: Path) -> Path:
+    """The run history file of database `db`: data/tracker.duckdb -> data/tracker.runs.duckdb."""
+    stem = db.name[: -len(".duckdb")] if db.name.endswith(".duckdb") else db.name
+    return db.with_name(f"{stem}.runs.duckdb")
+
+
+@contextmanager
+def connect_runs(db: Path, *, wait: float | None = None) -> Iterator[Connection]:
+    """Open the run history of `db` for a short write, creating and migrating it on demand.
+
+    Waits (bounded, like `connect`) while another process holds the file.
+    """
+    path = runs_path(db)
+    if not db.exists():
+        raise DatabaseFileError(
+            f"{db}: no database here. Run `tracker init` to create it, or pass --db."
+        )
+    conn = _open(path, read_only=False, wait=wait, create=True)
+    try:
+        migrate(conn, RUNS_MIGRATIONS)
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def read_runs(db: Path, *, wait: float | None = None) -> Iterator[Connection | None]:
+    """The run history of `db` read-only, or None when nothing was ever recorded."""
+    path = runs_path(db)
+    if not path.exists():
+        yield None
+        return
+    conn = _open(path, read_only=True, wait=wait)
+    try:
+        # A file whose creator was killed before its first migration holds nothing yet.
+        yield conn if has_table(conn, "report_runs") else None
+    finally:
+        conn.close()
+
+
+def attach_runs(conn: Connection, db: Path, *, wait: float | None = None) -> None:
+    """Make the run history readable on `conn` as `runs.<table>` and as temporary views
+    `report_runs` and `deliveries` (for `tracker sql`); read-only. When no run was ever
+    recorded, empty tables of the same shape stand in. Call before `lock_down`."""
+    path = runs_path(db)
+    deadline = time.monotonic() + (settings.busy_timeout() if wait is None else wait)
+    delay = 0.05
+    while path.exists():
+        try:
+            conn.execute("ATTACH ? AS runs (READ_ONLY)", [str(path)])
+            break
+        except duckdb.Error as error:
+            message = str(error)
+            if "lock" not in message.lower():
+                raise DatabaseFileError(
+                    f"{path}: the run history cannot be opened ({_first_line(message)}). "
+                    "Move the file away; a new one is created by the next run."
+                ) from None
+            if time.monotonic() >= deadline:
+                raise DatabaseBusyError(_busy_message(path, message)) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    else:
+        conn.execute("ATTACH ':memory:' AS runs")
+        conn.execute("USE runs")
+        try:
+            migrate(conn, RUNS_MIGRATIONS)
+        finally:
+            conn.execute("USE main")
+    for table in RUNS_TABLES:
+        if has_table(conn, table, database="runs"):
+            conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM runs.{table}")
+
+
+def has_table(conn: Connection, table: str, *, database: str | None = None) -> bool:
+    """True when `table` exists in the schema `main` (of `database`, default: the current)."""
+    sql = (
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' "
+        "AND database_name = coalesce(?, current_database())"
+    )
+    return bool(_scalar(conn, sql, [table, database]))
 
 
 # --- reference tables and indicator definitions -------------------------------------------

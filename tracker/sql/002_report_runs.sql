@@ -1,30 +1,7 @@
--- Migration 002: briefing runs, the freshness rule, and the as-of forms of the views that
--- briefings read (a briefing rendered with --as-of reads the data as it stood then).
-
-CREATE SEQUENCE IF NOT EXISTS report_run_ids START 1;
-
--- One row per `tracker brief` run of one briefing. The row is inserted as 'running' before
--- anything is rendered and updated at the end, so a killed render stays 'running' (never
--- 'succeeded'). A succeeded run keeps what the next issue compares against.
-CREATE TABLE IF NOT EXISTS report_runs (
-    id                BIGINT PRIMARY KEY DEFAULT nextval('report_run_ids'),
-    report            TEXT NOT NULL,       -- reports/<report>.toml
-    status            TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
-    started_at        TIMESTAMP NOT NULL,  -- UTC
-    finished_at       TIMESTAMP,           -- UTC; NULL while running (or killed)
-    briefing_date     DATE NOT NULL,       -- the date printed on the cover
-    as_of             TIMESTAMP,           -- --as-of given (UTC), NULL for a current run
-    data_cutoff       TIMESTAMP NOT NULL,  -- vintages recorded up to here were read
-    data_as_of        TIMESTAMP,           -- newest recorded_at the briefing used
-    issue             INTEGER,             -- 1 + earlier succeeded current runs
-    formats           TEXT NOT NULL,       -- 'pdf,html'
-    output_dir        TEXT,
-    outputs           TEXT,                -- JSON: [{"file", "sha256", "bytes"}]
-    key_figures       TEXT,                -- JSON: the key figures, for the next issue
-    definition_sha256 TEXT NOT NULL,
-    pid               INTEGER,             -- process that rendered it
-    error             TEXT                 -- why a failed run failed
-);
+-- Migration 002: the freshness rule, and the as-of forms of the views that briefings read
+-- (a briefing rendered with --as-of reads the data as it stood then). The run history
+-- (report_runs) is not here: it lives in the companion file <db>.runs.duckdb (tracker/sql/runs/),
+-- so a render needs this file only read-only.
 
 -- How old the newest point of an indicator may be, by its frequency, before a briefing
 -- flags it: stale when its period ended more than max_age_months before the briefing date.
