@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TRACKER := $(VENV)/bin/tracker
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,14 +25,19 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/pytest -q
 
+test-slow: $(STAMP)
+	$(VENV)/bin/pytest -q -m slow
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tracker tests
 	$(VENV)/bin/ruff format --check tracker tests
 	$(VENV)/bin/mypy
 
+# Every benchmark in one run (several minutes; not run by CI): one table, see
+# tests/benchmarks/RESULTS.md. BENCH_ARGS='--only ingest render' runs some rows.
 bench: $(STAMP)
-	$(PY) -m tests.benchmarks.ingest_bench
-	$(PY) -m tests.benchmarks.render_bench
+	$(PY) -m tests.benchmarks.bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) reports/out data/tracker.duckdb data/tracker.duckdb.wal
+	rm -rf $(VENV) reports/out reports/outbox data/tracker.duckdb data/tracker.duckdb.wal \
+		data/tracker.runs.duckdb data/tracker.runs.duckdb.wal

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from typer.testing import CliRunner, Result
 
 from tracker import settings
@@ -17,6 +26,27 @@ SHIPPED_OBSERVATIONS = sorted((PROJECT / "data" / "observations").glob("*.csv"))
 CORPORA = PROJECT.parent / "shared" / "corpora"
 
 Invoke = Callable[..., Result]
+
+
+def runs_file(db: Path) -> Path:
+    """The run history beside database `db` (report_runs, deliveries): x.duckdb -> x.runs.duckdb."""
+    return db.with_name(db.name.removesuffix(".duckdb") + ".runs.duckdb")
+
+
+def runs_rows(db: Path, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
+    """Read the run history of `db` with plain duckdb (not tracker's code); [] when no run was
+    ever recorded (the file is created by the first run)."""
+    path = runs_file(db)
+    if not path.exists():
+        return []
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def run_count(db: Path) -> int:
+    """How many briefing runs the run history of `db` holds."""
+    rows = runs_rows(db, "SELECT count(*) FROM report_runs")
+    return int(str(rows[0][0])) if rows else 0
 
 
 def invoke(*args: str | Path, db: Path | None = None, input: str | None = None) -> Result:
@@ -53,3 +83,69 @@ def empty_db(tmp_path: Path) -> Path:
     result = invoke("init", db=path)
     assert result.exit_code == 0, result.output
     return path
+
+
+# --- a real SMTP server on loopback (aiosmtpd), for delivery and scheduler tests ----------
+
+
+@dataclass
+class Inbox:
+    """What the loopback SMTP server received: parsed messages with their envelopes."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    messages: list[EmailMessage] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str], bool]] = field(default_factory=list)
+
+    def environment(self) -> dict[str, str]:
+        """TRACKER_SMTP_* for this server (plain SMTP with AUTH LOGIN/PLAIN, no TLS)."""
+        return {
+            "TRACKER_SMTP_HOST": self.host,
+            "TRACKER_SMTP_PORT": str(self.port),
+            "TRACKER_SMTP_TLS": "none",
+            "TRACKER_SMTP_USER": self.user,
+            "TRACKER_SMTP_PASSWORD": self.password,
+            "TRACKER_SMTP_FROM": "tracker@example.org",
+        }
+
+
+class _Collect:
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
+
+    async def handle_DATA(self, server: object, session: Any, envelope: Any) -> str:
+        parsed = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
+        assert isinstance(parsed, EmailMessage)
+        self.inbox.envelopes.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), bool(session.authenticated))
+        )
+        self.inbox.messages.append(parsed)
+        return "250 OK"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Inbox]:
+    """aiosmtpd on 127.0.0.1 (an ephemeral port), accepting one user's AUTH."""
+    inbox = Inbox("127.0.0.1", free_port(), "tracker-mailer", "pa55-w0rd-never-shown")
+
+    def authenticate(server: object, session: object, envelope: object, mechanism: str,
+                     auth_data: object) -> AuthResult:  # fmt: skip
+        ok = isinstance(auth_data, LoginPassword) and auth_data.password == inbox.password.encode()
+        return AuthResult(success=ok, handled=False)
+
+    controller = Controller(_Collect(inbox), hostname=inbox.host, port=inbox.port,
+                            authenticator=authenticate, auth_require_tls=False)  # fmt: skip
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import invoke
+from tests.conftest import invoke, runs_rows
 
 REPORT = "programmes-compared"
 
@@ -197,7 +197,7 @@ def test_the_run_is_recorded_with_what_the_next_issue_compares_against(
     shipped_briefing: tuple[Path, Path],
 ) -> None:
     db, out = shipped_briefing
-    ((status, finished, issue, output_dir, outputs, key_figures, error),) = _rows(
+    ((status, finished, issue, output_dir, outputs, key_figures, error),) = runs_rows(
         db,
         "SELECT status, finished_at, issue, output_dir, outputs, key_figures, error "
         "FROM report_runs WHERE report = ?",
@@ -253,7 +253,7 @@ def test_as_of_before_a_revision_shows_the_old_value(tracker_db: Path, tmp_path:
     manifest = json.loads((old_dir / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["as_of"].startswith("2025-06-30T23:59:59")
     # a backdated render is recorded but is not a published issue
-    issues = _rows(tracker_db, "SELECT as_of IS NOT NULL, issue FROM report_runs ORDER BY id")
+    issues = runs_rows(tracker_db, "SELECT as_of IS NOT NULL, issue FROM report_runs ORDER BY id")
     assert issues == [(True, 1), (False, 1)]
 
 

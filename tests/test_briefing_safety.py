@@ -21,7 +21,7 @@ import duckdb
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import PROJECT, invoke
+from tests.conftest import PROJECT, invoke, run_count, runs_rows
 from tracker import report
 
 REPORT = "programmes-compared"
@@ -236,7 +236,7 @@ def test_a_bad_definition_exits_2_naming_file_and_key_and_writes_nothing(
     message = " ".join(result.output.split())
     assert str(path) in message and f"key '{key}'" in message and hint in message
     assert not (tmp_path / "out").exists()
-    assert _rows(tracker_db, "SELECT count(*) FROM report_runs") == [(0,)]
+    assert run_count(tracker_db) == 0
 
 
 def test_one_bad_definition_stops_rendering_all_before_anything_is_written(
@@ -252,7 +252,7 @@ def test_one_bad_definition_stops_rendering_all_before_anything_is_written(
     assert result.exit_code == 2
     assert "zz-bad.toml: key 'sections.0.indicators'" in " ".join(result.output.split())
     assert not (tmp_path / "out").exists()
-    assert _rows(tracker_db, "SELECT count(*) FROM report_runs") == [(0,)]
+    assert run_count(tracker_db) == 0
 
 
 def test_an_unknown_report_name_exits_2_with_the_close_match(
@@ -276,7 +276,7 @@ def test_a_report_name_holding_a_path_is_refused(
     assert result.exit_code == 2
     assert "refused" in result.output
     assert not (tmp_path / "out").exists()
-    assert _rows(tracker_db, "SELECT count(*) FROM report_runs") == [(0,)]
+    assert run_count(tracker_db) == 0
 
 
 def test_an_unknown_format_exits_2(tracker_db: Path, tmp_path: Path) -> None:
@@ -301,7 +301,7 @@ def test_a_killed_render_stays_running_and_is_never_shown_as_succeeded(
     try:
         while time.monotonic() < deadline:
             try:
-                if _rows(tracker_db, "SELECT count(*) FROM report_runs") == [(1,)]:
+                if run_count(tracker_db) == 1:
                     break
             except duckdb.Error:
                 pass  # the render holds the file for a moment
@@ -309,7 +309,9 @@ def test_a_killed_render_stays_running_and_is_never_shown_as_succeeded(
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=30)
-    assert _rows(tracker_db, "SELECT status, finished_at FROM report_runs") == [("running", None)]
+    assert runs_rows(tracker_db, "SELECT status, finished_at FROM report_runs") == [
+        ("running", None)
+    ]
     listing = invoke("reports", db=tracker_db)
     assert "unfinished" in listing.output and "succeeded" not in listing.output
     again = invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "o", db=tracker_db)

@@ -337,12 +337,14 @@ SELECT frequency, max_age_months FROM freshness_rules ORDER BY max_age_months
 
 # The succeeded current (not --as-of) run before `cutoff` that the next issue compares
 # against, with the number of such runs (the issue number is one more). It runs on the run
-# history (store.read_runs), not on the main database.
+# history (store.read_runs), not on the main database. $3: a variant's parameter values
+# (JSON; NULL for a briefing without parameters), so issues are counted per variant.
 PREVIOUS_RUN = """
 SELECT id, started_at, briefing_date, data_as_of, issue, key_figures,
        count(*) OVER () AS earlier_runs
 FROM report_runs
 WHERE report = $1 AND status = 'succeeded' AND as_of IS NULL AND started_at <= $2
+  AND params IS NOT DISTINCT FROM $3
 ORDER BY started_at DESC, id DESC
 LIMIT 1
 """
@@ -435,15 +437,17 @@ def freshness_rules(conn: store.Connection) -> pl.DataFrame:
     return store.query(conn, FRESHNESS_RULES)
 
 
-def previous_run(conn: store.Connection | None, report: str, cutoff: datetime) -> pl.DataFrame:
-    """The last succeeded current run of `report` started by `cutoff` (0 or 1 rows), from
-    the run history (None: nothing was ever recorded)."""
+def previous_run(
+    conn: store.Connection | None, report: str, cutoff: datetime, params: str | None = None
+) -> pl.DataFrame:
+    """The last succeeded current run of `report` (of the variant `params`, JSON) started by
+    `cutoff` (0 or 1 rows), from the run history (None: nothing was ever recorded)."""
     if conn is None:
         return pl.DataFrame(schema=NO_PREVIOUS_RUN)
-    return store.query(conn, PREVIOUS_RUN, [report, cutoff])
+    return store.query(conn, PREVIOUS_RUN, [report, cutoff, params])
 
 
-NO_PREVIOUS_RUN = {
+NO_PREVIOUS_RUN: dict[str, pl.DataType | type[pl.DataType]] = {
     "id": pl.Int64, "started_at": pl.Datetime("us"), "briefing_date": pl.Date,
     "data_as_of": pl.Datetime("us"), "issue": pl.Int32, "key_figures": pl.String,
     "earlier_runs": pl.Int64,

@@ -17,8 +17,9 @@ from tracker import store
 
 INSERT_RUN = """
 INSERT INTO report_runs (report, status, started_at, briefing_date, as_of, data_cutoff,
-                         formats, definition_sha256, pid, triggered_by, scheduled_for, attempt)
-VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                         formats, definition_sha256, pid, triggered_by, scheduled_for, attempt,
+                         params)
+VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING id
 """
 
@@ -59,13 +60,14 @@ def insert_run(
     triggered_by: str = "manual",
     scheduled_for: datetime | None = None,
     attempt: int = 1,
+    params: str | None = None,
 ) -> int:
-    """Record a run as 'running'; returns its id."""
+    """Record a run as 'running'; returns its id. `params`: a variant's values as JSON."""
     frame = store.query(
         conn,
         INSERT_RUN,
         [report, started_at, briefing_date, as_of, cutoff, ",".join(formats),
-         definition_sha256, pid, triggered_by, scheduled_for, attempt],
+         definition_sha256, pid, triggered_by, scheduled_for, attempt, params],
     )  # fmt: skip
     return int(frame["id"][0])
 

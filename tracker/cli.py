@@ -326,6 +326,7 @@ def sql(
             raise InputError("Give the SQL as an argument or with -f FILE (one of the two).")
         text = query if query is not None else _read_sql_file(file)
         with store.connect(path, read_only=not write) as conn:
+            store.attach_runs(conn, path)  # report_runs, deliveries: the run history, read-only
             if not write:
                 store.lock_down(conn)
             result = store.run_user_sql(conn, text, write=write)
@@ -382,7 +383,10 @@ def run() -> None:
 
 
 # --- briefings ----------------------------------------------------------------------------
+from time import perf_counter  # noqa: E402
+
 from tracker import report as briefings  # noqa: E402 - this section's own import
+from tracker import variant_runs  # noqa: E402
 
 
 @app.command()
@@ -423,11 +427,34 @@ def brief(
             show_default=False,
         ),
     ] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="NAME=VALUE",
+            help="Render the variant with this parameter value, e.g. --param geography=KAZ "
+            "(repeat for more parameters). Files go to DIR/<report>/<date>/<name>-<value>/.",
+            show_default=False,
+        ),
+    ] = None,
+    each: Annotated[
+        str | None,
+        typer.Option(
+            "--each",
+            metavar="NAME",
+            help="Render one variant per allowed value of parameter NAME (e.g. --each "
+            "geography), in parallel, with a progress bar.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Render a briefing (all of them without REPORT) to PDF, HTML, CSV and manifest.json."""
     path = _context(ctx).db
     with _reported():
         moment = briefings.parse_as_of(as_of) if as_of is not None else None
+        if params or each:
+            _brief_variants(path, report_name, params or [], each, formats, out_root, moment)
+            return
         results = briefings.render_briefings(
             path,
             report_name,
@@ -444,6 +471,52 @@ def brief(
                 markup=False,
                 highlight=False,
             )
+
+
+def _brief_variants(
+    path: Path,
+    report_name: str | None,
+    params: list[str],
+    each: str | None,
+    formats: str | None,
+    out_root: Path | None,
+    moment: Any,
+) -> None:
+    """`tracker brief REPORT --param NAME=VALUE` / `--each NAME`: one line per variant, then
+    the count of PDFs and the time; exit 1 when any variant failed."""
+    if report_name is None:
+        raise InputError("--param and --each need a briefing name: tracker brief REPORT ...")
+    started = perf_counter()
+    with _progress() as progress:
+        outcomes = variant_runs.render_variants(
+            path, report_name, params=params, each=[each] if each else [],
+            formats=formats.split(",") if formats is not None else None, out_root=out_root,
+            as_of=moment, progress=progress,
+        )  # fmt: skip
+    pdfs = 0
+    for outcome in outcomes:
+        result = outcome.rendered
+        if result is None:
+            err.print(f"{report_name} ({outcome.label}): failed: {outcome.error}",
+                      markup=False, highlight=False)  # fmt: skip
+            continue
+        pdfs += sum(1 for file in result.files if file.suffix == ".pdf")
+        names = ", ".join(file.name for file in result.files)
+        out.print(
+            f"{result.report} ({outcome.label}): issue {result.issue} of "
+            f"{result.briefing_date}; wrote {names} to {result.output_dir}",
+            markup=False,
+            highlight=False,
+        )
+    failed = [o for o in outcomes if o.rendered is None]
+    out.print(
+        f"{report_name}: {len(outcomes) - len(failed)} of {len(outcomes)} variant(s) rendered, "
+        f"{pdfs} PDF(s), in {perf_counter() - started:.1f} s.",
+        markup=False,
+        highlight=False,
+    )
+    if failed:
+        raise typer.Exit(max(o.exit_code for o in failed))
 
 
 @app.command(name="reports")
@@ -463,3 +536,129 @@ def reports_command(ctx: typer.Context) -> None:
             markup=False,
             highlight=False,
         )
+        if item.parameters:
+            out.print(f"  parameters: {item.parameters}; render one per value with --each",
+                      markup=False, highlight=False)  # fmt: skip
+
+
+# --- scheduled briefings and delivery -------------------------------------------------------
+import logging  # noqa: E402 - this section's own imports
+import time  # noqa: E402
+
+from tracker import deliver as delivery  # noqa: E402
+from tracker import schedule as scheduling  # noqa: E402
+
+schedule_app = typer.Typer(
+    help="Render briefings on their cron schedule (reports/*.toml [schedule]).",
+    no_args_is_help=True,
+)
+app.add_typer(schedule_app, name="schedule")
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is logged (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _log_to_stderr() -> None:
+    """One line per event on stderr; no timestamps when journald reads it (it adds its own)."""
+    formatter = logging.Formatter(
+        scheduling.log_format("JOURNAL_STREAM" in os.environ), datefmt="%Y-%m-%dT%H:%M:%SZ"
+    )
+    formatter.converter = time.gmtime
+    handler = _StderrHandler()
+    handler.setFormatter(formatter)
+    logger = logging.getLogger("tracker")
+    logger.handlers[:] = [h for h in logger.handlers if not isinstance(h, _StderrHandler)]
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # our own lines say it all
+
+
+@schedule_app.command("list")
+def schedule_list(ctx: typer.Context) -> None:
+    """Each scheduled briefing: cron, time zone, last run, next run, missed run."""
+    path = _context(ctx).db
+    with _reported():
+        listings, problems = scheduling.list_schedules(path)
+    for problem in problems:
+        err.print(f"not scheduled: {problem}", markup=False, highlight=False)
+    if not listings:
+        out.print("No briefing in reports/ has a [schedule].")
+        return
+    table = Table(title="Scheduled briefings")
+    for column in ("report", "cron", "timezone", "last run", "next run", "catch-up"):
+        table.add_column(column)
+    for item in listings:
+        table.add_row(item.name, item.cron, item.timezone, item.last_run, item.next_run,
+                      item.catch_up or "-")  # fmt: skip
+    out.print(table)
+
+
+@schedule_app.command("run")
+def schedule_run(
+    ctx: typer.Context,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="Run every briefing that is due, then exit (cron, timers)."),
+    ] = False,
+) -> None:
+    """Run the scheduler in the foreground (a service runs this); logs go to stderr."""
+    path = _context(ctx).db
+    _log_to_stderr()
+    with _reported():
+        runner = scheduling.BriefingScheduler(path)
+        if once:
+            failed = runner.run_once()
+            if failed:
+                raise typer.Exit(1)
+        else:
+            runner.run_forever()
+
+
+@app.command(name="deliver")
+def deliver_command(
+    ctx: typer.Context,
+    report_name: Annotated[
+        str, typer.Argument(metavar="REPORT", help="Briefing name: a file in reports/.")
+    ],
+    to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--to",
+            metavar="ADDRESS",
+            help="Send to this address instead of the definition's recipients (repeat for more).",
+            show_default=False,
+        ),
+    ] = None,
+    run_id: Annotated[
+        int | None,
+        typer.Option(
+            "--run",
+            metavar="ID",
+            help="Deliver this run (report_runs.id) instead of the newest succeeded one.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Send the newest rendered briefing to its recipients now (and copy it to the outbox)."""
+    path = _context(ctx).db
+    _log_to_stderr()
+    with _reported():
+        definition = definitions.load_report(
+            definitions.find_report(settings.reports_dir(), report_name),
+            settings.templates_dir(),
+        )
+        done = delivery.deliver_briefing(path, definition, run_id=run_id, to=to or ())
+    sent = (
+        f"e-mailed to {', '.join(done.recipients)}" if done.emailed
+        else f"not e-mailed ({done.note})"
+    )  # fmt: skip
+    out.print(
+        f"{done.report}: issue {done.issue} (run {done.run_id}) copied to {done.outbox}; {sent}.",
+        markup=False,
+        highlight=False,
+    )

@@ -70,7 +70,7 @@ def parse(raw: bytes, file_no: int, dialect: Dialect, problem: Problem) -> Table
 
     end = data.find(b"\n")
     delimiter = dialect.delimiter or _sniff_delimiter(data if end < 0 else data[:end])
-    table = _read_with_polars(data, delimiter, file_no, dialect, report)
+    table = _fast_read(data, delimiter, file_no, dialect, report)
     if table is None:
         text = data.decode("utf-8")
         table = _read_with_csv_module(text, delimiter, file_no, dialect, report)
@@ -200,6 +200,27 @@ def _with_coded_types(
 
 
 # --- the readers ---------------------------------------------------------------------------
+
+
+def _fast_read(
+    data: bytes, delimiter: str, file_no: int, dialect: Dialect, problem: Problem
+) -> Table | None:
+    """The polars reader, its problems passed on only when it succeeds: on any failure of
+    polars (some malformed inputs make it panic) the csv module reads the file instead."""
+    if data.count(b'"') % 2:
+        # An unbalanced quote is always malformed, and it can make polars panic mid-way;
+        # the csv module names the line.
+        return None
+    held: list[tuple[int, str]] = []
+    try:
+        table = _read_with_polars(
+            data, delimiter, file_no, dialect, lambda line, message: held.append((line, message))
+        )
+    except (Exception, PanicException):
+        return None
+    for line, message in held:
+        problem(line, message)
+    return table
 
 
 def _read_with_polars(

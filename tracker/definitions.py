@@ -307,7 +307,9 @@ def load_report(path: Path, templates: Path) -> ReportDefinition:
         schedule=None
         if schedule is None
         else ReportSchedule(
-            schedule["cron"], schedule["timezone"], tuple(schedule.get("recipients", [])),
+            schedule["cron"],
+            schedule["timezone"],
+            tuple(schedule.get("recipients", [])),
             schedule.get("owner"),
         ),
         path=path,
@@ -455,7 +457,7 @@ LIST_FORMS = {"geographies": ("{geography}", "{geography.regions}"),
               "initiatives": ("{initiative}",)}  # fmt: skip
 
 
-def check_param_value(value: str, where: str) -> str:
+def check_param_value(value: str, where: str, error: type[InputError] = InputError) -> str:
     """Refuse a parameter value that is not a plain id (a path, '..', NUL, a space).
 
     >>> check_param_value("central-asia", "x")
@@ -466,7 +468,7 @@ def check_param_value(value: str, where: str) -> str:
     shown = value.replace("\0", "\\0")
     path_like = any(part in value for part in ("/", "\\", "..", "\0"))
     why = "it holds a path or a NUL character" if path_like else "it is not a plain id"
-    raise InputError(
+    raise error(
         f"{where}: value '{shown}' refused: {why}. A value is an id such as KAZ, "
         "central-asia or BRI (letters, digits, '-' and '_'). Nothing was rendered."
     )
@@ -483,10 +485,11 @@ def _params(path: Path, document: Mapping[str, Any]) -> tuple[ReportParam, ...]:
                 f"'values_query' (one of: {'; '.join(queries)}), not both or neither."
             )
         values = tuple(dict.fromkeys(
-            check_param_value(v, f"{path}: key '{key}.values.{i}'")
+            check_param_value(v, f"{path}: key '{key}.values.{i}'", DefinitionError)
             for i, v in enumerate(item.get("values", []))
         ))  # fmt: skip
-        default = check_param_value(item["default"], f"{path}: key '{key}.default'")
+        default = check_param_value(item["default"], f"{path}: key '{key}.default'",
+                                    DefinitionError)  # fmt: skip
         if values and default not in values:
             raise DefinitionError(
                 f"{path}: key '{key}.default': found '{default}', expected one of the "
@@ -508,7 +511,7 @@ def _params(path: Path, document: Mapping[str, Any]) -> tuple[ReportParam, ...]:
             )
         recipients = []
         for value, addresses in item.get("recipients", {}).items():
-            check_param_value(value, f"{path}: key '{key}.recipients'")
+            check_param_value(value, f"{path}: key '{key}.recipients'", DefinitionError)
             if values and value not in values:
                 raise DefinitionError(
                     f"{path}: key '{key}.recipients.{value}': '{value}' is not one of the "

@@ -3,7 +3,7 @@ e-mail over SMTP (plain text and HTML listing the key figures and what changed, 
 attached). Every attempt is recorded in `deliveries` of the run history; failures are
 retried a bounded number of times and never touch the rendered briefing.
 
-Layer 2.4: imports settings, errors, models, store, briefing_runs. SMTP settings come only
+Layer 2.4: imports settings, errors, models, store, variants, briefing_runs. SMTP settings come only
 from the environment (TRACKER_SMTP_*); the password is never put in a message or a log.
 """
 
@@ -25,7 +25,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-from tracker import briefing_runs, settings, store
+from tracker import briefing_runs, settings, store, variants
 from tracker.errors import InputError, TrackerError
 from tracker.models import ReportDefinition
 
@@ -36,7 +36,8 @@ DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 SMTP_TIMEOUT = 30.0
 
 INSERT_DELIVERY = """
-INSERT INTO deliveries (report, run_id, channel, recipients, status, attempt, error, at)
+INSERT INTO deliveries (report, run_id, channel, recipients, status, attempt, error,
+                        recorded_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING id
 """
@@ -125,7 +126,8 @@ def deliver_briefing(
     run, previous = _run_and_previous(db, definition.name, run_id)
     run_number = int(run["id"])
     pdf = _pdf_of(definition.name, run)
-    outbox = publish_to_outbox(pdf, definition.name)
+    definition = _variant_of(db, definition, run)
+    outbox = publish_to_outbox(pdf, pdf.stem)  # <report>.pdf; a variant's <report>--<p>-<v>.pdf
     _record(db, definition.name, run_number, "outbox", str(outbox), "sent", 1)
     log.info("outbox %s run=%d -> %s", definition.name, run_number, outbox)
     schedule = definition.schedule
@@ -183,7 +185,7 @@ def notify_failure(
         f"The scheduled run of '{definition.title}' ({definition.name}) failed after "
         f"{attempts_made} attempt(s).\n\nRun: {run_id if run_id is not None else 'not recorded'}"
         f"\nError: {_scrub(error, smtp)}\n\n{kept}\n"
-        "The run history: tracker sql \"select * from report_runs order by id desc limit 5\"\n"
+        'The run history: tracker sql "select * from report_runs order by id desc limit 5"\n'
     )
     try:
         _send_with_retries(db, smtp, message, definition.name, run_id, "failure-notice",
@@ -194,7 +196,8 @@ def notify_failure(
 
 
 def outbox_path(report: str) -> Path:
-    """Where the newest PDF of `report` is published: reports/outbox/<report>.pdf."""
+    """Where the newest PDF of `report` is published: reports/outbox/<report>.pdf (for a
+    variant `report` is its file name, e.g. country-profile--geography-KAZ)."""
     return settings.reports_dir() / "outbox" / f"{report}.pdf"
 
 
@@ -272,15 +275,17 @@ def briefing_message(
         f'<td style="text-align:right">{e(f.value)}</td><td>{e(f.change)}</td></tr>'
         for f in figures
     )
-    changes = "".join(f"<li>{e(f.name)} ({e(f.where)}): {e(f.since_previous)}</li>" for f in changed)
+    changes = "".join(
+        f"<li>{e(f.name)} ({e(f.where)}): {e(f.since_previous)}</li>" for f in changed
+    )
     page = (
         '<!doctype html><html><body style="font-family: sans-serif">'
-        f"<h1 style=\"font-size:1.2em\">{e(definition.title)}</h1><p>{e(heading)}</p>"
-        "<h2 style=\"font-size:1em\">Key figures</h2>"
+        f'<h1 style="font-size:1.2em">{e(definition.title)}</h1><p>{e(heading)}</p>'
+        '<h2 style="font-size:1em">Key figures</h2>'
         '<table cellpadding="4" style="border-collapse:collapse">'
         "<tr><th>Indicator</th><th>Initiative, geography</th><th>Period</th><th>Value</th>"
         f"<th>Change</th></tr>{rows}</table>"
-        f"<h2 style=\"font-size:1em\">What changed</h2><p>{e(change_line)}</p>"
+        f'<h2 style="font-size:1em">What changed</h2><p>{e(change_line)}</p>'
         f"{f'<ul>{changes}</ul>' if changes else ''}"
         f"<p>The full briefing is attached: {e(pdf.name)}.</p></body></html>"
     )
@@ -342,19 +347,21 @@ def key_figures(run: dict[str, Any], previous: dict[str, Any] | None) -> list[Ke
 def _run_and_previous(
     db: Path, report: str, run_id: int | None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The run to deliver (newest succeeded, or `run_id`) and the succeeded run before it."""
+    which = f"run {run_id} of '{report}'" if run_id is not None else f"'{report}'"
+    missing = InputError(
+        f"No rendered briefing {which} to deliver: run `tracker brief {report}` first "
+        "(`tracker reports` shows the last run)."
+    )
     with store.read_runs(db) as runs:
         if runs is None:
-            run = None
-        elif run_id is None:
+            raise missing
+        if run_id is None:
             run = briefing_runs.newest_success(runs, report)
         else:
             run = briefing_runs.run_by_id(runs, report, run_id)
         if run is None:
-            which = f"run {run_id} of '{report}'" if run_id is not None else f"'{report}'"
-            raise InputError(
-                f"No rendered briefing {which} to deliver: run `tracker brief {report}` first "
-                "(`tracker reports` shows the last run)."
-            )
+            raise missing
         if run["status"] != "succeeded":
             raise InputError(
                 f"Run {run['id']} of '{report}' {run['status']}; only a succeeded run is "
@@ -362,6 +369,20 @@ def _run_and_previous(
             )
         previous = briefing_runs.success_before(runs, report, int(str(run["id"])))
     return dict(run), (dict(previous) if previous else None)
+
+
+def _variant_of(db: Path, definition: ReportDefinition, run: dict[str, Any]) -> ReportDefinition:
+    """The definition of the variant a run rendered (its texts name the country), or the
+    definition itself for a briefing without parameters."""
+    if not definition.params or not run.get("params"):
+        return definition
+    try:
+        with store.connect(db, read_only=True) as conn:
+            return variants.resolve(conn, definition, json.loads(str(run["params"])))[0]
+    except (TrackerError, ValueError) as error:
+        log.warning("variant of run %s not resolved (%s); using the definition's texts",
+                    run["id"], error)  # fmt: skip
+        return definition
 
 
 def _pdf_of(report: str, run: dict[str, Any]) -> Path:

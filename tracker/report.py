@@ -31,7 +31,7 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 import polars as pl
 
-from tracker import briefing_data, briefing_runs, definitions, settings, store
+from tracker import briefing_data, briefing_runs, definitions, settings, store, variants
 from tracker.briefing_build import build_briefing
 from tracker.briefing_context import BuiltBriefing
 from tracker.errors import DatabaseBusyError, DatabaseFileError, InputError, TrackerError
@@ -64,6 +64,7 @@ class ReportListing:
     formats: str
     last_run: str
     last_output: str
+    parameters: str = ""  # e.g. "geography (default KAZ; values_query 'countries with data')"
 
 
 # --- public entry points -----------------------------------------------------------------
@@ -90,12 +91,7 @@ def render_briefings(
     else:
         path = definitions.find_report(settings.reports_dir(), name)
         chosen = [definitions.load_report(path, templates)]
-    wanted = _formats(formats)
-    now = store.utc_now()
-    if as_of is not None and as_of > now:
-        if as_of.date() > now.date():
-            raise InputError(f"--as-of {as_of:%Y-%m-%d %H:%M}: that is in the future (UTC).")
-        as_of = now  # today: the data as it stands now
+    wanted, as_of = render_options(formats, as_of)
     if len(chosen) > 1:  # one definition is checked in render_briefing's first connection
         with store.connect(db, read_only=True) as conn:
             _check_names(db, conn, chosen)
@@ -113,26 +109,33 @@ def render_briefing(
     out_root: Path | None = None,
     as_of: datetime | None = None,
 ) -> RenderedBriefing:
-    """Render one briefing to PDF/HTML/CSV/manifest under `<out_root>/<report>/<date>/`."""
+    """Render one briefing to PDF/HTML/CSV/manifest under `<out_root>/<report>/<date>/`
+    (a variant, see tracker.variants: under `.../<date>/<param>-<value>/`)."""
     wanted = tuple(formats) if formats else definition.formats
     started = store.utc_now()
     cutoff = as_of or started
     briefing_date = cutoff.date()
+    previous = briefing_data.previous_run(None, definition.name, cutoff)  # read with the run
 
     def record_run() -> int:
+        nonlocal previous
         with store.connect_runs(db) as runs:
+            # The issue this one follows (of the same variant), in the same short connection.
+            previous = briefing_data.previous_run(
+                runs, definition.name, cutoff, definition.variant_params
+            )
             return briefing_runs.insert_run(
                 runs, report=definition.name, started_at=started, briefing_date=briefing_date,
                 as_of=as_of, cutoff=cutoff, formats=wanted, definition_sha256=definition.sha256,
-                pid=os.getpid(), **_scheduled_run(),
+                pid=os.getpid(), params=definition.variant_params, **_scheduled_run(),
             )  # fmt: skip
 
-    with store.read_runs(db) as runs:
-        previous = briefing_data.previous_run(runs, definition.name, cutoff)
     run_id: int | None = None
     try:
         # The main file is only read: analysts' read-only sessions do not stand in the way.
         with store.connect(db, read_only=True) as conn:
+            if definition.params and not definition.variant:  # parameters: the default variant
+                definition = variants.with_defaults(conn, [definition])[0]
             _check_names(db, conn, [definition])
             run_id = record_run()
             data = briefing_data.read_briefing(
@@ -142,7 +145,7 @@ def render_briefing(
         built = build_briefing(definition, data, issue=issue, as_of=as_of, generated_at=started)
         html = render_html(definition.template, built)
         output_dir = (out_root or settings.reports_dir() / "out") / definition.name
-        output_dir = output_dir / briefing_date.isoformat()
+        output_dir = output_dir / briefing_date.isoformat() / definition.variant_slug
         written = write_outputs(output_dir, definition, built, html, wanted, run_id=run_id)
         files = list(written)
         outputs = [{"file": str(path), "sha256": digest} for path, digest in written.items()]
@@ -160,6 +163,20 @@ def render_briefing(
         raise
     return RenderedBriefing(definition.name, run_id, issue, output_dir, tuple(files),
                             built.data_as_of, briefing_date)  # fmt: skip
+
+
+def render_options(
+    formats: Sequence[str] | None, as_of: datetime | None
+) -> tuple[tuple[str, ...] | None, datetime | None]:
+    """--format and --as-of as every render checks them: an unknown format or a date in the
+    future is refused; today means the data as it stands now."""
+    wanted = _formats(formats)
+    now = store.utc_now()
+    if as_of is not None and as_of > now:
+        if as_of.date() > now.date():
+            raise InputError(f"--as-of {as_of:%Y-%m-%d %H:%M}: that is in the future (UTC).")
+        as_of = now  # today: the data as it stands now
+    return wanted, as_of
 
 
 def list_reports(db: Path) -> list[ReportListing]:
@@ -183,6 +200,7 @@ def list_reports(db: Path) -> list[ReportListing]:
                 formats=",".join(definition.formats),
                 last_run=_run_summary(run),
                 last_output=(run or {}).get("last_success_dir") or "-",
+                parameters=variants.describe(definition),
             )
         )
     return listings
@@ -294,12 +312,13 @@ def write_outputs(
     output_dir.mkdir(parents=True, exist_ok=True)
     contents: dict[str, bytes] = {}
     if "pdf" in formats:
-        contents[f"{definition.name}.pdf"] = render_pdf(html)
+        contents[f"{definition.file_stem}.pdf"] = render_pdf(html)
     if "html" in formats:
-        contents[f"{definition.name}.html"] = html.encode("utf-8")
-    contents[f"{definition.name}.csv"] = csv_bytes(built.csv)
+        contents[f"{definition.file_stem}.html"] = html.encode("utf-8")
+    contents[f"{definition.file_stem}.csv"] = csv_bytes(built.csv)
     manifest = {
         "report": definition.name,
+        "params": dict(definition.variant),
         "title": definition.title,
         "issue": built.context.issue,
         "run_id": run_id,

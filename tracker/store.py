@@ -95,9 +95,7 @@ def connect(
         conn.close()
 
 
-def _open(
-    path: Path, *, read_only: bool, wait: float | None, create: bool = False
-) -> Connection:
+def _open(path: Path, *, read_only: bool, wait: float | None, create: bool = False) -> Connection:
     deadline = time.monotonic() + (settings.busy_timeout() if wait is None else wait)
     delay = 0.05
     config = dict(SAFE_CONFIG)
@@ -296,7 +294,7 @@ def read_runs(db: Path, *, wait: float | None = None) -> Iterator[Connection | N
 def attach_runs(conn: Connection, db: Path, *, wait: float | None = None) -> None:
     """Make the run history readable on `conn` as `runs.<table>` and as temporary views
     `report_runs` and `deliveries` (for `tracker sql`); read-only. When no run was ever
-    recorded, empty tables of the same shape stand in. Call before `lock_down`."""
+    recorded, empty temporary tables of the same shape stand in. Call before `lock_down`."""
     path = runs_path(db)
     deadline = time.monotonic() + (settings.busy_timeout() if wait is None else wait)
     delay = 0.05
@@ -316,15 +314,17 @@ def attach_runs(conn: Connection, db: Path, *, wait: float | None = None) -> Non
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
     else:
-        conn.execute("ATTACH ':memory:' AS runs")
-        conn.execute("USE runs")
-        try:
-            migrate(conn, RUNS_MIGRATIONS)
-        finally:
-            conn.execute("USE main")
+        # No run recorded yet: the same tables, empty, as temporary objects (a read-only
+        # connection can create nothing else), so queries naming them still answer.
+        for _, _, sql in migrations(RUNS_MIGRATIONS):
+            conn.execute(_EMPTY_TEMPORARY.sub(r"CREATE TEMP \1 IF NOT EXISTS", sql))
+        return
     for table in RUNS_TABLES:
         if has_table(conn, table, database="runs"):
             conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM runs.{table}")
+
+
+_EMPTY_TEMPORARY = re.compile(r"CREATE (SEQUENCE|TABLE) IF NOT EXISTS")
 
 
 def has_table(conn: Connection, table: str, *, database: str | None = None) -> bool:
@@ -522,8 +522,7 @@ def write_batch(
     nothing is written and batch_id is None.
     """
     recorded_at = utc_now()
-    incoming = rows.select(OBSERVATION_COLUMNS).to_arrow(compat_level=pl.CompatLevel.newest())
-    conn.register("incoming_rows", incoming)
+    conn.register("incoming_rows", ArrowStream(rows.select(OBSERVATION_COLUMNS)))
     try:
         new, revised = (int(n) for n in conn.execute(_COUNT_SQL).fetchall()[0])
         unchanged = rows.height - new - revised
@@ -548,6 +547,7 @@ def write_batch(
                 # Revised points have no current vintage now: both they and new points
                 # are the rows without one.
                 conn.execute(_INSERT_SQL, [batch_id, recorded_at])
+                _update_latest_points(conn, batch_id)
             finally:
                 conn.execute("RESET preserve_insertion_order")
     finally:
@@ -591,11 +591,80 @@ FROM incoming_rows AS s
 ANTI JOIN observations_current AS c USING ({_KEYS})
 """
 
+# latest_points (migration 003) after batch $1, without reading the whole table: the newest
+# period end of each series the batch touched (its rows and the summary's); the summary's
+# rows of those series that end earlier, or that the batch revised, go; the batch's rows at
+# that end come in. Hash joins against the few touched series, no ranking.
+_SERIES = ("indicator", "initiative", "geography", "source")
+_LATEST_COLUMNS = ", ".join((*OBSERVATION_COLUMNS, "batch", "recorded_at"))
+_ON_SERIES = " AND ".join(f"{{a}}.{c} = {{b}}.{c}" for c in _SERIES)
+_LATEST_MAX_SQL = f"""
+CREATE OR REPLACE TEMP TABLE latest_max AS
+WITH fresh AS (
+    SELECT {", ".join(_SERIES)}, max(period_end) AS period_end
+    FROM observations WHERE batch = $1 GROUP BY ALL
+)
+SELECT f.{", f.".join(_SERIES)}, greatest(f.period_end, max(l.period_end)) AS period_end
+FROM fresh AS f LEFT JOIN latest_points AS l ON {_ON_SERIES.format(a="l", b="f")}
+GROUP BY f.{", f.".join(_SERIES)}, f.period_end
+"""
+_LATEST_DROP_SQL = f"""
+DELETE FROM latest_points AS l USING latest_max AS m
+WHERE {_ON_SERIES.format(a="l", b="m")} AND l.period_end < m.period_end
+"""
+_FRESH_AT_MAX = f"""
+SELECT o.{", o.".join(_LATEST_COLUMNS.split(", "))}
+FROM observations AS o JOIN latest_max AS m
+    ON {_ON_SERIES.format(a="o", b="m")} AND o.period_end = m.period_end
+WHERE o.batch = $1
+"""
+_LATEST_REVISED_SQL = f"""
+DELETE FROM latest_points AS l USING ({_FRESH_AT_MAX}) AS f
+WHERE {" AND ".join(f"l.{c} = f.{c}" for c in KEY_COLUMNS)}
+"""
+_LATEST_ADD_SQL = f"INSERT INTO latest_points {_FRESH_AT_MAX}"
+_LATEST_REBUILD_SQL = f"""
+INSERT INTO latest_points
+SELECT {_LATEST_COLUMNS} FROM observations_current
+QUALIFY period_end = max(period_end) OVER (PARTITION BY {", ".join(_SERIES)})
+"""
+
+
+class ArrowStream:
+    """A polars frame as DuckDB scans it through the Arrow C stream interface: no pyarrow
+    (whose import alone costs more than scanning a million rows), and every scan of the
+    registered name reads the frame afresh."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self.frame.__arrow_c_stream__(requested_schema)
+
+
+def _update_latest_points(conn: Connection, batch_id: int) -> None:
+    conn.execute(_LATEST_MAX_SQL, [batch_id])
+    try:
+        conn.execute(_LATEST_DROP_SQL)
+        conn.execute(_LATEST_REVISED_SQL, [batch_id])
+        conn.execute(_LATEST_ADD_SQL, [batch_id])
+    finally:
+        conn.execute("DROP TABLE IF EXISTS latest_max")
+
+
+def refresh_latest_points(conn: Connection) -> None:
+    """Rebuild latest_points (migration 003) from observations, for writes that did not go
+    through `write_batch` (`tracker sql --write`, tools writing the table directly)."""
+    if not _scalar(conn, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'latest_points'"):
+        return
+    conn.execute("DELETE FROM latest_points")
+    conn.execute(_LATEST_REBUILD_SQL)
+
 
 def _register_sources(conn: Connection, new_sources: pl.DataFrame | None) -> None:
     if new_sources is None or not new_sources.height:
         return
-    conn.register("new_source_rows", new_sources)
+    conn.register("new_source_rows", ArrowStream(new_sources))
     try:
         conn.execute(
             "INSERT OR IGNORE INTO sources (id, title, url, kind, note) "
@@ -621,7 +690,8 @@ def run_user_sql(conn: Connection, text: str, *, write: bool) -> pl.DataFrame | 
     """Run a user's SQL text (one or more statements); the last statement's result, if any.
 
     Without `write` the connection must be read-only and locked down (see `lock_down`); with
-    `write` all statements run in one transaction, rolled back if any fails.
+    `write` all statements run in one transaction, rolled back if any fails, and
+    latest_points is rebuilt in it.
     """
     try:
         statements = conn.extract_statements(text)
@@ -637,6 +707,7 @@ def run_user_sql(conn: Connection, text: str, *, write: bool) -> pl.DataFrame | 
             relation = conn.sql(statement.query)
             result = relation.pl() if relation is not None else None
         if write:
+            refresh_latest_points(conn)  # the statements may have changed observations
             conn.execute("COMMIT")
         return result
     except duckdb.Error as error:

@@ -12,5 +12,5 @@ CREATE TABLE IF NOT EXISTS deliveries (
     status      TEXT NOT NULL CHECK (status IN ('sent', 'failed', 'skipped')),
     attempt     INTEGER NOT NULL,      -- 1, 2, ... (bounded retries)
     error       TEXT,                  -- why it failed or was skipped
-    at          TIMESTAMP NOT NULL     -- UTC
+    recorded_at TIMESTAMP NOT NULL     -- UTC
 );

@@ -1,0 +1,318 @@
+"""`make bench`: every benchmark of the project in one run, printed as one table. Not a test
+and not run by CI; results are kept in tests/benchmarks/RESULTS.md.
+
+    .venv/bin/python -m tests.benchmarks.bench [--quick] [--only ROW ...]
+
+Each figure is measured against a baseline measured in the same run, on the same machine,
+the two taking turns (so both see the same load). All data beyond the shipped demo is
+synthetic and says so (sources of kind 'synthetic', notes 'SYNTHETIC benchmark row').
+Work files go to tests/benchmarks/work/ (git-ignored).
+
+Rows (goal in brackets):
+  ingest     1,000,000-row long CSV through `tracker ingest`'s code vs DuckDB read_csv into
+             a table, each in a fresh process, median of 3 [<= 1.5x, peak RSS < 1 GB]
+  render     programmes-compared end to end (PDF + HTML + CSV + manifest, runs recorded) vs
+             the same SVGs and HTML through vl-convert + WeasyPrint alone, median of 5 [<= 1.2x]
+  store      the same briefing with 10,000,000 synthetic observations in the store vs on
+             the shipped data, median of 5 [<= 1.3x]
+  variants   `tracker brief country-profile --each geography` over 50 countries (one warm
+             process, workers on every core) vs 50 x `tracker brief country-profile --param
+             geography=X` each in a fresh process (10 run, scaled to 50) [<= 0.4x]
+  queries    `SELECT * FROM latest_values` / `target_progress` on the 10,000,000-row store,
+             p50 of 20 [< 100 ms]
+  scheduler  `tracker schedule run` left idle for 60 s: CPU share and RSS [< 1% CPU]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.benchmarks import ingest_bench, render_bench, synthetic
+from tracker import store
+
+WORK = Path(__file__).resolve().parent / "work" / "bench"
+TRACKER = Path(sys.executable).with_name("tracker")
+ROWS = ("ingest", "render", "store", "variants", "queries", "scheduler")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table."""
+
+    figure: str
+    ours: str
+    baseline: str
+    ratio: str
+    goal: str
+    met: str
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer rows and repeats: a smoke test of the script"
+    )
+    parser.add_argument("--only", nargs="+", choices=ROWS, default=list(ROWS))
+    args = parser.parse_args()
+    quick = args.quick
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    started = time.perf_counter()
+    _say(f"building the demo database in {WORK} ...")
+    demo = WORK / "demo.duckdb"
+    synthetic.build_demo(demo)
+    big = WORK / "big.duckdb"
+    big_rows = 200_000 if quick else 10_000_000
+    if {"store", "queries"} & set(args.only):
+        _say(f"adding {big_rows:,} synthetic observations (DuckDB SQL, range()) ...")
+        shutil.copyfile(demo, big)
+        synthetic.add_many_observations(big, big_rows)
+    steps: dict[str, Callable[[], Row]] = {
+        "ingest": lambda: ingest_row(100_000 if quick else 1_000_000, 1 if quick else 3),
+        "render": lambda: render_row(demo, 1 if quick else 5),
+        "store": lambda: store_row(demo, big, big_rows, 1 if quick else 5),
+        "variants": lambda: variants_row(demo, 6 if quick else 50, 2 if quick else 10),
+        "queries": lambda: queries_row(big, big_rows, 3 if quick else 20),
+        "scheduler": lambda: scheduler_row(demo, 5 if quick else 60),
+    }
+    rows = []
+    for name in args.only:
+        _say(f"--- {name}")
+        rows.append(steps[name]())
+    print_table(rows, time.perf_counter() - started, quick)
+
+
+# --- the rows -------------------------------------------------------------------------------
+
+
+def ingest_row(rows: int, repeat: int) -> Row:
+    """`tracker ingest`'s code (fresh process) vs DuckDB read_csv -> table (fresh process)."""
+    folder = WORK / "ingest"
+    folder.mkdir()
+    template = folder / "template.duckdb"
+    ingest_bench.build_template(template)
+    csv_path = folder / "synthetic.csv"
+    written = ingest_bench.write_csv(template, csv_path, rows)
+    duck, ours, peaks = [], [], []
+    for _ in range(repeat):
+        target = folder / "duckdb_only.duckdb"
+        target.unlink(missing_ok=True)
+        duck.append(ingest_bench.run_child("duckdb", str(target), str(csv_path))["seconds"])
+        target = folder / "tracker.duckdb"
+        target.unlink(missing_ok=True)
+        shutil.copyfile(template, target)
+        figures = ingest_bench.run_child("tracker", str(target), str(csv_path), "--write-batch",
+                                         "tracker.store:write_batch")  # fmt: skip
+        ours.append(figures["seconds"])
+        peaks.append(figures["ru_maxrss_mib"])
+    a, b, peak = statistics.median(duck), statistics.median(ours), max(peaks)
+    _say(f"duckdb runs {_list(duck)}; tracker runs {_list(ours)}; peak RSS {peak:.0f} MiB")
+    ok = b / a <= 1.5 and peak < 1024
+    return Row(f"ingest of a {written:,}-row long CSV", f"{b:.2f} s, peak RSS {peak:.0f} MiB",
+               f"DuckDB read_csv into a table: {a:.2f} s", f"{b / a:.2f}x",
+               "<= 1.5x, RSS < 1 GB", _met(ok))  # fmt: skip
+
+
+def render_row(demo: Path, repeat: int) -> Row:
+    """The shipped briefing end to end vs its SVGs + HTML through the two libraries."""
+    db = _copy(demo, "render.duckdb")
+    specs, html = render_bench._specs_and_html(db)
+    ours, bare = render_bench._medians(
+        [lambda: render_bench._render(db), lambda: render_bench._bare(specs, html)], repeat
+    )
+    ok = ours / bare <= 1.2
+    return Row("one briefing, PDF + HTML (programmes-compared)", f"{ours:.3f} s",
+               f"the same {len(specs)} SVGs + HTML through vl-convert + WeasyPrint alone: "
+               f"{bare:.3f} s", f"{ours / bare:.2f}x", "<= 1.2x", _met(ok))  # fmt: skip
+
+
+def store_row(demo: Path, big: Path, big_rows: int, repeat: int) -> Row:
+    """The same briefing with the big synthetic store vs on the shipped data."""
+    small_db, big_db = _copy(demo, "store-small.duckdb"), _copy(big, "store-big.duckdb")
+    small, large = render_bench._medians(
+        [lambda: render_bench._render(small_db), lambda: render_bench._render(big_db)], repeat
+    )
+    ok = large / small <= 1.3
+    return Row(f"one briefing with {_count(big_db):,} observations in the store",
+               f"{large:.3f} s", f"the same briefing on the shipped data: {small:.3f} s",
+               f"{large / small:.2f}x", "<= 1.3x", _met(ok))  # fmt: skip
+
+
+def variants_row(demo: Path, count: int, fresh: int) -> Row:
+    """`--each geography` over `count` countries (the 5 Central Asian ones have the shipped
+    region's figures; the others get synthetic points) vs `count` fresh processes, of which
+    `fresh` are run and the mean scaled."""
+    db = _copy(demo, "variants.duckdb")
+    extra = synthetic.countries_outside(db, "central-asia", count - 5)
+    synthetic.add_country_points(db, extra)
+    fresh_db = _copy(db, "variants-fresh.duckdb")
+    values = ["KAZ", "UZB", *extra][:fresh]
+    _say(f"{fresh} fresh processes: tracker brief country-profile --param geography=X ...")
+    singles = []
+    for value in values:
+        singles.append(_timed([str(TRACKER), "--db", str(fresh_db), "brief", "country-profile",
+                               "--param", f"geography={value}", "--out",
+                               str(WORK / "variants-fresh")]))  # fmt: skip
+    _say(f"one process: tracker brief country-profile --each geography ({count} variants) ...")
+    output = WORK / "variants-warm"
+    warm, text = _timed_output([str(TRACKER), "--db", str(db), "brief", "country-profile",
+                                "--each", "geography", "--out", str(output)])  # fmt: skip
+    pdfs = len(list(output.rglob("*.pdf")))
+    assert pdfs == count, f"{pdfs} PDFs for {count} variants:\n{text}"
+    scaled = statistics.mean(singles) * count
+    _say(f"fresh runs {_list(singles)}; warm {warm:.2f} s for {pdfs} PDFs; {text.splitlines()[-1]}")
+    ok = warm / scaled <= 0.4
+    return Row(f"{count} country variants (`--each geography`, {os.cpu_count()} cores)",
+               f"{warm:.1f} s ({pdfs} PDFs)",
+               f"{count} x one variant in a fresh process: {scaled:.1f} s "
+               f"(mean of {fresh} runs {statistics.mean(singles):.2f} s, x {count})",
+               f"{warm / scaled:.2f}x", "<= 0.4x", _met(ok))  # fmt: skip
+
+
+def queries_row(big: Path, big_rows: int, repeat: int) -> Row:
+    """p50 of `repeat` full reads of latest_values and target_progress on the big store."""
+    db = _copy(big, "queries.duckdb")
+    p50: dict[str, float] = {}
+    sizes: dict[str, int] = {}
+    with store.connect(db, read_only=True) as conn:
+        for view in ("latest_values", "target_progress"):
+            store.query(conn, f"SELECT * FROM {view}")  # warm-up
+            times = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                sizes[view] = store.query(conn, f"SELECT * FROM {view}").height
+                times.append(time.perf_counter() - start)
+            p50[view] = statistics.median(times) * 1000
+    ok = all(ms < 100 for ms in p50.values())
+    ours = ", ".join(f"{v} {p50[v]:.0f} ms ({sizes[v]:,} rows)" for v in p50)
+    return Row(f"`latest_values`, `target_progress` on {_count(db):,} observations", ours,
+               f"none (absolute, p50 of {repeat})", "-", "< 100 ms", _met(ok))  # fmt: skip
+
+
+def scheduler_row(demo: Path, seconds: int) -> Row:
+    """`tracker schedule run` idle: CPU share and RSS over `seconds`, after it has caught up
+    (`schedule run --once` first, so nothing is due while it is measured)."""
+    db = _copy(demo, "scheduler.duckdb")
+    help_text = subprocess.run([str(TRACKER), "schedule", "--help"], capture_output=True,
+                               text=True, check=False)  # fmt: skip
+    if help_text.returncode != 0:
+        return Row("scheduler idle", "not measured: scheduler not built yet", "none", "-",
+                   "< 1% CPU", "-")  # fmt: skip
+    env = {**os.environ, "TRACKER_SMTP_HOST": ""}
+    subprocess.run([str(TRACKER), "--db", str(db), "schedule", "run", "--once"],
+                   capture_output=True, text=True, check=False, env=env)  # fmt: skip
+    log = (WORK / "scheduler.log").open("w")
+    process = subprocess.Popen([str(TRACKER), "--db", str(db), "schedule", "run"],
+                               stdout=log, stderr=log, env=env)  # fmt: skip
+    try:
+        time.sleep(5)  # start-up (imports, first load of reports/) is not idling
+        if process.poll() is not None:
+            return Row("scheduler idle", f"not measured: it exited ({process.returncode})",
+                       "none", "-", "< 1% CPU", "-")  # fmt: skip
+        cpu_start, wall_start = _cpu_seconds(process.pid), time.perf_counter()
+        peak = 0.0
+        while time.perf_counter() - wall_start < seconds:
+            time.sleep(1)
+            peak = max(peak, _rss_mib(process.pid))
+        cpu = _cpu_seconds(process.pid) - cpu_start
+        wall = time.perf_counter() - wall_start
+    finally:
+        process.terminate()
+        process.wait(timeout=120)
+        log.close()
+    share = cpu / wall * 100
+    return Row(f"scheduler idle for {wall:.0f} s (`tracker schedule run`)",
+               f"{share:.2f} % CPU ({cpu:.2f} s CPU), RSS {peak:.0f} MiB", "none", "-",
+               "< 1% CPU, RSS reported", _met(share < 1))  # fmt: skip
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def print_table(rows: list[Row], seconds: float, quick: bool) -> None:
+    """The table, with the date, machine and command above it."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    print()
+    smoke = " (--quick: a smoke run, not results)" if quick else ""
+    machine = (f"{os.cpu_count()} cores, {memory:.1f} GiB memory, {platform.system()} "
+               f"{platform.machine()}, Python {platform.python_version()}")  # fmt: skip
+    now = datetime.now(UTC)
+    print(f"date: {now:%Y-%m-%d %H:%M} UTC; machine: {machine}; command: make bench{smoke}; "
+          f"took {seconds:.0f} s")  # fmt: skip
+    print("synthetic data: 'synthetic-benchmark-*' sources (kind 'synthetic'), not real figures")
+    print()
+    print("| figure | ours | baseline in the same run | ratio | goal | met |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row.figure} | {row.ours} | {row.baseline} | {row.ratio} | {row.goal} | "
+              f"{row.met} |")  # fmt: skip
+
+
+def _copy(source: Path, name: str) -> Path:
+    target = WORK / name
+    shutil.copyfile(source, target)
+    return target
+
+
+def _count(db: Path) -> int:
+    with store.connect(db, read_only=True) as conn:
+        return int(store.query(conn, "SELECT count(*) AS n FROM observations")["n"][0])
+
+
+def _timed(command: list[str]) -> float:
+    return _timed_output(command)[0]
+
+
+def _timed_output(command: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return seconds, result.stdout.strip()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of process `pid`, all its threads, in nanosecond resolution (schedstat);
+    the clock ticks of /proc/PID/stat (10 ms) would round an idle minute to zero."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1e9
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def _list(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""`tracker deliver`: the outbox copy and the e-mail over a real SMTP server on loopback
+(aiosmtpd), what the e-mail says, and what is recorded when delivery fails."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from tests.conftest import PROJECT, Inbox, free_port, invoke, runs_file, runs_rows
+
+REPORT = "programmes-compared"
+
+
+@pytest.fixture(scope="module")
+def rendered(shipped_db_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped briefing rendered once (PDF, HTML, CSV) into a database of its own."""
+    folder = tmp_path_factory.mktemp("rendered")
+    db = folder / "tracker.duckdb"
+    shutil.copyfile(shipped_db_template, db)
+    result = invoke("brief", REPORT, "--format", "pdf", "--out", folder / "out", db=db)
+    assert result.exit_code == 0, result.output
+    return db
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder with the shipped definitions and templates; the outbox goes here."""
+    home = tmp_path / "home"
+    for folder in ("indicators", "reports", "templates"):
+        shutil.copytree(PROJECT / folder, home / folder,
+                        ignore=shutil.ignore_patterns("out", "outbox"))  # fmt: skip
+    monkeypatch.setenv("TRACKER_HOME", str(home))
+    for name in ("HOST", "PORT", "TLS", "USER", "PASSWORD", "FROM"):
+        monkeypatch.delenv(f"TRACKER_SMTP_{name}", raising=False)
+    return home
+
+
+@pytest.fixture
+def db(rendered: Path, tmp_path: Path) -> Path:
+    """A copy of the rendered database and its run history for one test."""
+    path = tmp_path / "tracker.duckdb"
+    shutil.copyfile(rendered, path)
+    shutil.copyfile(runs_file(rendered), runs_file(path))
+    return path
+
+
+def _use(inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in inbox.environment().items():
+        monkeypatch.setenv(key, value)
+
+
+def test_deliver_e_mails_text_html_and_the_pdf_and_fills_the_outbox(
+    db: Path, home: Path, smtp_server: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use(smtp_server, monkeypatch)
+    result = invoke("deliver", REPORT, db=db)
+    assert result.exit_code == 0, result.output
+    assert "e-mailed to infrastructure-briefing@example.org" in result.output
+    assert smtp_server.password not in result.output
+    ((sender, recipients, authenticated),) = smtp_server.envelopes
+    assert (sender, recipients, authenticated) == (
+        "tracker@example.org", ["infrastructure-briefing@example.org"], True,
+    )  # fmt: skip
+    (message,) = smtp_server.messages
+    assert message["Subject"].startswith("Infrastructure programmes compared")
+    assert "issue 1" in message["Subject"]
+    text = message.get_body(("plain",))
+    page = message.get_body(("html",))
+    assert text is not None and page is not None
+    body = text.get_content()
+    assert "Key figures" in body and "This is the first issue." in body
+    assert (
+        "Value of new BRI deals (engagement) (BRI, WLD), 2024: 121.8 USD bn (+29.4 vs 2023)" in body
+    )
+    assert "<table" in page.get_content() and "121.8 USD bn" in page.get_content()
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == f"{REPORT}.pdf"
+    pdf = attachment.get_content()
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) >= 4
+    assert "Infrastructure programmes compared" in reader.pages[0].extract_text()
+    outbox = home / "reports" / "outbox" / f"{REPORT}.pdf"
+    assert outbox.read_bytes() == pdf
+    assert not list(outbox.parent.glob(".*tmp*"))
+    rows = runs_rows(db, "SELECT channel, status, attempt, recipients FROM deliveries ORDER BY id")
+    assert rows == [
+        ("outbox", "sent", 1, str(outbox)),
+        ("email", "sent", 1, "infrastructure-briefing@example.org"),
+    ]
+
+
+def test_to_overrides_the_recipients(
+    db: Path, home: Path, smtp_server: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use(smtp_server, monkeypatch)
+    result = invoke("deliver", REPORT, "--to", "a@example.org", "--to", "b@example.org", db=db)
+    assert result.exit_code == 0, result.output
+    assert smtp_server.envelopes[0][1] == ["a@example.org", "b@example.org"]
+    assert smtp_server.messages[0]["To"] == "a@example.org, b@example.org"
+
+
+def test_the_e_mail_says_what_changed_since_the_previous_issue(
+    db: Path, home: Path, tmp_path: Path, smtp_server: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    revision = tmp_path / "revision.csv"
+    revision.write_text(
+        "indicator,initiative,geography,period,value,unit,source\n"
+        "new_deal_value,BRI,WLD,2024,125,USD bn,griffith-bri-2024\n",
+        encoding="utf-8",
+    )
+    assert invoke("ingest", revision, db=db).exit_code == 0
+    second = invoke("brief", REPORT, "--format", "pdf", "--out", tmp_path / "out", db=db)
+    assert second.exit_code == 0, second.output
+    _use(smtp_server, monkeypatch)
+    assert invoke("deliver", REPORT, db=db).exit_code == 0
+    body = smtp_server.messages[0].get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "1 key figure(s) changed since issue 1:" in text
+    assert "- Value of new BRI deals (engagement) (BRI, WLD): revised 121.8 -> 125 USD bn" in text
+
+
+def test_a_failed_delivery_is_retried_recorded_and_the_briefing_kept(
+    db: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACKER_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("TRACKER_SMTP_PORT", str(free_port()))  # nothing listens there
+    monkeypatch.setenv("TRACKER_SMTP_TLS", "none")
+    monkeypatch.setenv("TRACKER_SMTP_FROM", "tracker@example.org")
+    monkeypatch.setenv("TRACKER_SMTP_PASSWORD", "pa55-w0rd-never-shown")
+    monkeypatch.setenv("TRACKER_RUN_RETRIES", "2")
+    monkeypatch.setenv("TRACKER_RETRY_DELAY", "0.05")
+    result = invoke("deliver", REPORT, db=db)
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "e-mail to infrastructure-briefing@example.org via 127.0.0.1:" in message
+    assert "failed after 3 attempt(s): ConnectionRefusedError" in message
+    assert "The rendered briefing is kept" in message
+    assert "pa55-w0rd-never-shown" not in result.output
+    rows = runs_rows(db, "SELECT channel, status, attempt FROM deliveries ORDER BY id")
+    assert rows == [("outbox", "sent", 1), ("email", "failed", 1), ("email", "failed", 2),
+                    ("email", "failed", 3)]  # fmt: skip
+    ((outputs,),) = runs_rows(db, "SELECT outputs FROM report_runs")
+    assert all(Path(p).is_file() for p in str(outputs).split('"file": "')[1:] for p in
+               [p.split('"')[0]])  # fmt: skip
+    assert (home / "reports" / "outbox" / f"{REPORT}.pdf").is_file()
+
+
+def test_without_smtp_settings_the_outbox_is_filled_and_the_message_says_what_to_set(
+    db: Path, home: Path
+) -> None:
+    result = invoke("deliver", REPORT, db=db)
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "TRACKER_SMTP_HOST is not set" in message and "TRACKER_SMTP_*" in message
+    assert (home / "reports" / "outbox" / f"{REPORT}.pdf").is_file()
+    assert runs_rows(db, "SELECT channel, status FROM deliveries ORDER BY id") == [
+        ("outbox", "sent"), ("email", "skipped"),
+    ]  # fmt: skip
+
+
+def test_deliver_without_a_rendered_briefing_exits_2(
+    tracker_db: Path, home: Path, smtp_server: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use(smtp_server, monkeypatch)
+    result = invoke("deliver", REPORT, db=tracker_db)
+    assert result.exit_code == 2
+    assert "No rendered briefing 'programmes-compared' to deliver" in " ".join(
+        result.output.split()
+    )
+    assert smtp_server.messages == []
+    unknown = invoke("deliver", "programmes-compare", db=tracker_db)
+    assert unknown.exit_code == 2 and "Did you mean 'programmes-compared'?" in unknown.output
+
+
+def test_tracker_sql_reads_runs_and_deliveries_from_the_run_history(
+    db: Path, empty_db: Path
+) -> None:
+    result = invoke("sql", "--format", "csv", "SELECT report, status, triggered_by, attempt "
+                    "FROM report_runs", db=db)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1] == f"{REPORT},succeeded,manual,1"
+    joined = invoke("sql", "--format", "csv", "SELECT count(*) AS n FROM report_runs r "
+                    "LEFT JOIN runs.deliveries d ON d.run_id = r.id", db=db)  # fmt: skip
+    assert joined.exit_code == 0 and joined.output.splitlines()[1] == "1"
+    # before any run there is no run history file; the names still answer, empty
+    never = invoke("sql", "--format", "csv", "SELECT count(*) AS n FROM report_runs", db=empty_db)
+    assert never.exit_code == 0 and never.output.splitlines()[1] == "0"
+    assert not runs_file(empty_db).exists()
+    refused = invoke("sql", "DELETE FROM runs.report_runs", db=db)
+    assert refused.exit_code == 2
+    assert runs_rows(db, "SELECT count(*) FROM report_runs") == [(1,)]

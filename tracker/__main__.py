@@ -1,0 +1,9 @@
+"""`python -m tracker` runs the command line (the scheduler starts its children this way).
+
+Layer 4, like cli.
+"""
+
+from tracker.cli import run
+
+if __name__ == "__main__":
+    run()
