@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.benchmarks import ingest_bench, render_bench, synthetic
-from tracker import store
+from tracker import settings, store
 
 WORK = Path(__file__).resolve().parent / "work" / "bench"
 TRACKER = Path(sys.executable).with_name("tracker")
@@ -209,7 +209,14 @@ def scheduler_row(demo: Path, seconds: int) -> Row:
     if help_text.returncode != 0:
         return Row("scheduler idle", "not measured: scheduler not built yet", "none", "-",
                    "< 1% CPU", "-")  # fmt: skip
-    env = {**os.environ, "TRACKER_SMTP_HOST": ""}
+    # Its catch-up renders and outbox go to a project folder of its own, not to reports/.
+    home = WORK / "home"
+    for folder in ("templates", "indicators", "data/reference"):
+        shutil.copytree(settings.PROJECT_ROOT / folder, home / folder)
+    (home / "reports").mkdir()
+    for definition in (settings.PROJECT_ROOT / "reports").glob("*.toml"):
+        shutil.copy(definition, home / "reports")
+    env = {**os.environ, "TRACKER_SMTP_HOST": "", "TRACKER_HOME": str(home)}
     subprocess.run([str(TRACKER), "--db", str(db), "schedule", "run", "--once"],
                    capture_output=True, text=True, check=False, env=env)  # fmt: skip
     log = (WORK / "scheduler.log").open("w")
