@@ -106,8 +106,8 @@ def test_find_report_refuses_paths_and_suggests_close_names() -> None:
 
 
 def test_as_of_macros_match_the_current_views(tracker_db: Path) -> None:
-    """comparison_usd_as_of / target_progress_as_of (migration 002) restate the views of
-    migration 001 over observations_as_of: for 'now' they must give the same rows."""
+    """The views read the current data (target_progress through latest_points); the macros
+    at a past-or-present moment read the vintages: for 'now' both must give the same rows."""
     with duckdb.connect(str(tracker_db), read_only=True) as conn:
         pairs = (
             ("SELECT * FROM comparison_usd",

@@ -1,4 +1,4 @@
-"""latest_points (migration 003), the summary behind latest_values and target_progress: after
+"""latest_points (migration 001), the summary behind latest_values and target_progress: after
 every kind of write the two views give exactly the rows the ranking over every current
 observation (their definitions of migration 001) gives."""
 

@@ -3,7 +3,7 @@
 Layer 2: imports store and models. Every function takes an open connection and returns a
 polars frame; aggregation (latest points, changes, shares, trends, freshness) is done in
 SQL here, never in Python loops. Data is read as it stood at a cutoff timestamp, through
-`observations_as_of` and the as-of macros of migration 002, so `--as-of` and a current
+`observations_as_of` and the as-of macros of migration 001, so `--as-of` and a current
 run share one code path.
 """
 

@@ -591,7 +591,7 @@ FROM incoming_rows AS s
 ANTI JOIN observations_current AS c USING ({_KEYS})
 """
 
-# latest_points (migration 003) after batch $1, without reading the whole table: the newest
+# latest_points after batch $1, without reading the whole table: the newest
 # period end of each series the batch touched (its rows and the summary's); the summary's
 # rows of those series that end earlier, or that the batch revised, go; the batch's rows at
 # that end come in. Hash joins against the few touched series, no ranking.
@@ -653,7 +653,7 @@ def _update_latest_points(conn: Connection, batch_id: int) -> None:
 
 
 def refresh_latest_points(conn: Connection) -> None:
-    """Rebuild latest_points (migration 003) from observations, for writes that did not go
+    """Rebuild latest_points from observations, for writes that did not go
     through `write_batch` (`tracker sql --write`, tools writing the table directly)."""
     if not _scalar(conn, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'latest_points'"):
         return

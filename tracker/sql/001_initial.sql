@@ -123,6 +123,16 @@ CREATE TABLE fx_rates (
     PRIMARY KEY (currency, year)
 );
 
+-- How old the newest point of an indicator may be, by its frequency, before a briefing
+-- flags it: stale when its period ended more than max_age_months before the briefing date.
+CREATE TABLE freshness_rules (
+    frequency      TEXT PRIMARY KEY,
+    max_age_months INTEGER NOT NULL
+);
+INSERT OR REPLACE INTO freshness_rules VALUES
+    ('daily', 1), ('monthly', 3), ('quarterly', 6), ('semiannual', 12), ('annual', 24),
+    ('irregular', 36);
+
 -- The latest vintage of each series point.
 CREATE VIEW observations_current AS
 SELECT indicator, initiative, geography, period, period_start, period_end, source,
@@ -137,21 +147,34 @@ SELECT indicator, initiative, geography, period, period_start, period_end, sourc
 FROM observations
 WHERE recorded_at <= ts AND (superseded_at IS NULL OR superseded_at > ts);
 
--- The most recent period of each series (indicator, initiative, geography, source).
--- For two periods ending on the same day (2024 and 2024-H2) the longer one wins.
+-- Every current vintage at the newest period end of its series (indicator, initiative,
+-- geography, source): usually one row per series; two when periods of different length
+-- end on the same day (2024 and 2024-H2). Derived data: `store.refresh_latest_points`
+-- rebuilds it (tracker init, tracker sql --write do).
+CREATE TABLE latest_points AS
+SELECT indicator, initiative, geography, period, period_start, period_end, source,
+       value, currency, value_as_given, unit_as_given, note, batch, recorded_at
+FROM observations
+WHERE superseded_at IS NULL
+QUALIFY period_end = max(period_end) OVER (
+    PARTITION BY indicator, initiative, geography, source
+);
+
+-- The most recent period of each series (indicator, initiative, geography, source); for two
+-- periods ending on the same day (2024 and 2024-H2) the longer one wins.
 CREATE VIEW latest_values AS
 SELECT c.indicator, c.initiative, c.geography, c.source, c.period, c.period_start,
        c.period_end, c.value, c.currency, i.unit, i.measure, c.note, c.recorded_at
-FROM observations_current AS c
+FROM latest_points AS c
 JOIN indicators AS i ON i.id = c.indicator
 QUALIFY row_number() OVER (
     PARTITION BY c.indicator, c.initiative, c.geography, c.source
     ORDER BY c.period_end DESC, c.period_start ASC
 ) = 1;
 
--- Money figures on one USD basis. The rate is the fx_rates row of the period's year, or
--- the latest earlier year when that year has none (rate_year says which was used).
-CREATE VIEW comparison_usd AS
+-- Money figures on one USD basis, as they stood at `ts`. The rate is the fx_rates row of the
+-- period's year, or of the latest earlier year when that year has none (rate_year says which).
+CREATE MACRO comparison_usd_as_of(ts) AS TABLE
 SELECT c.indicator, c.initiative, n.name AS initiative_name, c.geography, c.period,
        c.period_end, c.source, c.value, c.currency, i.unit, i.measure,
        CASE WHEN c.currency = 'USD' THEN 1.0 ELSE r.usd_per_unit END AS usd_per_unit,
@@ -165,19 +188,31 @@ SELECT c.indicator, c.initiative, n.name AS initiative_name, c.geography, c.peri
                 || r.source || ')'
        END AS rate_used,
        c.note
-FROM observations_current AS c
+FROM observations_as_of(ts) AS c
 JOIN indicators AS i ON i.id = c.indicator AND i.dimension = 'money'
 LEFT JOIN initiatives AS n ON n.id = c.initiative
 ASOF LEFT JOIN fx_rates AS r
     ON r.currency = c.currency AND year(c.period_end) >= r.year;
 
--- Progress toward each target: the newest current value of the same indicator, initiative
--- and geography (preferred source first on ties), in the target's currency.
-CREATE VIEW target_progress AS
+-- Progress toward each target as it stood at `ts`, days_left counted from `today`: the
+-- newest value of the same indicator, initiative and geography (preferred source first on
+-- ties), in the target's currency. Only series that have a target are ranked.
+CREATE MACRO target_progress_as_of(ts, today) AS TABLE
 WITH newest AS (
     SELECT c.*, i.preferred_source
-    FROM observations_current AS c
+    FROM (
+        -- The current data comes from latest_points (fast); the past from the vintages.
+        -- The branch whose condition is false is pruned by the planner.
+        SELECT * FROM latest_points WHERE ts = TIMESTAMP 'infinity'
+        UNION ALL
+        SELECT * EXCLUDE (superseded_at) FROM observations
+        WHERE ts <> TIMESTAMP 'infinity' AND recorded_at <= ts
+          AND (superseded_at IS NULL OR superseded_at > ts)
+    ) AS c
     JOIN indicators AS i ON i.id = c.indicator
+    SEMI JOIN targets AS t
+        ON t.indicator = c.indicator AND t.initiative = c.initiative
+       AND t.geography = c.geography
     QUALIFY row_number() OVER (
         PARTITION BY c.indicator, c.initiative, c.geography
         ORDER BY c.period_end DESC, (c.source = i.preferred_source) DESC, c.recorded_at DESC
@@ -207,9 +242,16 @@ SELECT t.indicator, t.initiative, t.geography, t.label, t.value AS target_value,
        v.period AS latest_period, v.value_in_target_currency AS latest_value,
        v.source AS latest_source,
        v.value_in_target_currency / t.value AS share_achieved,
-       t.due - current_date AS days_left,
+       t.due - CAST(today AS DATE) AS days_left,
        t.note
 FROM targets AS t
 LEFT JOIN converted AS v
     ON v.indicator = t.indicator AND v.initiative = t.initiative
    AND v.geography = t.geography AND v.label = t.label;
+
+-- The current forms of the macros above: 'infinity' means every vintage recorded so far.
+CREATE VIEW comparison_usd AS
+SELECT * FROM comparison_usd_as_of(TIMESTAMP 'infinity');
+
+CREATE VIEW target_progress AS
+SELECT * FROM target_progress_as_of(TIMESTAMP 'infinity', current_date);
