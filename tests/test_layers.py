@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tracker"
 LAYERS: dict[str, float] = {
     "settings": 0, "errors": 0, "models": 0, "units": 0, "periods": 0,
     "definitions": 1, "store": 1, "charts": 1, "briefing_text": 1, "csvtext": 1,
-    "ingest_run": 1.8, "ingest_values": 1.9,
+    "report_definitions": 1.5, "ingest_run": 1.8, "ingest_values": 1.9,
     "ingest": 2, "variants": 2.05, "briefing_data": 2.1, "briefing_runs": 2.1,
     "briefing_context": 2.2, "briefing_build": 2.25, "report": 2.3, "variant_runs": 2.35,
     "deliver": 2.4,

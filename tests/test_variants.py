@@ -14,7 +14,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.conftest import PROJECT, invoke
-from tracker import definitions, store, variants
+from tracker import report_definitions, store, variants
 from tracker.errors import DefinitionError
 
 REPORT = "country-profile"
@@ -262,7 +262,7 @@ def test_a_bad_parameter_definition_names_the_file_and_the_key(
     path = custom_home / "reports" / "programme.toml"
     path.write_text(PROGRAMME_PROFILE.replace(*change), "utf-8")
     with pytest.raises(DefinitionError) as caught:
-        definitions.load_report(path, custom_home / "templates")
+        report_definitions.load_report(path, custom_home / "templates")
     message = str(caught.value)
     assert message.startswith(f"{path}: key '{key}'"), message
     assert hint in message
@@ -276,11 +276,11 @@ def test_a_placeholder_without_a_declared_parameter_is_refused(custom_home: Path
         "utf-8",
     )
     with pytest.raises(DefinitionError, match="no placeholder \\(no \\[params\\] are declared"):
-        definitions.load_report(path, custom_home / "templates")
+        report_definitions.load_report(path, custom_home / "templates")
 
 
 def test_the_schedule_gets_every_variant_with_its_own_recipients(tracker_db: Path) -> None:
-    definition = definitions.load_report(
+    definition = report_definitions.load_report(
         PROJECT / "reports" / f"{REPORT}.toml", PROJECT / "templates"
     )
     with store.connect(tracker_db, read_only=True) as conn:

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tracker import definitions, ingest, settings, store
+from tracker import definitions, ingest, report_definitions, settings, store
 from tracker.errors import InputError, TrackerError, UnknownNameError
 
 app = typer.Typer(
@@ -648,8 +648,8 @@ def deliver_command(
     path = _context(ctx).db
     _log_to_stderr()
     with _reported():
-        definition = definitions.load_report(
-            definitions.find_report(settings.reports_dir(), report_name),
+        definition = report_definitions.load_report(
+            report_definitions.find_report(settings.reports_dir(), report_name),
             settings.templates_dir(),
         )
         done = delivery.deliver_briefing(path, definition, run_id=run_id, to=to or ())

@@ -31,10 +31,23 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 import polars as pl
 
-from tracker import briefing_data, briefing_runs, definitions, settings, store, variants
+from tracker import (
+    briefing_data,
+    briefing_runs,
+    report_definitions,
+    settings,
+    store,
+    variants,
+)
 from tracker.briefing_build import build_briefing
 from tracker.briefing_context import BuiltBriefing
-from tracker.errors import DatabaseBusyError, DatabaseFileError, InputError, TrackerError
+from tracker.errors import (
+    DatabaseBusyError,
+    DatabaseFileError,
+    InputError,
+    OutputError,
+    TrackerError,
+)
 from tracker.models import REPORT_FORMATS, ReportDefinition
 
 MANIFEST = "manifest.json"
@@ -85,12 +98,12 @@ def render_briefings(
     """
     templates = settings.templates_dir()
     if name is None:
-        chosen = definitions.load_reports(settings.reports_dir(), templates)
+        chosen = report_definitions.load_reports(settings.reports_dir(), templates)
         if not chosen:
             raise InputError(f"{settings.reports_dir()}: no briefing definitions (*.toml).")
     else:
-        path = definitions.find_report(settings.reports_dir(), name)
-        chosen = [definitions.load_report(path, templates)]
+        path = report_definitions.find_report(settings.reports_dir(), name)
+        chosen = [report_definitions.load_report(path, templates)]
     wanted, as_of = render_options(formats, as_of)
     if len(chosen) > 1:  # one definition is checked in render_briefing's first connection
         with store.connect(db, read_only=True) as conn:
@@ -181,7 +194,7 @@ def render_options(
 
 def list_reports(db: Path) -> list[ReportListing]:
     """Every briefing definition with its schedule, formats, last run and output folder."""
-    found = definitions.load_reports(settings.reports_dir(), settings.templates_dir())
+    found = report_definitions.load_reports(settings.reports_dir(), settings.templates_dir())
     runs: dict[str, dict[str, Any]] = {}
     if db.exists():
         with store.read_runs(db) as conn:
@@ -309,7 +322,6 @@ def write_outputs(
     """Write the formats, the CSV and manifest.json, each under a temporary name renamed
     into place (manifest last), so no reader sees a half-written file. Returns each
     file's sha256."""
-    output_dir.mkdir(parents=True, exist_ok=True)
     contents: dict[str, bytes] = {}
     if "pdf" in formats:
         contents[f"{definition.file_stem}.pdf"] = render_pdf(html)
@@ -346,9 +358,20 @@ def write_outputs(
         ],  # fmt: skip
     }
     contents[MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
-    temporary = {name: _write_temporary(output_dir / name, data) for name, data in contents.items()}
-    for name, temp in temporary.items():
-        os.replace(temp, output_dir / name)
+    temporary: dict[str, Path] = {}
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in contents.items():
+            temporary[name] = _write_temporary(output_dir / name, data)
+        for name, temp in temporary.items():
+            os.replace(temp, output_dir / name)
+    except OSError as error:
+        for temp in temporary.values():
+            temp.unlink(missing_ok=True)
+        raise OutputError(
+            f"cannot write the briefing to {output_dir}: {error.strerror or error}; "
+            "give --out a folder you can write to, on a disk with room"
+        ) from error
     return {output_dir / name: _sha256(data) for name, data in contents.items()}
 
 
@@ -397,7 +420,7 @@ def _check_names(db: Path, conn: store.Connection, chosen: Sequence[ReportDefini
     _require_runs_table(db, conn)
     known = briefing_data.known_names(conn)
     for definition in chosen:
-        definitions.check_report_names(
+        report_definitions.check_report_names(
             definition,
             indicators=known["indicator"],
             initiatives=known["initiative"],

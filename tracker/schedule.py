@@ -35,7 +35,14 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from tracker import briefing_runs, definitions, deliver, settings, store, variants
+from tracker import (
+    briefing_runs,
+    deliver,
+    report_definitions,
+    settings,
+    store,
+    variants,
+)
 from tracker.errors import DefinitionError, TrackerError
 from tracker.models import ReportDefinition
 
@@ -313,9 +320,9 @@ def _last_run_text(run: dict[str, Any] | None) -> str:
 def _load_each(folder: Path, problems: list[str]) -> list[ReportDefinition]:
     """Every definition that loads; the error of each that does not goes to `problems`."""
     found = []
-    for path in definitions.report_files(folder):
+    for path in report_definitions.report_files(folder):
         try:
-            found.append(definitions.load_report(path, settings.templates_dir()))
+            found.append(report_definitions.load_report(path, settings.templates_dir()))
         except (DefinitionError, OSError) as error:
             problems.append(str(error))
     return found
@@ -664,7 +671,7 @@ class BriefingScheduler:
         """sha256 of each file in reports/ (the cheap check behind reloading)."""
         state: dict[str, str] = {}
         try:
-            for path in definitions.report_files(settings.reports_dir()):
+            for path in report_definitions.report_files(settings.reports_dir()):
                 state[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
         except (DefinitionError, OSError):
             pass

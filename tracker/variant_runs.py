@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tracker import briefing_data, definitions, report, settings, store, variants
+from tracker import (
+    briefing_data,
+    report,
+    report_definitions,
+    settings,
+    store,
+    variants,
+)
 from tracker.errors import TrackerError
 from tracker.models import ReportDefinition
 
@@ -59,8 +66,8 @@ def plan_variants(
     """The definitions of the variants asked for, all checked (parameter names and values,
     names against the store) before anything is written."""
     templates = settings.templates_dir()
-    definition = definitions.load_report(definitions.find_report(settings.reports_dir(), name),
-                                         templates)  # fmt: skip
+    path = report_definitions.find_report(settings.reports_dir(), name)
+    definition = report_definitions.load_report(path, templates)
     given = variants.parse_param_arguments(definition, params)
     if (given or each) and not definition.params:
         variants.param_of(definition, [*given, *each][0])  # raises: it declares none
@@ -68,7 +75,7 @@ def plan_variants(
         chosen = variants.resolve(conn, definition, given, each=each, cutoff=as_of)
         known = briefing_data.known_names(conn)
     for variant in chosen:
-        definitions.check_report_names(
+        report_definitions.check_report_names(
             variant,
             indicators=known["indicator"],
             initiatives=known["initiative"],

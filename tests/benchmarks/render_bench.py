@@ -32,7 +32,7 @@ from pathlib import Path
 import polars as pl
 import vl_convert
 
-from tracker import briefing_data, definitions, report, settings, store
+from tracker import briefing_data, report, report_definitions, settings, store
 from tracker.briefing_build import build_briefing
 from tracker.charts import VEGA_LITE_VERSION
 
@@ -86,8 +86,8 @@ def _render(db: Path) -> None:
 
 def _specs_and_html(db: Path) -> tuple[list[dict[str, object]], str]:
     """The chart specs and final HTML of the shipped briefing, built by our code once."""
-    definition = definitions.load_report(
-        definitions.find_report(settings.reports_dir(), REPORT), settings.templates_dir()
+    definition = report_definitions.load_report(
+        report_definitions.find_report(settings.reports_dir(), REPORT), settings.templates_dir()
     )
     now = store.utc_now()
     with store.connect(db, read_only=True) as conn:

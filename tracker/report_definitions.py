@@ -1,0 +1,433 @@
+"""Briefing definition files (`reports/<name>.toml`) -> validated `ReportDefinition` models,
+with their parameters (`[params.<name>]`, see tracker.variants).
+
+Layer 1.5: imports settings, errors, models, periods and definitions (for the TOML-reading
+rule shared with indicator files). Each file is checked against
+`tracker/schemas/report.schema.json`; errors name the file and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import date
+from difflib import get_close_matches
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from tracker.definitions import dates_to_text
+from tracker.errors import DefinitionError, InputError, UnknownNameError
+from tracker.models import (
+    CHART_MARKS,
+    PARAM_SCHEDULES,
+    PARAM_VALUE_QUERIES,
+    REPORT_FORMATS,
+    SECTION_KINDS,
+    NameReference,
+    ReportDefinition,
+    ReportParam,
+    ReportSchedule,
+    SectionSpec,
+    SeriesChartSpec,
+)
+from tracker.periods import parse_period
+
+REPORT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\.html$")
+DEFAULT_TEMPLATE = "briefing.html"
+SECTION_TITLES = {
+    "key_figures": "Key figures",
+    "comparison": "Comparison",
+    "targets": "Targets",
+    "series": "Series",
+    "changes": "What changed since the previous briefing",
+    "freshness": "Data freshness",
+    "sources": "Sources",
+}
+# Sections that show every indicator of the briefing unless they name their own.
+WHOLE_BRIEFING_KINDS = ("changes", "freshness", "sources")
+
+
+@cache
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema every briefing definition file must satisfy."""
+    text = resources.files("tracker").joinpath("schemas/report.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def check_report_name(name: str) -> str:
+    """Refuse a briefing name that is not a plain name (a path, '..', NUL, upper case).
+
+    >>> check_report_name("programmes-compared")
+    'programmes-compared'
+    """
+    if not REPORT_NAME.match(name):
+        shown = name.replace("\0", "\\0")
+        why = (
+            "it holds a path or a NUL character"
+            if any(part in name for part in ("/", "\\", "..", "\0"))
+            else "it is not a plain name"
+        )
+        raise InputError(
+            f"Report name '{shown}' refused: {why}. Give the name of a file in reports/ "
+            "without '.toml', made of a-z, 0-9, '-' and '_' (e.g. programmes-compared)."
+        )
+    return name
+
+
+def report_files(folder: Path) -> list[Path]:
+    """The briefing definition files in `folder` (not its subfolders), sorted by name."""
+    if not folder.is_dir():
+        raise DefinitionError(f"{folder}: reports folder not found; set TRACKER_HOME.")
+    return sorted(p for p in folder.iterdir() if p.suffix == ".toml" and p.is_file())
+
+
+def find_report(folder: Path, name: str) -> Path:
+    """The definition file of briefing `name`; UnknownNameError (with a close match) if none."""
+    check_report_name(name)
+    path = folder / f"{name}.toml"
+    if path.is_file():
+        return path
+    known = [p.stem for p in report_files(folder)]
+    close = get_close_matches(name, known, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise UnknownNameError(
+        f"Unknown report '{name}': there is no {path}.{hint} "
+        f"Known: {', '.join(known) or 'none'}. `tracker reports` lists them."
+    )
+
+
+def load_reports(folder: Path, templates: Path) -> list[ReportDefinition]:
+    """Read and validate every briefing definition in `folder`."""
+    return [load_report(path, templates) for path in report_files(folder)]
+
+
+def load_report(path: Path, templates: Path) -> ReportDefinition:
+    """Read one briefing definition; DefinitionError names the file and key on any problem.
+
+    Names of indicators, initiatives and geographies are only collected here (see
+    `NameReference`); `check_report_names` checks them against the database.
+    """
+    check_report_name(path.stem)
+    raw = path.read_bytes()
+    try:
+        document = dates_to_text(tomllib.loads(raw.decode("utf-8")))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise DefinitionError(f"{path}: not valid TOML: {error}") from None
+    validator = jsonschema.Draft202012Validator(report_schema())
+    problems = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if problems:
+        first = problems[0]
+        key = ".".join(str(part) for part in first.absolute_path) or "(top level)"
+        raise DefinitionError(f"{path}: key '{key}': {first.message}.")
+    template = document.get("template", DEFAULT_TEMPLATE)
+    if not TEMPLATE_NAME.match(template) or not (templates / template).is_file():
+        known = sorted(p.name for p in templates.glob("*.html") if not p.name.startswith("base"))
+        raise DefinitionError(
+            f"{path}: key 'template': found '{template}', expected a page template in "
+            f"{templates} ({', '.join(known) or 'none found'})."
+        )
+    formats = tuple(document.get("formats", REPORT_FORMATS))
+    for index, item in enumerate(formats):
+        if item not in REPORT_FORMATS:
+            raise DefinitionError(
+                f"{path}: key 'formats.{index}': found '{item}', expected one of "
+                f"{', '.join(REPORT_FORMATS)} (the CSV and manifest are always written)."
+            )
+    window = document.get("window", {})
+    params = _params(path, document)
+    _check_placeholders(path, document, params)
+    references: list[NameReference] = []
+    default_initiatives = _names(document, "initiatives", "initiative", "", references)
+    default_geographies = _names(document, "geographies", "geography", "", references)
+    sections = [
+        _section(path, index, item, default_initiatives, default_geographies, references)
+        for index, item in enumerate(document["sections"])
+    ]
+    everything = tuple(dict.fromkeys(n for s in sections for n in s.indicators))
+    sections = [
+        SectionSpec(s.kind, s.title, everything, s.initiatives, s.geographies, s.intro)
+        if s.kind in WHOLE_BRIEFING_KINDS and not s.indicators
+        else s
+        for s in sections
+    ]
+    if "sources" not in {s.kind for s in sections}:
+        sections.append(
+            SectionSpec("sources", SECTION_TITLES["sources"], everything,
+                        default_initiatives, default_geographies)
+        )  # fmt: skip
+    schedule = document.get("schedule")
+    return ReportDefinition(
+        name=path.stem,
+        title=document["title"],
+        audience=document["audience"],
+        cadence=document.get("cadence", ""),
+        template=template,
+        formats=tuple(dict.fromkeys(formats)),
+        window_start=_window(path, window, "start"),
+        window_end=_window(path, window, "end"),
+        sections=tuple(sections),
+        schedule=None
+        if schedule is None
+        else ReportSchedule(
+            schedule["cron"],
+            schedule["timezone"],
+            tuple(schedule.get("recipients", [])),
+            schedule.get("owner"),
+        ),
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        references=tuple(references),
+        params=params,
+    )
+
+
+def check_report_names(
+    definition: ReportDefinition,
+    *,
+    indicators: set[str],
+    initiatives: set[str],
+    geographies: set[str],
+) -> None:
+    """Raise DefinitionError (file, key, close match) for the first name the store lacks."""
+    known = {"indicator": indicators, "initiative": initiatives, "geography": geographies}
+    where = {
+        "indicator": "an indicator id from indicators/",
+        "initiative": "an initiative id from data/reference/initiatives.csv",
+        "geography": "a geography id from data/reference/geographies.csv",
+    }
+    for reference in definition.references:
+        names = known[reference.kind]
+        if reference.name in names:
+            continue
+        close = get_close_matches(reference.name, sorted(names), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise DefinitionError(
+            f"{definition.path}: key '{reference.key}': found '{reference.name}', expected "
+            f"{where[reference.kind]}.{hint} Nothing was rendered."
+        )
+
+
+def _section(
+    path: Path,
+    index: int,
+    item: Mapping[str, Any],
+    default_initiatives: tuple[str, ...],
+    default_geographies: tuple[str, ...],
+    references: list[NameReference],
+) -> SectionSpec:
+    key = f"sections.{index}"
+    kind = item["kind"]
+    if kind not in SECTION_KINDS:
+        close = get_close_matches(kind, SECTION_KINDS, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise DefinitionError(
+            f"{path}: key '{key}.kind': found '{kind}', expected one of "
+            f"{', '.join(SECTION_KINDS)}.{hint}"
+        )
+    initiatives = _names(item, "initiatives", "initiative", key, references)
+    geographies = _names(item, "geographies", "geography", key, references)
+    initiatives = initiatives or default_initiatives
+    geographies = geographies or default_geographies
+    if not initiatives or not geographies:
+        missing = "initiatives" if not initiatives else "geographies"
+        raise DefinitionError(
+            f"{path}: key '{key}.{missing}': none given here or at the top level; list the "
+            f"{missing} this section shows."
+        )
+    charts: list[SeriesChartSpec] = []
+    if kind == "series":
+        if "charts" not in item or "indicators" in item:
+            raise DefinitionError(
+                f"{path}: key '{key}.charts': a series section lists its charts "
+                "([[sections.charts]] with indicator = ...), not 'indicators'."
+            )
+        for number, chart in enumerate(item["charts"]):
+            chart_key = f"{key}.charts.{number}"
+            mark = chart.get("mark", "bar")
+            if mark not in CHART_MARKS:
+                raise DefinitionError(
+                    f"{path}: key '{chart_key}.mark': found '{mark}', expected one of "
+                    f"{', '.join(CHART_MARKS)}."
+                )
+            references.append(
+                NameReference("indicator", chart["indicator"], f"{chart_key}.indicator")
+            )
+            charts.append(
+                SeriesChartSpec(
+                    indicator=chart["indicator"],
+                    title=chart.get("title", chart["indicator"]),
+                    initiatives=_names(chart, "initiatives", "initiative", chart_key, references)
+                    or initiatives,
+                    geographies=_names(chart, "geographies", "geography", chart_key, references)
+                    or geographies,
+                    mark=mark,
+                )
+            )
+        indicators = tuple(dict.fromkeys(chart.indicator for chart in charts))
+    elif "charts" in item:
+        raise DefinitionError(f"{path}: key '{key}.charts': only a series section has charts.")
+    else:
+        indicators = _names(item, "indicators", "indicator", key, references)
+        if not indicators and kind not in WHOLE_BRIEFING_KINDS:
+            raise DefinitionError(
+                f"{path}: key '{key}.indicators': a {kind} section needs the list of "
+                "indicators it shows."
+            )
+    return SectionSpec(
+        kind=kind,
+        title=item.get("title", SECTION_TITLES[kind]),
+        indicators=indicators,
+        initiatives=initiatives,
+        geographies=geographies,
+        intro=item.get("intro"),
+        charts=tuple(charts),
+    )
+
+
+def _names(
+    item: Mapping[str, Any], field: str, kind: str, key: str, references: list[NameReference]
+) -> tuple[str, ...]:
+    values = tuple(dict.fromkeys(item.get(field, [])))
+    full_key = f"{key}.{field}" if key else field
+    references.extend(
+        NameReference(kind, value, full_key) for value in values if not _is_placeholder(value)
+    )
+    return values
+
+
+def _window(path: Path, window: Mapping[str, str], end: str) -> date | None:
+    text = window.get(end)
+    if text is None:
+        return None
+    period = parse_period(text)
+    if period is None:
+        raise DefinitionError(
+            f"{path}: key 'window.{end}': found '{text}', expected a period such as 2013, "
+            "2024-H1, 2024-Q3, 2024-07 or 2024-07-15."
+        )
+    return period.start if end == "start" else period.end
+
+
+# --- briefing parameters ([params.<name>], see tracker.variants) ------------------------------
+# A value names a folder and files (reports/out/<report>/<date>/<name>-<value>/), so it must
+# be a plain id. Texts say {geography} (its name), {geography.id} or {geography.regions};
+# name lists say "{geography}" or "{geography.regions}" (the regions it belongs to).
+PARAM_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+TEXT_FORMS = {"geography": ("", ".id", ".regions"), "initiative": ("", ".id")}
+LIST_FORMS = {"geographies": ("{geography}", "{geography.regions}"),
+              "initiatives": ("{initiative}",)}  # fmt: skip
+
+
+def check_param_value(value: str, where: str, error: type[InputError] = InputError) -> str:
+    """Refuse a parameter value that is not a plain id (a path, '..', NUL, a space).
+
+    >>> check_param_value("central-asia", "x")
+    'central-asia'
+    """
+    if PARAM_VALUE.match(value):
+        return value
+    shown = value.replace("\0", "\\0")
+    path_like = any(part in value for part in ("/", "\\", "..", "\0"))
+    why = "it holds a path or a NUL character" if path_like else "it is not a plain id"
+    raise error(
+        f"{where}: value '{shown}' refused: {why}. A value is an id such as KAZ, "
+        "central-asia or BRI (letters, digits, '-' and '_'). Nothing was rendered."
+    )
+
+
+def _params(path: Path, document: Mapping[str, Any]) -> tuple[ReportParam, ...]:
+    params = []
+    for name, item in document.get("params", {}).items():
+        key = f"params.{name}"
+        queries = PARAM_VALUE_QUERIES[name]
+        if ("values" in item) == ("values_query" in item):
+            raise DefinitionError(
+                f"{path}: key '{key}': give either 'values' (a list of ids) or "
+                f"'values_query' (one of: {'; '.join(queries)}), not both or neither."
+            )
+        values = tuple(dict.fromkeys(
+            check_param_value(v, f"{path}: key '{key}.values.{i}'", DefinitionError)
+            for i, v in enumerate(item.get("values", []))
+        ))  # fmt: skip
+        default = check_param_value(item["default"], f"{path}: key '{key}.default'",
+                                    DefinitionError)  # fmt: skip
+        if values and default not in values:
+            raise DefinitionError(
+                f"{path}: key '{key}.default': found '{default}', expected one of the "
+                f"values listed ({', '.join(values)})."
+            )
+        query = item.get("values_query")
+        if query is not None and query not in queries:
+            close = get_close_matches(query, queries, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise DefinitionError(
+                f"{path}: key '{key}.values_query': found '{query}', expected one of: "
+                f"{'; '.join(queries)}.{hint} (Free SQL is not run from a definition file.)"
+            )
+        on_schedule = item.get("on_schedule", "default")
+        if on_schedule not in PARAM_SCHEDULES:
+            raise DefinitionError(
+                f"{path}: key '{key}.on_schedule': found '{on_schedule}', expected "
+                f"{' or '.join(PARAM_SCHEDULES)}."
+            )
+        recipients = []
+        for value, addresses in item.get("recipients", {}).items():
+            check_param_value(value, f"{path}: key '{key}.recipients'", DefinitionError)
+            if values and value not in values:
+                raise DefinitionError(
+                    f"{path}: key '{key}.recipients.{value}': '{value}' is not one of the "
+                    f"values listed ({', '.join(values)})."
+                )
+            recipients.append((value, tuple(addresses)))
+        params.append(
+            ReportParam(name, default, values, query, on_schedule, tuple(recipients),
+                        item.get("description", ""))
+        )  # fmt: skip
+    return tuple(params)
+
+
+def _is_placeholder(value: str) -> bool:
+    return value.startswith("{") and value.endswith("}")
+
+
+def _check_placeholders(
+    path: Path, document: Mapping[str, Any], params: tuple[ReportParam, ...]
+) -> None:
+    """Every {placeholder} in a text or name list must name a declared parameter."""
+    declared = {param.name for param in params}
+    known = ", ".join(f"{{{n}{f}}}" for n in sorted(declared) for f in TEXT_FORMS[n])
+    expected = f"one of {known}" if known else "no placeholder (no [params] are declared)"
+    places: list[tuple[str, Mapping[str, Any]]] = [("", document)]
+    for i, section in enumerate(document.get("sections", [])):
+        places.append((f"sections.{i}.", section))
+        charts = enumerate(section.get("charts", []))
+        places.extend((f"sections.{i}.charts.{j}.", chart) for j, chart in charts)
+    for prefix, item in places:
+        for field in ("title", "audience", "intro"):
+            for found in _PLACEHOLDER.findall(str(item.get(field, ""))):
+                name, dot, form = found.partition(".")
+                if name not in declared or dot + form not in TEXT_FORMS[name]:
+                    raise DefinitionError(
+                        f"{path}: key '{prefix}{field}': found '{{{found}}}', expected {expected}."
+                    )
+        for field, forms in LIST_FORMS.items():
+            for index, value in enumerate(item.get(field, [])):
+                if "{" not in value and "}" not in value:
+                    continue
+                name = value.strip("{}").partition(".")[0]
+                if value not in forms or name not in declared:
+                    allowed = [f for f in forms if f.strip("{}").partition(".")[0] in declared]
+                    raise DefinitionError(
+                        f"{path}: key '{prefix}{field}.{index}': found '{value}', expected "
+                        f"{', '.join(allowed) or 'an id (no [params] declare this placeholder)'}."
+                    )
