@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -29,6 +29,7 @@ from tracker.models import BatchSummary, Catalog, Indicator, IndicatorInfo
 from tracker.units import parse_unit
 
 Connection = duckdb.DuckDBPyConnection
+T = TypeVar("T")
 
 # Nothing at run time may download: no extension is installed or loaded on demand.
 SAFE_CONFIG: dict[str, Any] = {
@@ -96,21 +97,32 @@ def connect(
 
 
 def _open(path: Path, *, read_only: bool, wait: float | None, create: bool = False) -> Connection:
-    deadline = time.monotonic() + (settings.busy_timeout() if wait is None else wait)
-    delay = 0.05
     config = dict(SAFE_CONFIG)
     if create:  # a new file stays readable by the stock duckdb CLI (see STORAGE_COMPATIBILITY)
         config["storage_compatibility_version"] = STORAGE_COMPATIBILITY
+    return _while_locked(
+        path,
+        wait,
+        lambda: duckdb.connect(str(path), read_only=read_only, config=config),
+        "cannot be opened as a DuckDB database ({reason}). The file was left untouched; "
+        "point --db at a tracker database.",
+    )
+
+
+def _while_locked(path: Path, wait: float | None, attempt: Callable[[], T], unreadable: str) -> T:
+    """`attempt()`, retried with bounded back-off while another process holds `path`'s
+    lock; DatabaseBusyError names the holder when the wait runs out. Any other DuckDB
+    error is DatabaseFileError with `unreadable` ({reason}: DuckDB's first line)."""
+    deadline = time.monotonic() + (settings.busy_timeout() if wait is None else wait)
+    delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config=config)
+            return attempt()
         except duckdb.Error as error:
             message = str(error)
             if "lock" not in message.lower():
-                raise DatabaseFileError(
-                    f"{path}: cannot be opened as a DuckDB database ({_first_line(message)}). "
-                    "The file was left untouched; point --db at a tracker database."
-                ) from None
+                reason = _first_line(message)
+                raise DatabaseFileError(f"{path}: {unreadable.format(reason=reason)}") from None
             if time.monotonic() >= deadline:
                 raise DatabaseBusyError(_busy_message(path, message)) from None
             time.sleep(delay)
@@ -296,23 +308,14 @@ def attach_runs(conn: Connection, db: Path, *, wait: float | None = None) -> Non
     `report_runs` and `deliveries` (for `tracker sql`); read-only. When no run was ever
     recorded, empty temporary tables of the same shape stand in. Call before `lock_down`."""
     path = runs_path(db)
-    deadline = time.monotonic() + (settings.busy_timeout() if wait is None else wait)
-    delay = 0.05
-    while path.exists():
-        try:
-            conn.execute("ATTACH ? AS runs (READ_ONLY)", [str(path)])
-            break
-        except duckdb.Error as error:
-            message = str(error)
-            if "lock" not in message.lower():
-                raise DatabaseFileError(
-                    f"{path}: the run history cannot be opened ({_first_line(message)}). "
-                    "Move the file away; a new one is created by the next run."
-                ) from None
-            if time.monotonic() >= deadline:
-                raise DatabaseBusyError(_busy_message(path, message)) from None
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    if path.exists():
+        _while_locked(
+            path,
+            wait,
+            lambda: conn.execute("ATTACH ? AS runs (READ_ONLY)", [str(path)]),
+            "the run history cannot be opened ({reason}). Move the file away; a new one is "
+            "created by the next run.",
+        )
     else:
         # No run recorded yet: the same tables, empty, as temporary objects (a read-only
         # connection can create nothing else), so queries naming them still answer.
