@@ -50,5 +50,10 @@ class DatabaseFileError(TrackerError):
     """The file at --db is not a tracker database (corrupt, foreign, or unreadable)."""
 
 
+class OutputError(TrackerError):
+    """Briefing files could not be written: --out is not a folder, is read-only, or the disk
+    is full."""
+
+
 class QueryError(InputError):
     """Ad-hoc SQL that DuckDB refused, or that tried to write without --write."""

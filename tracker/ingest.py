@@ -195,6 +195,23 @@ def _names(names: Sequence[str], limit: int = 20) -> str:
 
 # --- header: long or wide, known columns ---------------------------------------------------
 
+WORLD_BANK_ADVICE = (
+    "this looks like a World Bank / WDI download (a 'Data Source' preamble or 'Country Name',"
+    " 'Country Code', 'Indicator Name', 'Indicator Code' columns), which is not tracker's "
+    "format; delete the preamble rows above the header, rename 'Country Code' to 'geography' "
+    "(ISO3 codes), replace the four Country/Indicator columns with 'indicator' (a tracker "
+    "indicator id) and 'initiative' columns, keep the year columns (wide format) and add a "
+    "'source' column or --source; see README \"CSV format\""
+)
+
+
+def _looks_like_world_bank(names: Sequence[str]) -> bool:
+    """A World Bank WDI CSV: 'Data Source,World Development Indicators' preamble on line 1,
+    or the header with 'Country Code' and 'Indicator Code'."""
+    lowered = {name.lower() for name in names}
+    preamble = bool(names) and names[0].lower() == "data source"
+    return preamble or {"country code", "indicator code"} <= lowered
+
 
 def _layout(table: Table, run: Run) -> Layout | None:
     """Where the header's known columns are, and whether the file is wide; None after a
@@ -202,6 +219,9 @@ def _layout(table: Table, run: Run) -> Layout | None:
     file_no, line = table.file_no, table.header_line
     names = [name.strip() for name in table.header]
     before = run.problems.total
+    if _looks_like_world_bank(names):
+        run.problems.add(file_no, line, WORLD_BANK_ADVICE)
+        return None
     seen: dict[str, int] = {}
     for index, name in enumerate(names):
         if not name:
