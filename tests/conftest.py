@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -18,7 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from typer.testing import CliRunner, Result
 
-from tracker import settings
+from tracker import definitions, settings, store
 from tracker.cli import app
 
 PROJECT = settings.PROJECT_ROOT
@@ -149,3 +150,17 @@ def smtp_server() -> Iterator[Inbox]:
         yield inbox
     finally:
         controller.stop()
+
+
+@contextmanager
+def open_initialised(path: Path) -> Iterator[store.Connection]:
+    """A new tracker database at `path` (schema, reference tables, indicators), opened for
+    writing; for module-scoped fixtures that run many files through one database."""
+    with store.create_or_open(path) as new:
+        store.migrate(new)
+        with store.transaction(new):
+            store.sync_reference(new, settings.reference_dir())
+            indicators = definitions.load_indicators(settings.indicators_dir())
+            store.sync_indicators(new, indicators, definitions.definitions_digest(indicators))
+    with store.connect(path) as opened:
+        yield opened

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import open_initialised
 from tests.test_corpora import content
-from tracker import definitions, ingest, settings, store
+from tracker import ingest, store
 from tracker.errors import IngestError
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
@@ -48,14 +49,9 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[store.Connection]:
     """One initialised tracker database for the whole module."""
-    path = tmp_path_factory.mktemp("hardening-corpora") / "tracker.duckdb"
-    with store.create_or_open(path) as new:
-        store.migrate(new)
-        with store.transaction(new):
-            store.sync_reference(new, settings.reference_dir())
-            indicators = definitions.load_indicators(settings.indicators_dir())
-            store.sync_indicators(new, indicators, definitions.definitions_digest(indicators))
-    with store.connect(path) as opened:
+    with open_initialised(
+        tmp_path_factory.mktemp("hardening-corpora") / "tracker.duckdb"
+    ) as opened:
         yield opened
 
 
