@@ -317,3 +317,24 @@ def test_a_killed_render_stays_running_and_is_never_shown_as_succeeded(
     again = invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "o", db=tracker_db)
     assert again.exit_code == 0
     assert "issue 1" in again.output  # the killed run is not an issue
+
+
+def test_a_secret_local_file_named_in_html_never_reaches_the_pdf(tmp_path: Path) -> None:
+    """If WeasyPrint loaded any of these, the secret would show in the PDF's text."""
+    secret = "TOP-SECRET-7f3a9c"
+    css = tmp_path / "secret.css"
+    css.write_text(f'body::after {{ content: "{secret}"; }}')
+    svg = tmp_path / "secret.svg"
+    svg.write_text(f'<svg xmlns="http://www.w3.org/2000/svg"><text y="20">{secret}</text></svg>')
+    html = (
+        f'<html><head><link rel="stylesheet" href="{css.as_uri()}">'
+        f"<style>@import url({css.as_uri()});</style></head><body>"
+        f'<img src="{svg.as_uri()}"><object data="{svg.as_uri()}"></object>'
+        f'<embed src="{svg.as_uri()}"><div style="background: url({svg.as_uri()})">x</div>'
+        f'<img src="{svg.name}"><p>visible</p></body></html>'
+    )
+    pdf = report.render_pdf(html)  # templates/ is the only folder it may read
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "visible" in text
+    assert secret not in text
+    assert secret.encode() not in pdf
