@@ -58,6 +58,18 @@ def invoke(*args: str | Path, db: Path | None = None, input: str | None = None) 
     return CliRunner().invoke(app, argv, input=input, catch_exceptions=False)
 
 
+def db_rows(db: Path, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
+    """Read the database with plain duckdb, not through tracker's own code."""
+    with duckdb.connect(str(db), read_only=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def db_execute(db: Path, sql: str, params: list[object] | None = None) -> None:
+    """Change the database with plain duckdb (to set up a case tracker must handle)."""
+    with duckdb.connect(str(db)) as conn:
+        conn.execute(sql, params)
+
+
 @pytest.fixture(scope="session")
 def shipped_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database built like `make demo` does, once per test session."""

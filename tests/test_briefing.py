@@ -14,24 +14,12 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import invoke, runs_rows
+from tests.conftest import db_execute, db_rows, invoke, runs_rows
 
 REPORT = "programmes-compared"
-
-
-def _rows(db: Path, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
-    """Read the database with plain duckdb, not through tracker's own code."""
-    with duckdb.connect(str(db), read_only=True) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def _execute(db: Path, sql: str, params: list[object] | None = None) -> None:
-    with duckdb.connect(str(db)) as conn:
-        conn.execute(sql, params)
 
 
 def _only_dir(root: Path) -> Path:
@@ -166,7 +154,7 @@ def test_manifest_lists_each_file_with_its_sha256_and_the_sources(
         data = (out / entry["name"]).read_bytes()
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
         assert entry["bytes"] == len(data)
-    newest = _rows(db, "SELECT max(recorded_at) FROM observations")[0][0]
+    newest = db_rows(db, "SELECT max(recorded_at) FROM observations")[0][0]
     assert isinstance(newest, datetime)
     assert manifest["data_as_of"] == newest.isoformat()
     assert manifest["issue"] == 1
@@ -233,7 +221,7 @@ def test_second_issue_is_numbered_2_and_lists_the_revision_made_between_runs(
 
 def test_as_of_before_a_revision_shows_the_old_value(tracker_db: Path, tmp_path: Path) -> None:
     # The shipped data as if loaded on 1 Jan 2025; the revision is loaded today.
-    _execute(tracker_db, "UPDATE observations SET recorded_at = TIMESTAMP '2025-01-01 09:00'")
+    db_execute(tracker_db, "UPDATE observations SET recorded_at = TIMESTAMP '2025-01-01 09:00'")
     _revise_deal_value(tracker_db, tmp_path, "130.5")
     then = invoke(
         "brief", REPORT, "--format", "html", "--as-of", "2025-06-30", "--out", tmp_path / "then",

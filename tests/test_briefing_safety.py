@@ -21,20 +21,10 @@ import duckdb
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import PROJECT, invoke, run_count, runs_rows
+from tests.conftest import PROJECT, db_execute, invoke, run_count, runs_rows
 from tracker import report
 
 REPORT = "programmes-compared"
-
-
-def _rows(db: Path, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
-    with duckdb.connect(str(db), read_only=True) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def _execute(db: Path, sql: str, params: list[object] | None = None) -> None:
-    with duckdb.connect(str(db)) as conn:
-        conn.execute(sql, params)
 
 
 def _ingest(db: Path, folder: Path, lines: list[list[str]]) -> None:
@@ -92,7 +82,7 @@ def test_text_from_data_is_escaped_and_nothing_it_names_is_fetched(
     _ingest(tracker_db, tmp_path, [
         ["new_deals", "BRI", "WLD", "2022", "100", "count", f"{base}/source-page", hostile],
     ])  # fmt: skip
-    _execute(
+    db_execute(
         tracker_db,
         "UPDATE initiatives SET name = ?, colour = ? WHERE id = 'BRI'",
         ["Belt and Road <b onmouseover=alert(2)>x</b>", f"red;background:url({base}/c.png)"],
@@ -141,9 +131,9 @@ def test_the_pdf_url_fetcher_refuses_everything_outside_templates(
 
 
 def test_source_urls_are_links_only_for_http_and_https(tracker_db: Path, tmp_path: Path) -> None:
-    _execute(tracker_db, "UPDATE sources SET url = 'javascript:alert(3)' "
+    db_execute(tracker_db, "UPDATE sources SET url = 'javascript:alert(3)' "
                          "WHERE id = 'griffith-bri-2024'")  # fmt: skip
-    _execute(tracker_db, "UPDATE sources SET url = 'file:///etc/passwd' "
+    db_execute(tracker_db, "UPDATE sources SET url = 'file:///etc/passwd' "
                          "WHERE id = 'gfdc-bri-2023'")  # fmt: skip
     result = invoke("brief", REPORT, "--format", "html", "--out", tmp_path, db=tracker_db)
     assert result.exit_code == 0, result.output

@@ -13,14 +13,8 @@ import duckdb
 import pytest
 import typer
 
-from tests.conftest import PROJECT, invoke
+from tests.conftest import PROJECT, db_rows, invoke
 from tracker.cli import app
-
-
-def _rows(db: Path, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
-    """Read the database with plain duckdb, not through tracker's own code."""
-    with duckdb.connect(str(db), read_only=True) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def _all_commands() -> list[tuple[str, Any]]:
@@ -53,17 +47,17 @@ def test_init_creates_schema_once_and_is_idempotent(tmp_path: Path) -> None:
     second = invoke("init", db=db)
     assert second.exit_code == 0
     assert "schema up to date" in second.output
-    names = {r[0] for r in _rows(db, "SELECT table_name FROM duckdb_tables()")}
+    names = {r[0] for r in db_rows(db, "SELECT table_name FROM duckdb_tables()")}
     assert {"indicators", "initiatives", "geographies", "sources", "observations",
             "batches", "targets", "fx_rates"} <= names  # fmt: skip
-    views = {r[0] for r in _rows(db, "SELECT view_name FROM duckdb_views() WHERE NOT internal")}
+    views = {r[0] for r in db_rows(db, "SELECT view_name FROM duckdb_views() WHERE NOT internal")}
     assert {"observations_current", "latest_values", "target_progress", "comparison_usd"} <= views
     assert not list(tmp_path.glob(".*tmp*")), "the temporary build file was left behind"
 
 
 def test_shipped_indicators_are_all_synced(empty_db: Path) -> None:
     files = sorted(p.stem for p in (PROJECT / "indicators").glob("*.toml"))
-    synced = [r[0] for r in _rows(empty_db, "SELECT id FROM indicators ORDER BY id")]
+    synced = [r[0] for r in db_rows(empty_db, "SELECT id FROM indicators ORDER BY id")]
     assert synced == files
     required = {"new_deals", "new_deal_value", "financing", "trade_central_asia",
                 "power_capacity", "power_projects"}  # fmt: skip
@@ -71,7 +65,7 @@ def test_shipped_indicators_are_all_synced(empty_db: Path) -> None:
 
 
 def test_central_asia_region_has_its_five_members(empty_db: Path) -> None:
-    members = _rows(
+    members = db_rows(
         empty_db, "SELECT member FROM geography_members WHERE region = 'central-asia' ORDER BY 1"
     )
     assert [m[0] for m in members] == ["KAZ", "KGZ", "TJK", "TKM", "UZB"]
@@ -134,7 +128,7 @@ def test_indicators_show_unknown_id_suggests_the_close_match(tracker_db: Path) -
 
 
 def test_target_progress_computes_each_share(tracker_db: Path) -> None:
-    rows = _rows(
+    rows = db_rows(
         tracker_db,
         "SELECT label, target_value, latest_value, share_achieved, latest_period "
         "FROM target_progress ORDER BY label",
@@ -151,7 +145,7 @@ def test_target_progress_computes_each_share(tracker_db: Path) -> None:
 
 
 def test_comparison_usd_converts_eur_with_the_stated_rate(tracker_db: Path) -> None:
-    rows = _rows(
+    rows = db_rows(
         tracker_db,
         "SELECT period, value, currency, usd_per_unit, rate_year, value_usd, rate_used "
         "FROM comparison_usd WHERE indicator = 'financing' AND initiative = 'GG' ORDER BY period",
@@ -186,7 +180,7 @@ def test_sql_reads_statements_from_a_file(tracker_db: Path, tmp_path: Path) -> N
                       "SELECT 1;\nSELECT count(*) AS n FROM initiatives;\n")  # fmt: skip
     result = invoke("sql", "--format", "csv", "-f", script, db=tracker_db)
     assert result.exit_code == 0, result.output
-    expected = _rows(tracker_db, "SELECT count(*) FROM initiatives")[0][0]
+    expected = db_rows(tracker_db, "SELECT count(*) FROM initiatives")[0][0]
     assert result.output.splitlines() == ["n", str(expected)]
 
 
@@ -207,11 +201,11 @@ def test_sql_reads_statements_from_a_file(tracker_db: Path, tmp_path: Path) -> N
     ],
 )
 def test_sql_without_write_cannot_change_or_reach_out(tracker_db: Path, statement: str) -> None:
-    before = _rows(tracker_db, "SELECT count(*), sum(value) FROM observations")
+    before = db_rows(tracker_db, "SELECT count(*), sum(value) FROM observations")
     result = invoke("sql", statement, db=tracker_db)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    assert _rows(tracker_db, "SELECT count(*), sum(value) FROM observations") == before
+    assert db_rows(tracker_db, "SELECT count(*), sum(value) FROM observations") == before
     assert not Path("/tmp/tracker-leak.csv").exists()
 
 
@@ -222,7 +216,7 @@ def test_sql_with_write_changes_in_one_transaction(tracker_db: Path) -> None:
         db=tracker_db,
     )  # fmt: skip
     assert ok.exit_code == 0, ok.output
-    assert _rows(tracker_db, "SELECT usd_per_unit FROM fx_rates WHERE currency = 'GBP'") == [
+    assert db_rows(tracker_db, "SELECT usd_per_unit FROM fx_rates WHERE currency = 'GBP'") == [
         (1.27,)
     ]
     failing = invoke(
@@ -232,7 +226,7 @@ def test_sql_with_write_changes_in_one_transaction(tracker_db: Path) -> None:
     )  # fmt: skip
     assert failing.exit_code == 2
     assert "no_such_table" in failing.output
-    assert _rows(tracker_db, "SELECT count(*) FROM fx_rates WHERE currency = 'GBP'") == [(1,)]
+    assert db_rows(tracker_db, "SELECT count(*) FROM fx_rates WHERE currency = 'GBP'") == [(1,)]
 
 
 def test_bad_sql_is_refused_with_exit_2(tracker_db: Path) -> None:
@@ -245,7 +239,7 @@ def test_bad_sql_is_refused_with_exit_2(tracker_db: Path) -> None:
 def test_the_stock_duckdb_cli_opens_the_file_and_its_views_work(tracker_db: Path) -> None:
     binary = shutil.which("duckdb", path=str(Path(sys.executable).parent))
     assert binary, "the duckdb CLI (package duckdb-cli) is a dev dependency"
-    expected = _rows(tracker_db, "SELECT count(*) FROM latest_values")[0][0]
+    expected = db_rows(tracker_db, "SELECT count(*) FROM latest_values")[0][0]
     completed = subprocess.run(
         [binary, "-readonly", "-csv", "-noheader", str(tracker_db), "-c",
          "SELECT count(*) FROM latest_values; "
@@ -258,7 +252,7 @@ def test_the_stock_duckdb_cli_opens_the_file_and_its_views_work(tracker_db: Path
     lines = completed.stdout.split()
     assert lines[0] == str(expected)
     assert lines[1] == "0.948"
-    assert int(lines[2]) == _rows(tracker_db, "SELECT count(*) FROM observations_current")[0][0]
+    assert int(lines[2]) == db_rows(tracker_db, "SELECT count(*) FROM observations_current")[0][0]
 
 
 def test_removing_a_definition_that_has_observations_is_refused(
@@ -269,15 +263,15 @@ def test_removing_a_definition_that_has_observations_is_refused(
         shutil.copytree(PROJECT / folder, home / folder)
     (home / "indicators" / "power_projects.toml").unlink()
     monkeypatch.setenv("TRACKER_HOME", str(home))
-    before = _rows(tracker_db, "SELECT count(*) FROM observations")
+    before = db_rows(tracker_db, "SELECT count(*) FROM observations")
     for command in (["init"], ["ingest", *sorted((home / "data/observations").glob("*.csv"))]):
         result = invoke(*command, db=tracker_db)
         assert result.exit_code == 2, result.output
         assert "'power_projects'" in result.output and "Restore the file" in result.output
-    assert _rows(tracker_db, "SELECT count(*) FROM indicators WHERE id = 'power_projects'") == [
+    assert db_rows(tracker_db, "SELECT count(*) FROM indicators WHERE id = 'power_projects'") == [
         (1,)
     ]
-    assert _rows(tracker_db, "SELECT count(*) FROM observations") == before
+    assert db_rows(tracker_db, "SELECT count(*) FROM observations") == before
 
 
 def test_a_changed_definition_is_synced_before_ingest(
@@ -298,7 +292,7 @@ def test_a_changed_definition_is_synced_before_ingest(
     monkeypatch.setenv("TRACKER_HOME", str(home))
     result = invoke("ingest", rows, db=tracker_db)
     assert result.exit_code == 0, result.output
-    assert _rows(tracker_db, "SELECT value FROM observations WHERE indicator = 'rail_km'") == [
+    assert db_rows(tracker_db, "SELECT value FROM observations WHERE indicator = 'rail_km'") == [
         (12.0,)
     ]
 
@@ -315,17 +309,17 @@ def test_observations_as_of_shows_the_data_as_it_stood(tracker_db: Path, tmp_pat
     first = _write(tmp_path / "a.csv", HEADER + "new_deals,BRI,KAZ,2024,10,count,test-src x,\n")
     second = _write(tmp_path / "b.csv", HEADER + "new_deals,BRI,KAZ,2024,12,count,test-src x,\n")
     assert invoke("ingest", first, db=tracker_db).exit_code == 0
-    between = _rows(tracker_db, "SELECT max(recorded_at) FROM batches")[0][0]
+    between = db_rows(tracker_db, "SELECT max(recorded_at) FROM batches")[0][0]
     revised = invoke("ingest", second, db=tracker_db)
     assert revised.exit_code == 0, revised.output
     assert "1 revised" in revised.output
     point = "indicator = 'new_deals' AND geography = 'KAZ'"
-    assert _rows(tracker_db, f"SELECT value FROM observations_current WHERE {point}") == [(12.0,)]
-    assert _rows(
+    assert db_rows(tracker_db, f"SELECT value FROM observations_current WHERE {point}") == [(12.0,)]
+    assert db_rows(
         tracker_db, f"SELECT value FROM observations_as_of(?::TIMESTAMP) WHERE {point}", [between]
     ) == [(10.0,)]
-    assert _rows(tracker_db, f"SELECT count(*) FROM observations WHERE {point}") == [(2,)]
-    batches = _rows(tracker_db, "SELECT rows_new, rows_revised FROM batches ORDER BY id DESC")
+    assert db_rows(tracker_db, f"SELECT count(*) FROM observations WHERE {point}") == [(2,)]
+    batches = db_rows(tracker_db, "SELECT rows_new, rows_revised FROM batches ORDER BY id DESC")
     assert batches[0] == (0, 1) and batches[1] == (1, 0)
 
 
@@ -341,20 +335,20 @@ def test_dry_run_counts_but_writes_nothing(tracker_db: Path, tmp_path: Path) -> 
         HEADER + "new_deals,BRI,KAZ,2024,10,count,test-src x,\n"
         "new_deals,BRI,WLD,2024,340,count,seed-000-bri-2-0,\n",
     )
-    before = _rows(tracker_db, COUNTS)
+    before = db_rows(tracker_db, COUNTS)
     result = invoke("ingest", "--dry-run", rows, db=tracker_db)
     assert result.exit_code == 0, result.output
     assert "would load 2 rows" in result.output
     assert "1 new" in result.output and "1 revised" in result.output
-    after = _rows(tracker_db, COUNTS)
+    after = db_rows(tracker_db, COUNTS)
     assert after == before
 
 
 def test_loading_the_shipped_data_again_records_nothing(tracker_db: Path) -> None:
     from tests.conftest import SHIPPED_OBSERVATIONS
 
-    batches = _rows(tracker_db, "SELECT count(*) FROM batches")
+    batches = db_rows(tracker_db, "SELECT count(*) FROM batches")
     result = invoke("ingest", *SHIPPED_OBSERVATIONS, db=tracker_db)
     assert result.exit_code == 0
     assert "nothing new" in result.output
-    assert _rows(tracker_db, "SELECT count(*) FROM batches") == batches
+    assert db_rows(tracker_db, "SELECT count(*) FROM batches") == batches
