@@ -106,7 +106,7 @@ CREATE TABLE observations (
     source         TEXT NOT NULL,
     value          DOUBLE NOT NULL,     -- in the indicator's unit and multiplier
     currency       TEXT,                -- money: the currency `value` is in (kept as given)
-    value_as_given TEXT NOT NULL,
+    value_as_given TEXT NOT NULL USING COMPRESSION zstd,  -- mostly distinct: zstd is cheaper to write than the default dictionary+FSST
     unit_as_given  TEXT NOT NULL,
     note           TEXT,
     batch          BIGINT NOT NULL,
