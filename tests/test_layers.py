@@ -10,6 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tracker"
 # ingest's helpers sit between layer 1 and ingest: csvtext < ingest_run < ingest_values.
 LAYERS: dict[str, float] = {
     "settings": 0, "errors": 0, "models": 0, "units": 0, "periods": 0,
+    "briefing_queries": 0,
     "definitions": 1, "store": 1, "charts": 1, "briefing_text": 1, "csvtext": 1,
     "report_definitions": 1.5, "ingest_run": 1.8, "ingest_values": 1.9,
     "ingest": 2, "variants": 2.05, "briefing_data": 2.1, "briefing_runs": 2.1,
