@@ -14,7 +14,7 @@ LAYERS: dict[str, float] = {
     "report_definitions": 1.5, "ingest_run": 1.8, "ingest_values": 1.9,
     "ingest": 2, "variants": 2.05, "briefing_data": 2.1, "briefing_runs": 2.1,
     "briefing_context": 2.2, "briefing_build": 2.25, "report": 2.3, "variant_runs": 2.35,
-    "deliver": 2.4,
+    "deliver_email": 2.37, "deliver_smtp": 2.38, "deliver": 2.4,
     "schedule": 3,
     "cli": 4, "__main__": 5,  # __main__: `python -m tracker`, the one importer of cli
 }  # fmt: skip
