@@ -15,11 +15,12 @@ LAYERS: dict[str, float] = {
     "ingest": 2, "variants": 2.05, "briefing_data": 2.1, "briefing_runs": 2.1,
     "briefing_context": 2.2, "briefing_build": 2.25, "report": 2.3, "variant_runs": 2.35,
     "deliver_email": 2.37, "deliver_smtp": 2.38, "deliver": 2.4,
+    "schedule_cron": 2.5, "schedule_jobs": 2.6, "schedule_children": 2.7, "schedule_runs": 2.8,
     "schedule": 3,
     "cli": 4, "__main__": 5,  # __main__: `python -m tracker`, the one importer of cli
 }  # fmt: skip
 ONLY_IN = {"duckdb": {"store"}, "altair": {"charts"}, "vl_convert": {"charts"},
-           "apscheduler": {"schedule"}, "typer": {"cli"}}  # fmt: skip
+           "apscheduler": {"schedule", "schedule_cron"}, "typer": {"cli"}}  # fmt: skip
 
 
 def _imports(path: Path) -> set[str]:

@@ -547,6 +547,7 @@ import time  # noqa: E402
 
 from tracker import deliver as delivery  # noqa: E402
 from tracker import schedule as scheduling  # noqa: E402
+from tracker import schedule_children, schedule_jobs  # noqa: E402
 
 schedule_app = typer.Typer(
     help="Render briefings on their cron schedule (reports/*.toml [schedule]).",
@@ -566,7 +567,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def _log_to_stderr() -> None:
     """One line per event on stderr; no timestamps when journald reads it (it adds its own)."""
     formatter = logging.Formatter(
-        scheduling.log_format("JOURNAL_STREAM" in os.environ), datefmt="%Y-%m-%dT%H:%M:%SZ"
+        schedule_children.log_format("JOURNAL_STREAM" in os.environ), datefmt="%Y-%m-%dT%H:%M:%SZ"
     )
     formatter.converter = time.gmtime
     handler = _StderrHandler()
@@ -583,7 +584,7 @@ def schedule_list(ctx: typer.Context) -> None:
     """Each scheduled briefing: cron, time zone, last run, next run, missed run."""
     path = _context(ctx).db
     with _reported():
-        listings, problems = scheduling.list_schedules(path)
+        listings, problems = schedule_jobs.list_schedules(path)
     for problem in problems:
         err.print(f"not scheduled: {problem}", markup=False, highlight=False)
     if not listings:
