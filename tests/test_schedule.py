@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import PROJECT
 from tracker import report_definitions
-from tracker.schedule import catch_up_due, job_specs, last_due, parse_cron
+from tracker.schedule_cron import parse_cron
+from tracker.schedule_jobs import catch_up_due, job_specs, last_due
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TEMPLATES = PROJECT / "templates"

@@ -55,5 +55,9 @@ class OutputError(TrackerError):
     is full."""
 
 
+class DeliveryError(TrackerError):
+    """A briefing could not be delivered (exit code 1); the rendered files are kept."""
+
+
 class QueryError(InputError):
     """Ad-hoc SQL that DuckDB refused, or that tried to write without --write."""

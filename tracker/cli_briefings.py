@@ -1,0 +1,168 @@
+"""The briefing commands: `tracker brief` (a briefing, all of them, or its variants) and
+`tracker reports`.
+
+Layer 3.6: imports report, variant_runs, errors and cli_shared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from time import perf_counter
+from typing import Annotated, Any
+
+import typer
+
+from tracker import report as briefings
+from tracker import variant_runs
+from tracker.cli_shared import db_path, err, out, progress_bar, reported
+from tracker.errors import InputError
+
+
+def brief(
+    ctx: typer.Context,
+    report_name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="REPORT",
+            help="Briefing name: a file in reports/ without '.toml'. All of them if left out.",
+            show_default=False,
+        ),
+    ] = None,
+    formats: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="pdf, html or pdf,html (default: the definition's formats). The CSV and "
+            "manifest.json are always written.",
+            show_default=False,
+        ),
+    ] = None,
+    out_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output folder (default: reports/out); files go to DIR/<report>/<date>/.",
+            show_default=False,
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="DATE",
+            help="Render the briefing as it would have been on DATE (YYYY-MM-DD, UTC), "
+            "from the data recorded by then.",
+            show_default=False,
+        ),
+    ] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="NAME=VALUE",
+            help="Render the variant with this parameter value, e.g. --param geography=KAZ "
+            "(repeat for more parameters). Files go to DIR/<report>/<date>/<name>-<value>/.",
+            show_default=False,
+        ),
+    ] = None,
+    each: Annotated[
+        str | None,
+        typer.Option(
+            "--each",
+            metavar="NAME",
+            help="Render one variant per allowed value of parameter NAME (e.g. --each "
+            "geography), in parallel, with a progress bar.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Render a briefing (all of them without REPORT) to PDF, HTML, CSV and manifest.json."""
+    path = db_path(ctx)
+    with reported():
+        moment = briefings.parse_as_of(as_of) if as_of is not None else None
+        if params or each:
+            _brief_variants(path, report_name, params or [], each, formats, out_root, moment)
+            return
+        results = briefings.render_briefings(
+            path,
+            report_name,
+            formats=formats.split(",") if formats is not None else None,
+            out_root=out_root,
+            as_of=moment,
+        )
+        for result in results:
+            stamp = f"{result.data_as_of:%Y-%m-%d %H:%M} UTC" if result.data_as_of else "none"
+            names = ", ".join(file.name for file in result.files)
+            out.print(
+                f"{result.report}: issue {result.issue} of {result.briefing_date}, data as of "
+                f"{stamp}; wrote {names} to {result.output_dir}",
+                markup=False,
+                highlight=False,
+            )
+
+
+def _brief_variants(
+    path: Path,
+    report_name: str | None,
+    params: list[str],
+    each: str | None,
+    formats: str | None,
+    out_root: Path | None,
+    moment: Any,
+) -> None:
+    """`tracker brief REPORT --param NAME=VALUE` / `--each NAME`: one line per variant, then
+    the count of PDFs and the time; exit 1 when any variant failed."""
+    if report_name is None:
+        raise InputError("--param and --each need a briefing name: tracker brief REPORT ...")
+    started = perf_counter()
+    with progress_bar() as progress:
+        outcomes = variant_runs.render_variants(
+            path, report_name, params=params, each=[each] if each else [],
+            formats=formats.split(",") if formats is not None else None, out_root=out_root,
+            as_of=moment, progress=progress,
+        )  # fmt: skip
+    pdfs = 0
+    for outcome in outcomes:
+        result = outcome.rendered
+        if result is None:
+            err.print(f"{report_name} ({outcome.label}): failed: {outcome.error}",
+                      markup=False, highlight=False)  # fmt: skip
+            continue
+        pdfs += sum(1 for file in result.files if file.suffix == ".pdf")
+        names = ", ".join(file.name for file in result.files)
+        out.print(
+            f"{result.report} ({outcome.label}): issue {result.issue} of "
+            f"{result.briefing_date}; wrote {names} to {result.output_dir}",
+            markup=False,
+            highlight=False,
+        )
+    failed = [o for o in outcomes if o.rendered is None]
+    out.print(
+        f"{report_name}: {len(outcomes) - len(failed)} of {len(outcomes)} variant(s) rendered, "
+        f"{pdfs} PDF(s), in {perf_counter() - started:.1f} s.",
+        markup=False,
+        highlight=False,
+    )
+    if failed:
+        raise typer.Exit(max(o.exit_code for o in failed))
+
+
+def reports_command(ctx: typer.Context) -> None:
+    """List briefing definitions with schedule, formats, last run and output folder."""
+    path = db_path(ctx)
+    with reported():
+        listings = briefings.list_reports(path)
+    if not listings:
+        out.print("No briefing definitions in reports/.")
+    for item in listings:
+        out.print(f"{item.name}: {item.title}", markup=False, highlight=False)
+        out.print(
+            f"  cadence: {item.cadence or '-'}; schedule: {item.schedule}; "
+            f"formats: {item.formats}\n  last run: {item.last_run}\n"
+            f"  output: {item.last_output}",
+            markup=False,
+            highlight=False,
+        )
+        if item.parameters:
+            out.print(f"  parameters: {item.parameters}; render one per value with --each",
+                      markup=False, highlight=False)  # fmt: skip

@@ -1,0 +1,275 @@
+"""The database commands: `tracker init`, `ingest`, `indicators` (and `indicators show`) and
+`sql`. Each opens the store, calls one library function and prints the result.
+
+Layer 3.6: imports definitions, ingest, settings, store, errors and cli_shared.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from tracker import definitions, ingest, settings, store
+from tracker.cli_shared import db_path, err, out, progress_bar, reported
+from tracker.errors import InputError, UnknownNameError
+
+# --- init ---------------------------------------------------------------------------------
+
+
+def _ensure_definitions_synced(conn: store.Connection) -> list[str]:
+    """Sync indicators/ into the store when any definition file changed."""
+    indicators = definitions.load_indicators(settings.indicators_dir())
+    digest = definitions.definitions_digest(indicators)
+    if store.stored_definitions_digest(conn) == digest:
+        return []
+    return store.sync_indicators(conn, indicators, digest) or ["definitions updated"]
+
+
+def init(ctx: typer.Context) -> None:
+    """Create or migrate the schema, load reference tables, sync indicators/ into DuckDB."""
+    path = db_path(ctx)
+    with reported():
+        with store.create_or_open(path) as conn:
+            applied = store.migrate(conn)
+            with store.transaction(conn):
+                counts = store.sync_reference(conn, settings.reference_dir())
+                _ensure_definitions_synced(conn)
+            indicator_count = store.query(conn, "SELECT count(*) AS n FROM indicators")["n"][0]
+        migrations = ", ".join(applied) if applied else "schema up to date"
+        tables = ", ".join(f"{table} {count}" for table, count in counts.items())
+        out.print(f"{path}: {migrations}; {indicator_count} indicators; {tables}.")
+
+
+# --- ingest -------------------------------------------------------------------------------
+
+
+def ingest_command(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="CSV files (long or wide format).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and count, write nothing.")
+    ] = False,
+    source: Annotated[
+        str | None,
+        typer.Option(help="Source id or citation for rows that name none."),
+    ] = None,
+    encoding: Annotated[
+        str, typer.Option(help="Text encoding of the files, e.g. latin-1.")
+    ] = "utf-8",
+    delimiter: Annotated[
+        str | None,
+        typer.Option(help="Field delimiter [default: ',' or, by the header, ';' or tab]."),
+    ] = None,
+) -> None:
+    """Load indicator values from CSV files: all of them, or none if anything is refused."""
+    path = db_path(ctx)
+    options = ingest.IngestOptions(source=source, encoding=encoding, delimiter=delimiter)
+    with reported():
+        for file in files:
+            if not file.is_file():
+                raise InputError(f"{file}: no such file. Nothing was loaded.")
+        with store.connect(path) as conn, store.transaction(conn):
+            _ensure_definitions_synced(conn)
+            catalog = store.catalog(conn)
+            with progress_bar() as progress:
+                prepared = ingest.prepare(files, catalog, options, progress=progress)
+            summary = store.write_batch(
+                conn,
+                prepared.rows,
+                files=[str(f) for f in prepared.files],
+                sha256s=list(prepared.sha256s),
+                new_sources=prepared.new_sources,
+                dry_run=dry_run,
+            )
+        for warning in prepared.warnings:
+            err.print(warning, markup=False, highlight=False)
+        if not dry_run and summary.batch_id is None:
+            out.print(
+                f"nothing new: all {summary.rows_read} rows from {len(files)} file(s) are "
+                "already in the database; nothing was written.",
+                highlight=False,
+            )
+            return
+        verb = "would load" if dry_run else "loaded"
+        batch = "" if summary.batch_id is None else f" as batch {summary.batch_id}"
+        out.print(
+            f"{verb} {summary.rows_read} rows from {len(files)} file(s){batch}: "
+            f"{summary.rows_new} new, {summary.rows_revised} revised, "
+            f"{summary.rows_unchanged} unchanged.",
+            highlight=False,
+        )
+
+
+# --- indicators ---------------------------------------------------------------------------
+
+LATEST_PER_INDICATOR = """
+SELECT i.id, i.name, i.unit, i.measure, i.frequency, i.category,
+       l.value AS latest_value, l.currency, l.period AS latest_period,
+       l.initiative, l.source, coalesce(n.series, 0) AS series
+FROM indicators AS i
+LEFT JOIN (
+    SELECT * FROM latest_values
+    QUALIFY row_number() OVER (
+        PARTITION BY indicator ORDER BY period_end DESC, period_start ASC, source
+    ) = 1
+) AS l ON l.indicator = i.id
+LEFT JOIN (
+    SELECT indicator, count(*) AS series FROM latest_values GROUP BY indicator
+) AS n ON n.indicator = i.id
+ORDER BY i.category, i.id
+"""
+
+
+def indicators_list(ctx: typer.Context) -> None:
+    """List definitions with unit, measure, latest value and its period."""
+    if ctx.invoked_subcommand is not None:
+        return
+    path = db_path(ctx)
+    with reported(), store.connect(path, read_only=True) as conn:
+        frame = store.query(conn, LATEST_PER_INDICATOR)
+    table = Table(title=f"Indicators in {path.name}")
+    for column in ("id", "unit", "measure", "category", "latest", "period", "of", "series"):
+        table.add_column(column, justify="right" if column in ("latest", "series") else "left")
+    for row in frame.iter_rows(named=True):
+        table.add_row(
+            row["id"],
+            row["unit"],
+            row["measure"],
+            row["category"],
+            _format_value(row["latest_value"], row["currency"], row["unit"]),
+            row["latest_period"] or "no data yet",
+            " ".join(filter(None, [row["initiative"], row["source"]])),
+            str(row["series"]),
+        )
+    out.print(table)
+
+
+def indicators_show(
+    ctx: typer.Context, indicator_id: Annotated[str, typer.Argument(metavar="ID")]
+) -> None:
+    """One definition: its fields, series, targets and sources."""
+    path = db_path(ctx)
+    with reported(), store.connect(path, read_only=True) as conn:
+        found = store.query(conn, "SELECT * FROM indicators WHERE id = ?", [indicator_id])
+        if found.is_empty():
+            known = store.query(conn, "SELECT id FROM indicators ORDER BY id")["id"].to_list()
+            raise UnknownNameError(_unknown("indicator", indicator_id, known))
+        series = store.query(conn, SERIES_OF_INDICATOR, [indicator_id])
+        targets = store.query(conn, TARGETS_OF_INDICATOR, [indicator_id])
+        sources = store.query(conn, SOURCES_OF_INDICATOR, [indicator_id])
+    definition = found.row(0, named=True)
+    out.print(f"[bold]{definition['id']}[/bold]: {definition['name']}", highlight=False)
+    out.print(definition["description"], markup=False, highlight=False)
+    for key in ("unit", "measure", "base_date", "base_note", "frequency", "category",
+                "preferred_source", "default_initiative", "definition_file"):  # fmt: skip
+        if definition[key] is not None:
+            out.print(f"  {key}: {definition[key]}", markup=False, highlight=False)
+    out.print(_frame_table(series, "Series (current vintages)"))
+    out.print(_frame_table(targets, "Targets") if targets.height else "Targets: none")
+    out.print(_frame_table(sources, "Sources"))
+
+
+SERIES_OF_INDICATOR = """
+SELECT c.initiative, c.geography, c.source, count(*) AS points,
+       arg_min(c.period, c.period_end) AS first, arg_max(c.period, c.period_end) AS last,
+       arg_max(c.value, c.period_end) AS latest_value, any_value(c.currency) AS currency
+FROM observations_current AS c
+WHERE c.indicator = ?
+GROUP BY ALL ORDER BY c.initiative, c.geography, c.source
+"""
+TARGETS_OF_INDICATOR = """
+SELECT initiative, geography, label, target_value, target_currency, due, latest_period,
+       latest_value, round(share_achieved * 100, 1) AS percent_achieved, target_source
+FROM target_progress WHERE indicator = ? ORDER BY initiative, due, target_value
+"""
+SOURCES_OF_INDICATOR = """
+SELECT s.id, s.title, s.publisher, s.published, s.kind, s.url
+FROM sources AS s
+WHERE s.id IN (
+    SELECT source FROM observations_current WHERE indicator = ?1
+    UNION SELECT source FROM targets WHERE indicator = ?1
+)
+ORDER BY s.id
+"""
+
+
+# --- sql ----------------------------------------------------------------------------------
+
+
+def sql(
+    ctx: typer.Context,
+    query: Annotated[str | None, typer.Argument(help="SQL text (or use -f FILE).")] = None,
+    file: Annotated[
+        Path | None, typer.Option("-f", "--file", help="Read the SQL from this file.")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="table, csv or json.", case_sensitive=False)
+    ] = "table",
+    write: Annotated[
+        bool, typer.Option("--write", help="Allow changes, in one transaction.")
+    ] = False,
+) -> None:
+    """Run ad-hoc SQL against the database: read-only unless --write."""
+    path = db_path(ctx)
+    with reported():
+        output = output.lower()
+        if output not in ("table", "csv", "json"):
+            raise InputError(f"--format: found '{output}', expected table, csv or json.")
+        if (query is None) == (file is None):
+            raise InputError("Give the SQL as an argument or with -f FILE (one of the two).")
+        text = query if query is not None else _read_sql_file(file)
+        with store.connect(path, read_only=not write) as conn:
+            store.attach_runs(conn, path)  # report_runs, deliveries: the run history, read-only
+            if not write:
+                store.lock_down(conn)
+            result = store.run_user_sql(conn, text, write=write)
+        if result is None:
+            if write:
+                out.print("done.")
+            return
+        if output == "csv":
+            sys.stdout.write(result.write_csv())
+        elif output == "json":
+            sys.stdout.write(result.write_json() + "\n")
+        else:
+            out.print(_frame_table(result, None))
+
+
+def _read_sql_file(file: Path | None) -> str:
+    assert file is not None
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{file}: cannot read SQL file ({error}).") from None
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _frame_table(frame: pl.DataFrame, title: str | None) -> Table:
+    table = Table(title=title)
+    for name, dtype in frame.schema.items():
+        table.add_column(name, justify="right" if dtype.is_numeric() else "left")
+    for row in frame.iter_rows():
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    return table
+
+
+def _format_value(value: float | None, currency: str | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    shown_unit = unit if currency is None else unit.replace(unit.split(" ")[0], currency, 1)
+    return f"{value:,.4g} {shown_unit}" if abs(value) < 1e4 else f"{value:,.0f} {shown_unit}"
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> str:
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, known, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return f"Unknown {kind} '{name}'.{hint} Known: {', '.join(known)}."

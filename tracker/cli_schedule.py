@@ -1,0 +1,128 @@
+"""Scheduled briefings and their delivery: `tracker schedule list`, `tracker schedule run`
+and `tracker deliver`, which log one line per event to stderr.
+
+Layer 3.6: imports settings, report_definitions, deliver, schedule, schedule_jobs,
+schedule_children and cli_shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tracker import deliver as delivery
+from tracker import report_definitions, schedule_children, schedule_jobs, settings
+from tracker import schedule as scheduling
+from tracker.cli_shared import db_path, err, out, reported
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is logged (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _log_to_stderr() -> None:
+    """One line per event on stderr; no timestamps when journald reads it (it adds its own)."""
+    formatter = logging.Formatter(
+        schedule_children.log_format("JOURNAL_STREAM" in os.environ), datefmt="%Y-%m-%dT%H:%M:%SZ"
+    )
+    formatter.converter = time.gmtime
+    handler = _StderrHandler()
+    handler.setFormatter(formatter)
+    logger = logging.getLogger("tracker")
+    logger.handlers[:] = [h for h in logger.handlers if not isinstance(h, _StderrHandler)]
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # our own lines say it all
+
+
+def schedule_list(ctx: typer.Context) -> None:
+    """Each scheduled briefing: cron, time zone, last run, next run, missed run."""
+    path = db_path(ctx)
+    with reported():
+        listings, problems = schedule_jobs.list_schedules(path)
+    for problem in problems:
+        err.print(f"not scheduled: {problem}", markup=False, highlight=False)
+    if not listings:
+        out.print("No briefing in reports/ has a [schedule].")
+        return
+    table = Table(title="Scheduled briefings")
+    for column in ("report", "cron", "timezone", "last run", "next run", "catch-up"):
+        table.add_column(column)
+    for item in listings:
+        table.add_row(item.name, item.cron, item.timezone, item.last_run, item.next_run,
+                      item.catch_up or "-")  # fmt: skip
+    out.print(table)
+
+
+def schedule_run(
+    ctx: typer.Context,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="Run every briefing that is due, then exit (cron, timers)."),
+    ] = False,
+) -> None:
+    """Run the scheduler in the foreground (a service runs this); logs go to stderr."""
+    path = db_path(ctx)
+    _log_to_stderr()
+    with reported():
+        runner = scheduling.BriefingScheduler(path)
+        if once:
+            failed = runner.run_once()
+            if failed:
+                raise typer.Exit(1)
+        else:
+            runner.run_forever()
+
+
+def deliver_command(
+    ctx: typer.Context,
+    report_name: Annotated[
+        str, typer.Argument(metavar="REPORT", help="Briefing name: a file in reports/.")
+    ],
+    to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--to",
+            metavar="ADDRESS",
+            help="Send to this address instead of the definition's recipients (repeat for more).",
+            show_default=False,
+        ),
+    ] = None,
+    run_id: Annotated[
+        int | None,
+        typer.Option(
+            "--run",
+            metavar="ID",
+            help="Deliver this run (report_runs.id) instead of the newest succeeded one.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Send the newest rendered briefing to its recipients now (and copy it to the outbox)."""
+    path = db_path(ctx)
+    _log_to_stderr()
+    with reported():
+        definition = report_definitions.load_report(
+            report_definitions.find_report(settings.reports_dir(), report_name),
+            settings.templates_dir(),
+        )
+        done = delivery.deliver_briefing(path, definition, run_id=run_id, to=to or ())
+    sent = (
+        f"e-mailed to {', '.join(done.recipients)}" if done.emailed
+        else f"not e-mailed ({done.note})"
+    )  # fmt: skip
+    out.print(
+        f"{done.report}: issue {done.issue} (run {done.run_id}) copied to {done.outbox}; {sent}.",
+        markup=False,
+        highlight=False,
+    )

@@ -1,0 +1,83 @@
+"""What every command of the `tracker` command line shares: the consoles it prints to, the
+--db of the invocation, and errors turned into a one-paragraph message and an exit code.
+
+Layer 3.5 (below the command modules): imports errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from tracker.errors import TrackerError
+
+# Piped output is not cut to 80 columns: tables keep their natural width for grep and files.
+PIPED_WIDTH = 10_000
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else PIPED_WIDTH)
+
+
+@dataclass
+class Context:
+    """Options shared by every command."""
+
+    db: Path
+
+
+def db_path(ctx: typer.Context) -> Path:
+    """The database of this invocation (--db, TRACKER_DB or the project's default)."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Context)
+    return obj.db
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn tracker errors into a message and exit code; never show a traceback."""
+    try:
+        yield
+    except TrackerError as error:
+        err.print(str(error), markup=False, highlight=False)
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("Interrupted; nothing was changed.")
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as error:  # noqa: BLE001 - the promise is: no traceback, ever
+        if os.environ.get("TRACKER_DEBUG"):
+            raise
+        err.print(
+            f"Internal error: {type(error).__name__}: {error}. Nothing was changed. "
+            "Run again with TRACKER_DEBUG=1 to see where it happened, and report it.",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar on a terminal; nothing at all otherwise."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield update
