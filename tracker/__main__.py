@@ -1,6 +1,6 @@
 """`python -m tracker` runs the command line (the scheduler starts its children this way).
 
-Layer 4, like cli.
+Layer 5: above cli, its one importer.
 """
 
 from tracker.cli import run

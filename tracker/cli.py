@@ -27,7 +27,7 @@ indicators_app = typer.Typer(
     invoke_without_command=True,
 )
 schedule_app = typer.Typer(
-    help="Render briefings on their cron schedule (reports/*.toml [schedule]).",
+    help="Render briefings on their cron schedule (reports/*.toml \\[schedule]).",
     no_args_is_help=True,
 )
 
