@@ -19,7 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from typer.testing import CliRunner, Result
 
-from tracker import definitions, settings, store
+from tracker import definitions, settings, store, store_sync
 from tracker.cli import app
 
 PROJECT = settings.PROJECT_ROOT
@@ -171,8 +171,8 @@ def open_initialised(path: Path) -> Iterator[store.Connection]:
     with store.create_or_open(path) as new:
         store.migrate(new)
         with store.transaction(new):
-            store.sync_reference(new, settings.reference_dir())
+            store_sync.sync_reference(new, settings.reference_dir())
             indicators = definitions.load_indicators(settings.indicators_dir())
-            store.sync_indicators(new, indicators, definitions.definitions_digest(indicators))
+            store_sync.sync_indicators(new, indicators, definitions.definitions_digest(indicators))
     with store.connect(path) as opened:
         yield opened

@@ -12,6 +12,7 @@ LAYERS: dict[str, float] = {
     "settings": 0, "errors": 0, "models": 0, "units": 0, "periods": 0,
     "briefing_queries": 0,
     "definitions": 1, "store": 1, "charts": 1, "briefing_text": 1, "csvtext": 1,
+    "store_sync": 1.1, "store_batches": 1.1, "store_user_sql": 1.2,
     "report_definitions": 1.5, "ingest_run": 1.8, "ingest_values": 1.9,
     "ingest": 2, "variants": 2.05, "briefing_data": 2.1, "briefing_runs": 2.1,
     "briefing_context": 2.2, "briefing_build": 2.25, "report": 2.3, "variant_runs": 2.35,

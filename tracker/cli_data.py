@@ -14,7 +14,7 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from tracker import definitions, ingest, settings, store
+from tracker import definitions, ingest, settings, store, store_batches, store_sync, store_user_sql
 from tracker.cli_shared import db_path, err, out, progress_bar, reported
 from tracker.errors import InputError, UnknownNameError
 
@@ -25,9 +25,9 @@ def _ensure_definitions_synced(conn: store.Connection) -> list[str]:
     """Sync indicators/ into the store when any definition file changed."""
     indicators = definitions.load_indicators(settings.indicators_dir())
     digest = definitions.definitions_digest(indicators)
-    if store.stored_definitions_digest(conn) == digest:
+    if store_sync.stored_definitions_digest(conn) == digest:
         return []
-    return store.sync_indicators(conn, indicators, digest) or ["definitions updated"]
+    return store_sync.sync_indicators(conn, indicators, digest) or ["definitions updated"]
 
 
 def init(ctx: typer.Context) -> None:
@@ -37,7 +37,7 @@ def init(ctx: typer.Context) -> None:
         with store.create_or_open(path) as conn:
             applied = store.migrate(conn)
             with store.transaction(conn):
-                counts = store.sync_reference(conn, settings.reference_dir())
+                counts = store_sync.sync_reference(conn, settings.reference_dir())
                 _ensure_definitions_synced(conn)
             indicator_count = store.query(conn, "SELECT count(*) AS n FROM indicators")["n"][0]
         migrations = ", ".join(applied) if applied else "schema up to date"
@@ -75,10 +75,10 @@ def ingest_command(
                 raise InputError(f"{file}: no such file. Nothing was loaded.")
         with store.connect(path) as conn, store.transaction(conn):
             _ensure_definitions_synced(conn)
-            catalog = store.catalog(conn)
+            catalog = store_sync.catalog(conn)
             with progress_bar() as progress:
                 prepared = ingest.prepare(files, catalog, options, progress=progress)
-            summary = store.write_batch(
+            summary = store_batches.write_batch(
                 conn,
                 prepared.rows,
                 files=[str(f) for f in prepared.files],
@@ -226,8 +226,8 @@ def sql(
         with store.connect(path, read_only=not write) as conn:
             store.attach_runs(conn, path)  # report_runs, deliveries: the run history, read-only
             if not write:
-                store.lock_down(conn)
-            result = store.run_user_sql(conn, text, write=write)
+                store_user_sql.lock_down(conn)
+            result = store_user_sql.run_user_sql(conn, text, write=write)
         if result is None:
             if write:
                 out.print("done.")

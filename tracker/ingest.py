@@ -1,4 +1,4 @@
-"""CSV files -> one validated, normalised batch of observations for `store.write_batch`.
+"""CSV files -> one validated, normalised batch of observations for `store_batches.write_batch`.
 
 Layer 2: imports errors, models, periods, csvtext, ingest_run and ingest_values; never
 duckdb, never cli.
@@ -50,7 +50,7 @@ ADVICE = 'Fix the problems above and run `tracker ingest` again; see README "CSV
 
 @dataclass(frozen=True)
 class PreparedBatch:
-    """What `prepare` hands to `store.write_batch`: rows plus file and source records."""
+    """What `prepare` hands to `store_batches.write_batch`: rows plus file and source records."""
 
     rows: pl.DataFrame  # OBSERVATION_COLUMNS
     files: tuple[str, ...]  # file paths as given
@@ -68,7 +68,7 @@ def prepare(
     """Read, validate and normalise CSV files into one batch; raises IngestError listing
     every problem (at most 50 shown, with the total).
 
-    Used inside one transaction: `store.write_batch(conn, batch.rows, files=batch.files,
+    Used inside one transaction: `store_batches.write_batch(conn, batch.rows, files=batch.files,
     sha256s=batch.sha256s, new_sources=batch.new_sources)`. `progress` is called with
     ("reading CSV files", files done, files in all) before each file and at the end.
     """

@@ -1,6 +1,10 @@
-"""The DuckDB store: connections, migrations, syncs, batches and queries as polars frames.
+"""The DuckDB store: connections, locking, migrations, the run-history file, and queries as
+polars frames.
 
-Layer 1: the only module importing duckdb. Imports settings, errors, models, units.
+Layer 1: the only module importing duckdb. Imports settings and errors. Its companions
+`store_sync` (reference tables, indicator definitions, the catalog), `store_batches`
+(write_batch, latest_points) and `store_user_sql` (`tracker sql`) work through the
+`Connection` and `DatabaseError` named here.
 """
 
 from __future__ import annotations
@@ -19,16 +23,10 @@ import duckdb
 import polars as pl
 
 from tracker import settings
-from tracker.errors import (
-    DatabaseBusyError,
-    DatabaseFileError,
-    DefinitionError,
-    QueryError,
-)
-from tracker.models import BatchSummary, Catalog, Indicator, IndicatorInfo
-from tracker.units import parse_unit
+from tracker.errors import DatabaseBusyError, DatabaseFileError
 
 Connection = duckdb.DuckDBPyConnection
+DatabaseError = duckdb.Error
 T = TypeVar("T")
 
 # Nothing at run time may download: no extension is installed or loaded on demand.
@@ -45,22 +43,6 @@ _LOCK_HOLDER = re.compile(
 )
 # ... and adds this when the holder has the file read-only (we wanted to write).
 _HELD_READ_ONLY = "would be able to open this database in read-only mode"
-REFERENCE_TABLES = ("initiatives", "geographies", "geography_members", "sources", "fx_rates")
-KEY_COLUMNS = ("indicator", "initiative", "geography", "period", "source")
-OBSERVATION_COLUMNS = (
-    "indicator",
-    "initiative",
-    "geography",
-    "period",
-    "period_start",
-    "period_end",
-    "source",
-    "value",
-    "currency",
-    "value_as_given",
-    "unit_as_given",
-    "note",
-)
 
 
 def utc_now() -> datetime:
@@ -121,7 +103,7 @@ def _while_locked(path: Path, wait: float | None, attempt: Callable[[], T], unre
         except duckdb.Error as error:
             message = str(error)
             if "lock" not in message.lower():
-                reason = _first_line(message)
+                reason = first_line(message)
                 raise DatabaseFileError(f"{path}: {unreadable.format(reason=reason)}") from None
             if time.monotonic() >= deadline:
                 raise DatabaseBusyError(_busy_message(path, message)) from None
@@ -140,13 +122,13 @@ def _busy_message(path: Path, message: str) -> str:
     )
 
 
-def _first_line(message: str) -> str:
+def first_line(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else message
 
 
 def is_tracker_database(conn: Connection) -> bool:
     """True when the open database has tracker's migration record."""
-    count = _scalar(
+    count = scalar(
         conn,
         "SELECT count(*) FROM duckdb_tables() "
         "WHERE table_name = 'schema_migrations' AND schema_name = 'main'",
@@ -154,7 +136,7 @@ def is_tracker_database(conn: Connection) -> bool:
     return bool(count)
 
 
-def _scalar(conn: Connection, sql: str, params: Sequence[object] | None = None) -> Any:
+def scalar(conn: Connection, sql: str, params: Sequence[object] | None = None) -> Any:
     """The first column of the first row, or None; reads the whole result, as DuckDB 2
     refuses further work on a connection while a result is unfinished."""
     rows = conn.execute(sql, list(params) if params is not None else None).fetchall()
@@ -230,7 +212,7 @@ def _remove_database_files(path: Path) -> None:
 
 
 def _has_user_tables(conn: Connection) -> bool:
-    return bool(_scalar(conn, "SELECT count(*) FROM duckdb_tables() WHERE NOT internal"))
+    return bool(scalar(conn, "SELECT count(*) FROM duckdb_tables() WHERE NOT internal"))
 
 
 def migrate(conn: Connection, folder: str = "sql") -> list[str]:
@@ -336,345 +318,7 @@ def has_table(conn: Connection, table: str, *, database: str | None = None) -> b
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' "
         "AND database_name = coalesce(?, current_database())"
     )
-    return bool(_scalar(conn, sql, [table, database]))
-
-
-# --- reference tables and indicator definitions -------------------------------------------
-
-
-def sync_reference(conn: Connection, folder: Path) -> dict[str, int]:
-    """Upsert the shipped reference tables from `folder/<table>.csv`; returns row counts.
-
-    Rows are replaced by primary key, never deleted, so sources registered by ingest stay.
-    """
-    counts: dict[str, int] = {}
-    for table in REFERENCE_TABLES:
-        path = folder / f"{table}.csv"
-        if not path.exists():
-            raise DefinitionError(f"{path}: reference table file not found.")
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
-        columns = [row[0] for row in conn.execute(f"DESCRIBE {table}").fetchall()]
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise DefinitionError(
-                f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(columns)}."
-            )
-        conn.register("reference_rows", frame.select(columns))
-        try:
-            casts = ", ".join(f"NULLIF(trim({c}), '')" for c in columns)
-            conn.execute(f"INSERT OR REPLACE INTO {table} SELECT {casts} FROM reference_rows")
-        except duckdb.Error as error:
-            raise DefinitionError(f"{path}: {_first_line(str(error))}") from None
-        finally:
-            conn.unregister("reference_rows")
-        counts[table] = frame.height
-    return counts
-
-
-def stored_definitions_digest(conn: Connection) -> str | None:
-    """The hash of the indicator definitions last synced, or None."""
-    value = _scalar(conn, "SELECT value FROM meta WHERE key = 'definitions_sha256'")
-    return None if value is None else str(value)
-
-
-def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: str) -> list[str]:
-    """Make the indicators and targets tables match the definitions; returns what changed.
-
-    A definition removed while observations still use it is refused; nothing changes then.
-    """
-    wanted = {indicator.id for indicator in indicators}
-    stored = {row[0] for row in conn.execute("SELECT id FROM indicators").fetchall()}
-    removed = sorted(stored - wanted)
-    if removed:
-        in_use = conn.execute(
-            "SELECT indicator, count(*) FROM observations WHERE list_contains(?, indicator) "
-            "GROUP BY indicator ORDER BY indicator",
-            [removed],
-        ).fetchall()
-        if in_use:
-            detail = ", ".join(f"'{name}' ({count} observations)" for name, count in in_use)
-            raise DefinitionError(
-                f"indicators/: the definition of {detail} was removed but the database still "
-                "holds its observations. Restore the file (nothing was changed or lost)."
-            )
-    _check_definition_references(conn, indicators)
-    now = utc_now()
-    rows = []
-    target_rows = []
-    for indicator in indicators:
-        unit = parse_unit(indicator.unit)
-        assert unit is not None, "definitions validate units"
-        rows.append(
-            (
-                indicator.id, indicator.name, indicator.description, indicator.unit,
-                unit.dimension, unit.base, unit.scale, indicator.measure, indicator.base_date,
-                indicator.base_note, indicator.frequency, indicator.category,
-                indicator.preferred_source, indicator.default_initiative,
-                str(indicator.path.name) if indicator.path else None, indicator.sha256, now,
-            )
-        )  # fmt: skip
-        for target in indicator.targets:
-            target_unit = parse_unit(target.unit)
-            assert target_unit is not None
-            value = target.value * target_unit.scale / unit.scale
-            currency = target_unit.base if target_unit.dimension == "money" else None
-            target_rows.append(
-                (
-                    target.indicator, target.initiative, target.geography, target.label, value,
-                    currency, target.unit, target.due, target.baseline_value,
-                    target.baseline_period, target.source, target.note,
-                )
-            )  # fmt: skip
-    conn.execute("DELETE FROM targets")
-    conn.execute("DELETE FROM indicators WHERE NOT list_contains(?, id)", [sorted(wanted)])
-    conn.executemany(
-        "INSERT OR REPLACE INTO indicators VALUES "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    if target_rows:
-        conn.executemany(
-            "INSERT INTO targets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", target_rows
-        )
-    conn.execute("INSERT OR REPLACE INTO meta VALUES ('definitions_sha256', ?)", [digest])
-    added = sorted(wanted - stored)
-    return [f"added {name}" for name in added] + [f"removed {name}" for name in removed]
-
-
-def _check_definition_references(conn: Connection, indicators: Sequence[Indicator]) -> None:
-    initiatives = {r[0] for r in conn.execute("SELECT id FROM initiatives").fetchall()}
-    geographies = {r[0] for r in conn.execute("SELECT id FROM geographies").fetchall()}
-    sources = {r[0] for r in conn.execute("SELECT id FROM sources").fetchall()}
-    for indicator in indicators:
-        where = indicator.path or indicator.id
-        unit = parse_unit(indicator.unit)
-        assert unit is not None
-        if indicator.preferred_source and indicator.preferred_source not in sources:
-            raise DefinitionError(
-                f"{where}: key 'preferred_source': found '{indicator.preferred_source}', "
-                "expected an id from the sources table (data/reference/sources.csv)."
-            )
-        if indicator.default_initiative and indicator.default_initiative not in initiatives:
-            raise DefinitionError(
-                f"{where}: key 'default_initiative': found '{indicator.default_initiative}', "
-                f"expected one of {', '.join(sorted(initiatives))}."
-            )
-        for index, target in enumerate(indicator.targets):
-            key = f"targets.{index}"
-            target_unit = parse_unit(target.unit)
-            assert target_unit is not None
-            if target_unit.dimension != unit.dimension:
-                raise DefinitionError(
-                    f"{where}: key '{key}.unit': found '{target.unit}', expected a unit "
-                    f"convertible to the indicator's '{indicator.unit}'."
-                )
-            for field, value, known in (
-                ("initiative", target.initiative, initiatives),
-                ("geography", target.geography, geographies),
-                ("source", target.source, sources),
-            ):
-                if value not in known:
-                    raise DefinitionError(
-                        f"{where}: key '{key}.{field}': found '{value}', which is not in the "
-                        f"{field} reference table."
-                    )
-
-
-# --- what ingest needs ---------------------------------------------------------------------
-
-
-def catalog(conn: Connection) -> Catalog:
-    """The names a CSV may use: indicators, initiatives, geographies, sources, currencies."""
-    indicators = {
-        row[0]: IndicatorInfo(row[0], row[1], row[2], float(row[3]), row[4])
-        for row in conn.execute(
-            "SELECT id, dimension, base_unit, multiplier, default_initiative FROM indicators"
-        ).fetchall()
-    }
-    geographies: dict[str, str] = {}
-    for geo_id, name in conn.execute("SELECT id, name FROM geographies").fetchall():
-        geographies.setdefault(str(name).lower(), geo_id)
-    for (geo_id,) in conn.execute("SELECT id FROM geographies").fetchall():
-        geographies[str(geo_id).lower()] = geo_id
-    source_rows = conn.execute("SELECT id, title FROM sources").fetchall()
-    currencies = {r[0] for r in conn.execute("SELECT DISTINCT currency FROM fx_rates").fetchall()}
-    return Catalog(
-        indicators=indicators,
-        initiatives={r[0] for r in conn.execute("SELECT id FROM initiatives").fetchall()},
-        geographies=geographies,
-        sources={row[0]: row[1] for row in source_rows},
-        source_titles={row[1]: row[0] for row in source_rows},
-        currencies=currencies | {"USD"},
-    )
-
-
-def write_batch(
-    conn: Connection,
-    rows: pl.DataFrame,
-    *,
-    files: Sequence[str],
-    sha256s: Sequence[str],
-    new_sources: pl.DataFrame | None = None,
-    dry_run: bool = False,
-) -> BatchSummary:
-    """Record one batch of observations inside the caller's transaction.
-
-    `rows` has OBSERVATION_COLUMNS. Each row is new (key not seen), unchanged (same value,
-    currency and note as the current vintage: nothing is written) or a revision (a new
-    vintage; the old one gets superseded_at). With dry_run, or when every row is unchanged,
-    nothing is written and batch_id is None.
-    """
-    recorded_at = utc_now()
-    conn.register("incoming_rows", ArrowStream(rows.select(OBSERVATION_COLUMNS)))
-    try:
-        new, revised = (int(n) for n in conn.execute(_COUNT_SQL).fetchall()[0])
-        unchanged = rows.height - new - revised
-        batch_id: int | None = None
-        # Loading what is already there changes nothing: not even a batch record.
-        if not dry_run and (new or revised):
-            _register_sources(conn, new_sources)
-            batch_id = int(
-                _scalar(
-                    conn,
-                    "INSERT INTO batches (files, sha256, rows_read, rows_new, rows_revised, "
-                    "rows_unchanged, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    ["; ".join(files), "; ".join(sha256s), rows.height, new, revised,
-                     unchanged, recorded_at],
-                )
-            )  # fmt: skip
-            # Row order in the table means nothing; not keeping it makes the insert parallel.
-            conn.execute("SET preserve_insertion_order = false")
-            try:
-                if revised:
-                    conn.execute(_SUPERSEDE_SQL, [recorded_at])
-                # Revised points have no current vintage now: both they and new points
-                # are the rows without one.
-                conn.execute(_INSERT_SQL, [batch_id, recorded_at])
-                _update_latest_points(conn, batch_id)
-            finally:
-                conn.execute("RESET preserve_insertion_order")
-    finally:
-        conn.unregister("incoming_rows")
-    return BatchSummary(
-        batch_id=batch_id,
-        files=tuple(files),
-        rows_read=rows.height,
-        rows_new=new,
-        rows_revised=revised,
-        rows_unchanged=unchanged,
-        dry_run=dry_run,
-    )
-
-
-_KEYS = ", ".join(KEY_COLUMNS)
-_SAME_VINTAGE = (
-    "{a}.value = {b}.value AND {a}.currency IS NOT DISTINCT FROM {b}.currency "
-    "AND {a}.note IS NOT DISTINCT FROM {b}.note"
-)
-_COUNT_SQL = f"""
-SELECT count(*) FILTER (WHERE c.indicator IS NULL) AS new,
-       count(*) FILTER (
-           WHERE c.indicator IS NOT NULL AND NOT ({_SAME_VINTAGE.format(a="c", b="s")})
-       ) AS revised
-FROM incoming_rows AS s
-LEFT JOIN observations_current AS c USING ({_KEYS})
-"""
-_SUPERSEDE_SQL = f"""
-UPDATE observations AS o SET superseded_at = ?
-FROM incoming_rows AS s
-WHERE o.superseded_at IS NULL
-  AND {" AND ".join(f"o.{k} = s.{k}" for k in KEY_COLUMNS)}
-  AND NOT ({_SAME_VINTAGE.format(a="o", b="s")})
-"""
-_INSERT_SQL = f"""
-INSERT INTO observations
-SELECT {", ".join(f"s.{c}" for c in OBSERVATION_COLUMNS)}, ? AS batch, ? AS recorded_at,
-       NULL AS superseded_at
-FROM incoming_rows AS s
-ANTI JOIN observations_current AS c USING ({_KEYS})
-"""
-
-# latest_points after batch $1, without reading the whole table: the newest
-# period end of each series the batch touched (its rows and the summary's); the summary's
-# rows of those series that end earlier, or that the batch revised, go; the batch's rows at
-# that end come in. Hash joins against the few touched series, no ranking.
-_SERIES = ("indicator", "initiative", "geography", "source")
-_LATEST_COLUMNS = ", ".join((*OBSERVATION_COLUMNS, "batch", "recorded_at"))
-_ON_SERIES = " AND ".join(f"{{a}}.{c} = {{b}}.{c}" for c in _SERIES)
-_LATEST_MAX_SQL = f"""
-CREATE OR REPLACE TEMP TABLE latest_max AS
-WITH fresh AS (
-    SELECT {", ".join(_SERIES)}, max(period_end) AS period_end
-    FROM observations WHERE batch = $1 GROUP BY ALL
-)
-SELECT f.{", f.".join(_SERIES)}, greatest(f.period_end, max(l.period_end)) AS period_end
-FROM fresh AS f LEFT JOIN latest_points AS l ON {_ON_SERIES.format(a="l", b="f")}
-GROUP BY f.{", f.".join(_SERIES)}, f.period_end
-"""
-_LATEST_DROP_SQL = f"""
-DELETE FROM latest_points AS l USING latest_max AS m
-WHERE {_ON_SERIES.format(a="l", b="m")} AND l.period_end < m.period_end
-"""
-_FRESH_AT_MAX = f"""
-SELECT o.{", o.".join(_LATEST_COLUMNS.split(", "))}
-FROM observations AS o JOIN latest_max AS m
-    ON {_ON_SERIES.format(a="o", b="m")} AND o.period_end = m.period_end
-WHERE o.batch = $1
-"""
-_LATEST_REVISED_SQL = f"""
-DELETE FROM latest_points AS l USING ({_FRESH_AT_MAX}) AS f
-WHERE {" AND ".join(f"l.{c} = f.{c}" for c in KEY_COLUMNS)}
-"""
-_LATEST_ADD_SQL = f"INSERT INTO latest_points {_FRESH_AT_MAX}"
-_LATEST_REBUILD_SQL = f"""
-INSERT INTO latest_points
-SELECT {_LATEST_COLUMNS} FROM observations_current
-QUALIFY period_end = max(period_end) OVER (PARTITION BY {", ".join(_SERIES)})
-"""
-
-
-class ArrowStream:
-    """A polars frame as DuckDB scans it through the Arrow C stream interface: no pyarrow
-    (whose import alone costs more than scanning a million rows), and every scan of the
-    registered name reads the frame afresh."""
-
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self.frame = frame
-
-    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
-        return self.frame.__arrow_c_stream__(requested_schema)
-
-
-def _update_latest_points(conn: Connection, batch_id: int) -> None:
-    conn.execute(_LATEST_MAX_SQL, [batch_id])
-    try:
-        conn.execute(_LATEST_DROP_SQL)
-        conn.execute(_LATEST_REVISED_SQL, [batch_id])
-        conn.execute(_LATEST_ADD_SQL, [batch_id])
-    finally:
-        conn.execute("DROP TABLE IF EXISTS latest_max")
-
-
-def refresh_latest_points(conn: Connection) -> None:
-    """Rebuild latest_points from observations, for writes that did not go
-    through `write_batch` (`tracker sql --write`, tools writing the table directly)."""
-    if not _scalar(conn, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'latest_points'"):
-        return
-    conn.execute("DELETE FROM latest_points")
-    conn.execute(_LATEST_REBUILD_SQL)
-
-
-def _register_sources(conn: Connection, new_sources: pl.DataFrame | None) -> None:
-    if new_sources is None or not new_sources.height:
-        return
-    conn.register("new_source_rows", ArrowStream(new_sources))
-    try:
-        conn.execute(
-            "INSERT OR IGNORE INTO sources (id, title, url, kind, note) "
-            "SELECT id, title, url, kind, note FROM new_source_rows"
-        )
-    finally:
-        conn.unregister("new_source_rows")
+    return bool(scalar(conn, sql, [table, database]))
 
 
 # --- queries -------------------------------------------------------------------------------
@@ -687,55 +331,6 @@ def query(conn: Connection, sql: str, params: Sequence[object] | None = None) ->
         return pl.DataFrame()
     frame: pl.DataFrame = relation.pl()
     return frame
-
-
-def run_user_sql(conn: Connection, text: str, *, write: bool) -> pl.DataFrame | None:
-    """Run a user's SQL text (one or more statements); the last statement's result, if any.
-
-    Without `write` the connection must be read-only and locked down (see `lock_down`); with
-    `write` all statements run in one transaction, rolled back if any fails, and
-    latest_points is rebuilt in it.
-    """
-    try:
-        statements = conn.extract_statements(text)
-    except duckdb.Error as error:
-        raise QueryError(f"SQL not understood: {_first_line(str(error))}") from None
-    if not statements:
-        raise QueryError("No SQL statement given.")
-    try:
-        if write:
-            conn.execute("BEGIN TRANSACTION")
-        result: pl.DataFrame | None = None
-        for statement in statements:
-            relation = conn.sql(statement.query)
-            result = relation.pl() if relation is not None else None
-        if write:
-            refresh_latest_points(conn)  # the statements may have changed observations
-            conn.execute("COMMIT")
-        return result
-    except duckdb.Error as error:
-        if write:
-            conn.execute("ROLLBACK")
-        message = _first_line(str(error))
-        if not write and _is_write_refusal(message):
-            raise QueryError(
-                f"Refused: {message}. `tracker sql` is read-only; add --write to change data."
-            ) from None
-        raise QueryError(f"SQL error: {message}") from None
-
-
-def _is_write_refusal(message: str) -> bool:
-    lowered = message.lower()
-    return any(
-        phrase in lowered
-        for phrase in ("read-only", "read only", "lock_configuration", "external access")
-    )
-
-
-def lock_down(conn: Connection) -> None:
-    """Forbid files, network and settings changes on a read-only user connection."""
-    conn.execute("SET enable_external_access = false")
-    conn.execute("SET lock_configuration = true")
 
 
 def require_initialised(path: Path) -> None:

@@ -8,7 +8,7 @@ citation 'synthetic benchmark data, not real figures', so it registers as a new 
 then measures, on the same file:
 
   (a) DuckDB: `CREATE TABLE t AS SELECT * FROM read_csv(file)` into a fresh DuckDB file;
-  (b) tracker: connect, catalog, `ingest.prepare`, `store.write_batch`, commit, close,
+  (b) tracker: connect, catalog, `ingest.prepare`, `store_batches.write_batch`, commit, close,
       into a fresh initialised tracker database.
 
 Each runs in a fresh process, as a command would (timed inside it, imports excluded), on
@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from tracker import definitions, ingest, settings, store
+from tracker import definitions, ingest, settings, store, store_sync
 from tracker.models import IndicatorInfo
 from tracker.units import Unit
 
@@ -44,15 +44,15 @@ def build_template(path: Path) -> None:
     with store.create_or_open(path) as conn:
         store.migrate(conn)
         with store.transaction(conn):
-            store.sync_reference(conn, settings.reference_dir())
+            store_sync.sync_reference(conn, settings.reference_dir())
             indicators = definitions.load_indicators(settings.indicators_dir())
-            store.sync_indicators(conn, indicators, definitions.definitions_digest(indicators))
+            store_sync.sync_indicators(conn, indicators, definitions.definitions_digest(indicators))
 
 
 def write_csv(template: Path, path: Path, rows: int) -> int:
     """A long CSV of `rows` distinct points; returns the number written."""
     with store.connect(template, read_only=True) as conn:
-        catalog = store.catalog(conn)
+        catalog = store_sync.catalog(conn)
     indicators = pl.DataFrame(
         {
             "indicator": sorted(catalog.indicators),
@@ -123,7 +123,7 @@ def tracker_child(db: Path, csv_path: Path, write_batch: str) -> None:
     start = time.perf_counter()
     with store.connect(db) as conn:
         with store.transaction(conn):
-            catalog = store.catalog(conn)
+            catalog = store_sync.catalog(conn)
             prepared = ingest.prepare([csv_path], catalog, ingest.IngestOptions())
             prepared_at = time.perf_counter()
             summary = write(
@@ -149,7 +149,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--write-batch",
-        default="tracker.store:write_batch",
+        default="tracker.store_batches:write_batch",
         metavar="MODULE:FUNCTION",
         help="the write_batch to measure, to compare a candidate (importable) implementation",
     )

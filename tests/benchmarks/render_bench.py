@@ -32,7 +32,7 @@ from pathlib import Path
 import polars as pl
 import vl_convert
 
-from tracker import briefing_data, report, report_definitions, settings, store
+from tracker import briefing_data, report, report_definitions, settings, store, store_batches
 from tracker.briefing_build import build_briefing
 from tracker.charts import VEGA_LITE_VERSION
 
@@ -147,7 +147,7 @@ def _add_synthetic(db: Path) -> None:
             schema={c: pl.String for c in ("id", "title", "url", "kind", "note")},
         )
         with store.transaction(conn):
-            store.write_batch(conn, frame, files=["render_bench synthetic"], sha256s=["-"],
+            store_batches.write_batch(conn, frame, files=["render_bench synthetic"], sha256s=["-"],
                               new_sources=sources)  # fmt: skip
         conn.execute("CHECKPOINT")
 

@@ -1,0 +1,198 @@
+"""One batch of observations into the store, and the latest_points summary kept with it.
+
+Layer 1.1: imports store and models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from tracker.models import BatchSummary
+from tracker.store import Connection, scalar, utc_now
+
+KEY_COLUMNS = ("indicator", "initiative", "geography", "period", "source")
+OBSERVATION_COLUMNS = (
+    "indicator",
+    "initiative",
+    "geography",
+    "period",
+    "period_start",
+    "period_end",
+    "source",
+    "value",
+    "currency",
+    "value_as_given",
+    "unit_as_given",
+    "note",
+)
+
+
+def write_batch(
+    conn: Connection,
+    rows: pl.DataFrame,
+    *,
+    files: Sequence[str],
+    sha256s: Sequence[str],
+    new_sources: pl.DataFrame | None = None,
+    dry_run: bool = False,
+) -> BatchSummary:
+    """Record one batch of observations inside the caller's transaction.
+
+    `rows` has OBSERVATION_COLUMNS. Each row is new (key not seen), unchanged (same value,
+    currency and note as the current vintage: nothing is written) or a revision (a new
+    vintage; the old one gets superseded_at). With dry_run, or when every row is unchanged,
+    nothing is written and batch_id is None.
+    """
+    recorded_at = utc_now()
+    conn.register("incoming_rows", ArrowStream(rows.select(OBSERVATION_COLUMNS)))
+    try:
+        new, revised = (int(n) for n in conn.execute(_COUNT_SQL).fetchall()[0])
+        unchanged = rows.height - new - revised
+        batch_id: int | None = None
+        # Loading what is already there changes nothing: not even a batch record.
+        if not dry_run and (new or revised):
+            _register_sources(conn, new_sources)
+            batch_id = int(
+                scalar(
+                    conn,
+                    "INSERT INTO batches (files, sha256, rows_read, rows_new, rows_revised, "
+                    "rows_unchanged, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    ["; ".join(files), "; ".join(sha256s), rows.height, new, revised,
+                     unchanged, recorded_at],
+                )
+            )  # fmt: skip
+            # Row order in the table means nothing; not keeping it makes the insert parallel.
+            conn.execute("SET preserve_insertion_order = false")
+            try:
+                if revised:
+                    conn.execute(_SUPERSEDE_SQL, [recorded_at])
+                # Revised points have no current vintage now: both they and new points
+                # are the rows without one.
+                conn.execute(_INSERT_SQL, [batch_id, recorded_at])
+                _update_latest_points(conn, batch_id)
+            finally:
+                conn.execute("RESET preserve_insertion_order")
+    finally:
+        conn.unregister("incoming_rows")
+    return BatchSummary(
+        batch_id=batch_id,
+        files=tuple(files),
+        rows_read=rows.height,
+        rows_new=new,
+        rows_revised=revised,
+        rows_unchanged=unchanged,
+        dry_run=dry_run,
+    )
+
+
+_KEYS = ", ".join(KEY_COLUMNS)
+_SAME_VINTAGE = (
+    "{a}.value = {b}.value AND {a}.currency IS NOT DISTINCT FROM {b}.currency "
+    "AND {a}.note IS NOT DISTINCT FROM {b}.note"
+)
+_COUNT_SQL = f"""
+SELECT count(*) FILTER (WHERE c.indicator IS NULL) AS new,
+       count(*) FILTER (
+           WHERE c.indicator IS NOT NULL AND NOT ({_SAME_VINTAGE.format(a="c", b="s")})
+       ) AS revised
+FROM incoming_rows AS s
+LEFT JOIN observations_current AS c USING ({_KEYS})
+"""
+_SUPERSEDE_SQL = f"""
+UPDATE observations AS o SET superseded_at = ?
+FROM incoming_rows AS s
+WHERE o.superseded_at IS NULL
+  AND {" AND ".join(f"o.{k} = s.{k}" for k in KEY_COLUMNS)}
+  AND NOT ({_SAME_VINTAGE.format(a="o", b="s")})
+"""
+_INSERT_SQL = f"""
+INSERT INTO observations
+SELECT {", ".join(f"s.{c}" for c in OBSERVATION_COLUMNS)}, ? AS batch, ? AS recorded_at,
+       NULL AS superseded_at
+FROM incoming_rows AS s
+ANTI JOIN observations_current AS c USING ({_KEYS})
+"""
+
+# latest_points after batch $1, without reading the whole table: the newest
+# period end of each series the batch touched (its rows and the summary's); the summary's
+# rows of those series that end earlier, or that the batch revised, go; the batch's rows at
+# that end come in. Hash joins against the few touched series, no ranking.
+_SERIES = ("indicator", "initiative", "geography", "source")
+_LATEST_COLUMNS = ", ".join((*OBSERVATION_COLUMNS, "batch", "recorded_at"))
+_ON_SERIES = " AND ".join(f"{{a}}.{c} = {{b}}.{c}" for c in _SERIES)
+_LATEST_MAX_SQL = f"""
+CREATE OR REPLACE TEMP TABLE latest_max AS
+WITH fresh AS (
+    SELECT {", ".join(_SERIES)}, max(period_end) AS period_end
+    FROM observations WHERE batch = $1 GROUP BY ALL
+)
+SELECT f.{", f.".join(_SERIES)}, greatest(f.period_end, max(l.period_end)) AS period_end
+FROM fresh AS f LEFT JOIN latest_points AS l ON {_ON_SERIES.format(a="l", b="f")}
+GROUP BY f.{", f.".join(_SERIES)}, f.period_end
+"""
+_LATEST_DROP_SQL = f"""
+DELETE FROM latest_points AS l USING latest_max AS m
+WHERE {_ON_SERIES.format(a="l", b="m")} AND l.period_end < m.period_end
+"""
+_FRESH_AT_MAX = f"""
+SELECT o.{", o.".join(_LATEST_COLUMNS.split(", "))}
+FROM observations AS o JOIN latest_max AS m
+    ON {_ON_SERIES.format(a="o", b="m")} AND o.period_end = m.period_end
+WHERE o.batch = $1
+"""
+_LATEST_REVISED_SQL = f"""
+DELETE FROM latest_points AS l USING ({_FRESH_AT_MAX}) AS f
+WHERE {" AND ".join(f"l.{c} = f.{c}" for c in KEY_COLUMNS)}
+"""
+_LATEST_ADD_SQL = f"INSERT INTO latest_points {_FRESH_AT_MAX}"
+_LATEST_REBUILD_SQL = f"""
+INSERT INTO latest_points
+SELECT {_LATEST_COLUMNS} FROM observations_current
+QUALIFY period_end = max(period_end) OVER (PARTITION BY {", ".join(_SERIES)})
+"""
+
+
+class ArrowStream:
+    """A polars frame as DuckDB scans it through the Arrow C stream interface: no pyarrow
+    (whose import alone costs more than scanning a million rows), and every scan of the
+    registered name reads the frame afresh."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self.frame.__arrow_c_stream__(requested_schema)
+
+
+def _update_latest_points(conn: Connection, batch_id: int) -> None:
+    conn.execute(_LATEST_MAX_SQL, [batch_id])
+    try:
+        conn.execute(_LATEST_DROP_SQL)
+        conn.execute(_LATEST_REVISED_SQL, [batch_id])
+        conn.execute(_LATEST_ADD_SQL, [batch_id])
+    finally:
+        conn.execute("DROP TABLE IF EXISTS latest_max")
+
+
+def refresh_latest_points(conn: Connection) -> None:
+    """Rebuild latest_points from observations, for writes that did not go
+    through `write_batch` (`tracker sql --write`, tools writing the table directly)."""
+    if not scalar(conn, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'latest_points'"):
+        return
+    conn.execute("DELETE FROM latest_points")
+    conn.execute(_LATEST_REBUILD_SQL)
+
+
+def _register_sources(conn: Connection, new_sources: pl.DataFrame | None) -> None:
+    if new_sources is None or not new_sources.height:
+        return
+    conn.register("new_source_rows", ArrowStream(new_sources))
+    try:
+        conn.execute(
+            "INSERT OR IGNORE INTO sources (id, title, url, kind, note) "
+            "SELECT id, title, url, kind, note FROM new_source_rows"
+        )
+    finally:
+        conn.unregister("new_source_rows")

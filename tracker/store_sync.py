@@ -1,0 +1,185 @@
+"""The reference tables and indicator definitions in the store, and the catalog of names a
+CSV may use.
+
+Layer 1.1: imports store, errors, models and units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from tracker.errors import DefinitionError
+from tracker.models import Catalog, Indicator, IndicatorInfo
+from tracker.store import Connection, DatabaseError, first_line, scalar, utc_now
+from tracker.units import parse_unit
+
+REFERENCE_TABLES = ("initiatives", "geographies", "geography_members", "sources", "fx_rates")
+
+
+def sync_reference(conn: Connection, folder: Path) -> dict[str, int]:
+    """Upsert the shipped reference tables from `folder/<table>.csv`; returns row counts.
+
+    Rows are replaced by primary key, never deleted, so sources registered by ingest stay.
+    """
+    counts: dict[str, int] = {}
+    for table in REFERENCE_TABLES:
+        path = folder / f"{table}.csv"
+        if not path.exists():
+            raise DefinitionError(f"{path}: reference table file not found.")
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
+        columns = [row[0] for row in conn.execute(f"DESCRIBE {table}").fetchall()]
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DefinitionError(
+                f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(columns)}."
+            )
+        conn.register("reference_rows", frame.select(columns))
+        try:
+            casts = ", ".join(f"NULLIF(trim({c}), '')" for c in columns)
+            conn.execute(f"INSERT OR REPLACE INTO {table} SELECT {casts} FROM reference_rows")
+        except DatabaseError as error:
+            raise DefinitionError(f"{path}: {first_line(str(error))}") from None
+        finally:
+            conn.unregister("reference_rows")
+        counts[table] = frame.height
+    return counts
+
+
+def stored_definitions_digest(conn: Connection) -> str | None:
+    """The hash of the indicator definitions last synced, or None."""
+    value = scalar(conn, "SELECT value FROM meta WHERE key = 'definitions_sha256'")
+    return None if value is None else str(value)
+
+
+def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: str) -> list[str]:
+    """Make the indicators and targets tables match the definitions; returns what changed.
+
+    A definition removed while observations still use it is refused; nothing changes then.
+    """
+    wanted = {indicator.id for indicator in indicators}
+    stored = {row[0] for row in conn.execute("SELECT id FROM indicators").fetchall()}
+    removed = sorted(stored - wanted)
+    if removed:
+        in_use = conn.execute(
+            "SELECT indicator, count(*) FROM observations WHERE list_contains(?, indicator) "
+            "GROUP BY indicator ORDER BY indicator",
+            [removed],
+        ).fetchall()
+        if in_use:
+            detail = ", ".join(f"'{name}' ({count} observations)" for name, count in in_use)
+            raise DefinitionError(
+                f"indicators/: the definition of {detail} was removed but the database still "
+                "holds its observations. Restore the file (nothing was changed or lost)."
+            )
+    _check_definition_references(conn, indicators)
+    now = utc_now()
+    rows = []
+    target_rows = []
+    for indicator in indicators:
+        unit = parse_unit(indicator.unit)
+        assert unit is not None, "definitions validate units"
+        rows.append(
+            (
+                indicator.id, indicator.name, indicator.description, indicator.unit,
+                unit.dimension, unit.base, unit.scale, indicator.measure, indicator.base_date,
+                indicator.base_note, indicator.frequency, indicator.category,
+                indicator.preferred_source, indicator.default_initiative,
+                str(indicator.path.name) if indicator.path else None, indicator.sha256, now,
+            )
+        )  # fmt: skip
+        for target in indicator.targets:
+            target_unit = parse_unit(target.unit)
+            assert target_unit is not None
+            value = target.value * target_unit.scale / unit.scale
+            currency = target_unit.base if target_unit.dimension == "money" else None
+            target_rows.append(
+                (
+                    target.indicator, target.initiative, target.geography, target.label, value,
+                    currency, target.unit, target.due, target.baseline_value,
+                    target.baseline_period, target.source, target.note,
+                )
+            )  # fmt: skip
+    conn.execute("DELETE FROM targets")
+    conn.execute("DELETE FROM indicators WHERE NOT list_contains(?, id)", [sorted(wanted)])
+    conn.executemany(
+        "INSERT OR REPLACE INTO indicators VALUES "
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    if target_rows:
+        conn.executemany(
+            "INSERT INTO targets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", target_rows
+        )
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('definitions_sha256', ?)", [digest])
+    added = sorted(wanted - stored)
+    return [f"added {name}" for name in added] + [f"removed {name}" for name in removed]
+
+
+def _check_definition_references(conn: Connection, indicators: Sequence[Indicator]) -> None:
+    initiatives = {r[0] for r in conn.execute("SELECT id FROM initiatives").fetchall()}
+    geographies = {r[0] for r in conn.execute("SELECT id FROM geographies").fetchall()}
+    sources = {r[0] for r in conn.execute("SELECT id FROM sources").fetchall()}
+    for indicator in indicators:
+        where = indicator.path or indicator.id
+        unit = parse_unit(indicator.unit)
+        assert unit is not None
+        if indicator.preferred_source and indicator.preferred_source not in sources:
+            raise DefinitionError(
+                f"{where}: key 'preferred_source': found '{indicator.preferred_source}', "
+                "expected an id from the sources table (data/reference/sources.csv)."
+            )
+        if indicator.default_initiative and indicator.default_initiative not in initiatives:
+            raise DefinitionError(
+                f"{where}: key 'default_initiative': found '{indicator.default_initiative}', "
+                f"expected one of {', '.join(sorted(initiatives))}."
+            )
+        for index, target in enumerate(indicator.targets):
+            key = f"targets.{index}"
+            target_unit = parse_unit(target.unit)
+            assert target_unit is not None
+            if target_unit.dimension != unit.dimension:
+                raise DefinitionError(
+                    f"{where}: key '{key}.unit': found '{target.unit}', expected a unit "
+                    f"convertible to the indicator's '{indicator.unit}'."
+                )
+            for field, value, known in (
+                ("initiative", target.initiative, initiatives),
+                ("geography", target.geography, geographies),
+                ("source", target.source, sources),
+            ):
+                if value not in known:
+                    raise DefinitionError(
+                        f"{where}: key '{key}.{field}': found '{value}', which is not in the "
+                        f"{field} reference table."
+                    )
+
+
+# --- what ingest needs ---------------------------------------------------------------------
+
+
+def catalog(conn: Connection) -> Catalog:
+    """The names a CSV may use: indicators, initiatives, geographies, sources, currencies."""
+    indicators = {
+        row[0]: IndicatorInfo(row[0], row[1], row[2], float(row[3]), row[4])
+        for row in conn.execute(
+            "SELECT id, dimension, base_unit, multiplier, default_initiative FROM indicators"
+        ).fetchall()
+    }
+    geographies: dict[str, str] = {}
+    for geo_id, name in conn.execute("SELECT id, name FROM geographies").fetchall():
+        geographies.setdefault(str(name).lower(), geo_id)
+    for (geo_id,) in conn.execute("SELECT id FROM geographies").fetchall():
+        geographies[str(geo_id).lower()] = geo_id
+    source_rows = conn.execute("SELECT id, title FROM sources").fetchall()
+    currencies = {r[0] for r in conn.execute("SELECT DISTINCT currency FROM fx_rates").fetchall()}
+    return Catalog(
+        indicators=indicators,
+        initiatives={r[0] for r in conn.execute("SELECT id FROM initiatives").fetchall()},
+        geographies=geographies,
+        sources={row[0]: row[1] for row in source_rows},
+        source_titles={row[1]: row[0] for row in source_rows},
+        currencies=currencies | {"USD"},
+    )
