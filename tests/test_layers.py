@@ -49,7 +49,7 @@ def _modules() -> list[Path]:
 
 def test_every_module_has_a_layer() -> None:
     missing = [p.stem for p in _modules() if p.stem not in LAYERS]
-    assert not missing, f"add these modules to LAYERS (and STYLE's table): {missing}"
+    assert not missing, f"add these modules to LAYERS (and README 'Code layout'): {missing}"
 
 
 def test_imports_go_downward_only() -> None:
