@@ -1,10 +1,9 @@
 """The typed context of one briefing: what the templates show, section by section.
 
-Layer 2: imports charts (PendingSvg) and briefing_text (SourceEntry). Every field a
-template shows is text ready to print (numbers formatted, footnote numbers assigned by
-`briefing_build`). Text from data stays plain `str`, which the Jinja environment escapes;
-only chart SVG, produced by Vega and XML-escaped there, is shown as markup
-(`charts.PendingSvg`).
+Layer 2: imports briefing_text (SourceEntry). Every field a template shows is text ready
+to print (numbers formatted, footnote numbers assigned by `briefing_build`). Text from data
+stays plain `str`, which the Jinja environment escapes; only chart SVG, produced by Vega
+and XML-escaped there, is `Markup`.
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
+from markupsafe import Markup
 
 from tracker.briefing_text import SourceEntry
-from tracker.charts import PendingSvg
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ class Chart:
 
     id: str
     title: str
-    svg: PendingSvg | None  # None when there is no data yet; Jinja shows it as markup
+    svg: Markup | None  # None when there is no data yet
     caption: str
     notes: tuple[ChartNote, ...]
     footnotes: tuple[int, ...]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 import altair as alt
@@ -249,25 +248,6 @@ def series_chart(
         )  # fmt: skip
     chart = alt.layer(*layers, *labels, data=ROWS, width=WIDTH, height=190)
     return _spec(chart, data)
-
-
-# One worker: vl-convert renders one chart at a time, without holding the GIL, so a chart
-# renders while Python builds the rest of the briefing.
-_SVG_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vl-convert")
-
-
-class PendingSvg:
-    """An SVG rendering in the background (see `to_svg`); Jinja outputs it as markup."""
-
-    def __init__(self, spec: Mapping[str, Any], id_prefix: str) -> None:
-        self._future = _SVG_WORKER.submit(to_svg, spec, id_prefix)
-
-    def text(self) -> str:
-        """The SVG, once rendered (an error in rendering is raised here)."""
-        return self._future.result()
-
-    def __html__(self) -> str:
-        return self.text()
 
 
 def to_svg(spec: Mapping[str, Any], id_prefix: str) -> str:
