@@ -105,6 +105,8 @@ def _as_utf8(data: bytes, dialect: Dialect, problem: Problem) -> bytes | None:
             problem(0, "this looks like a binary file, not CSV")
             return None
         data = data.removeprefix(b"\xef\xbb\xbf")
+        if _holds_nul(data, problem):
+            return None
         if not data.isascii():
             try:
                 data.decode("utf-8")
@@ -130,15 +132,25 @@ def _as_utf8(data: bytes, dialect: Dialect, problem: Problem) -> bytes | None:
     if _looks_binary(text[:SAMPLE_BYTES].encode("utf-8", "replace")):
         problem(0, "this looks like a binary file, not CSV")
         return None
-    return text.encode("utf-8")
+    data = text.encode("utf-8")
+    return None if _holds_nul(data, problem) else data
 
 
 def _looks_binary(sample: bytes) -> bool:
-    """NUL bytes, or more than 10% control bytes, in the sample."""
-    if b"\x00" in sample:
-        return True
+    """More than 10% control bytes (NUL included) in the sample."""
     controls = len(sample) - len(sample.translate(None, _NON_TEXT))
     return controls > 0.1 * len(sample)
+
+
+def _holds_nul(data: bytes, problem: Problem) -> bool:
+    """A NUL byte anywhere in a text file: reported on its line (the readers would keep it)."""
+    offset = data.find(b"\x00")
+    if offset < 0:
+        return False
+    line, column = _position(data, offset)
+    problem(line, f"the line contains a NUL byte (column {column}); text never does: remove "
+            "it, or check that this is the CSV file you meant")  # fmt: skip
+    return True
 
 
 def _position(data: bytes, offset: int) -> tuple[int, int]:
@@ -249,6 +261,8 @@ def _read_with_polars(
         except (Exception, PanicException):
             return None
     frame = frame.rename({name: f"c{i}" for i, name in enumerate(frame.columns)})
+    if not _reads_every_byte(frame, data, delimiter):
+        return None
     header = ["" if h is None else str(h) for h in frame.row(0)]
     delimiters, newlines = _counts_inside_fields(frame, data, delimiter)
     if data.count(delimiter.encode()) - delimiters != frame.height * (frame.width - 1):
@@ -327,6 +341,27 @@ def _counts_inside_fields(frame: pl.DataFrame, data: bytes, delimiter: str) -> t
     return sum(totals[0::2]), sum(totals[1::2])
 
 
+def _reads_every_byte(frame: pl.DataFrame, data: bytes, delimiter: str) -> bool:
+    """Whether the fields hold every byte of the file that is not a delimiter, line end or
+    quote. Polars reading a categorical column drops text after a closing quote ('"KAZ"x'
+    becomes 'KAZ'); the csv module then reads the file and names the malformed line."""
+    if b'"' not in data:
+        return True
+    structure = {delimiter, "\n", "\r", '"'}
+    expected = len(data) - sum(data.count(text.encode()) for text in structure)
+    sums = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Categorical):
+            others = [len(category.encode()) - sum(category.count(t) for t in structure)
+                      for category in categories(frame, name)]  # fmt: skip
+            sums.append(per_category(frame, name, others, pl.Int64()).sum().alias(name))
+        else:
+            column = pl.col(name).str
+            structural = [column.count_matches(text, literal=True) for text in structure]
+            sums.append((column.len_bytes() - pl.sum_horizontal(structural)).sum().alias(name))
+    return sum(int(n or 0) for n in frame.select(sums).row(0)) == expected
+
+
 def _read_with_csv_module(
     text: str, delimiter: str, file_no: int, dialect: Dialect, problem: Problem
 ) -> Table | None:
@@ -337,6 +372,8 @@ def _read_with_csv_module(
     records: list[list[str]] = []
     lines: list[int] = []
     previous = 0
+    limit = csv.field_size_limit()  # polars reads fields of any length: so does this reader
+    csv.field_size_limit(max(limit, len(text) + 1))
     try:
         for record in reader:
             start, previous = previous + 1, reader.line_num
@@ -353,6 +390,8 @@ def _read_with_csv_module(
     except csv.Error as error:
         problem(previous + 1, _csv_error_message(str(error)))
         return None
+    finally:
+        csv.field_size_limit(limit)
     if header is None:
         problem(0, _empty_file(dialect))
         return None
@@ -365,8 +404,6 @@ def _read_with_csv_module(
 def _csv_error_message(error: str) -> str:
     if "unexpected end of data" in error:
         return "a quoted field that starts here is never closed; check for a missing '\"'"
-    if "field larger than field limit" in error:
-        return "a field is longer than 131072 characters; check for a missing or extra '\"'"
     if "NUL" in error:
         return "the line contains a NUL byte; this looks like a binary file, not CSV"
     return (
