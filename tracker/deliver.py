@@ -486,8 +486,10 @@ def _record(
 
 
 def _scrub(text: str, smtp: SmtpSettings) -> str:
-    """Remove the password from a message, should a server or library ever echo it."""
-    return text.replace(smtp.password, "***") if smtp.password else text
+    """Remove the password and user from a message, should a server or library echo them."""
+    for secret in (smtp.password, smtp.user):
+        text = text.replace(secret, "***") if secret else text
+    return text
 
 
 def _paren(text: str) -> str:
