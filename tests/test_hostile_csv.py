@@ -29,6 +29,8 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -397,6 +399,36 @@ def test_text_after_a_closing_quote_in_an_id_column_is_refused(
         f"{path}:2: malformed CSV (',' expected after '\"'); a quoted field must end with a "
         'quote followed by the delimiter or the line end, with quotes inside it doubled ("")'
     ) in output
+
+
+def test_a_quote_taken_as_it_is_does_not_shift_the_blame_to_a_valid_row(
+    tracker_db: Path, tmp_path: Path
+) -> None:
+    # counting quotes per line, a literal quote (line 3) made lines 3-4 one record: line 3
+    # was said to have 15 fields, and the malformed row 5 was blamed on valid line 7
+    path = tmp_path / "blame.csv"
+    rows = [
+        'new_deals,BRI,WLD,1990,1,,x y,"a"', 'new_deals,BRI,WLD,1800,1e308,thousand,x y,12" pipe',
+        'new_deals,BRI,WLD,1991,1,,x y,"b"', '"new_deals,"BRI",WLD,1800,1,,x y,',
+        'new_deals,BRI,WLD,1992,1,,x y,"c"', 'new_deals,BRI,WLD,1993,1,,x y,"d"',
+    ]  # fmt: skip
+    output = _refused(tracker_db, path, "\n".join([HEADER, *rows]) + "\n")
+    assert set(re.findall(re.escape(str(path)) + r":(\d+):", output)) == {"5"}
+    assert f"{path}:5: malformed CSV (',' expected after '\"')" in output
+
+
+def test_text_after_a_closing_quote_prints_no_traceback(tracker_db: Path, tmp_path: Path) -> None:
+    # polars cut '"Cited: \u00e9"\u00e9' inside the first '\u00e9': Python printed a
+    # traceback (an exception it could not raise) and Rust a panic, then the file was refused
+    path = tmp_path / "cut.csv"
+    path.write_text(
+        f'{HEADER}\nnew_deals,BRI,WLD,1990,1,,"Cited: \u00e9"\u00e9,\n', encoding="utf-8"
+    )
+    done = subprocess.run([sys.executable, "-m", "tracker", "--db", str(tracker_db), "ingest",
+                           str(path)], capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "panicked" not in done.stderr, done.stderr
+    assert done.stderr.startswith(f"{path}:2: malformed CSV (',' expected after '\"')")
 
 
 def test_a_field_over_131072_characters_loads_when_the_csv_module_reads_the_file(
