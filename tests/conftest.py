@@ -145,15 +145,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[Inbox]:
-    """aiosmtpd on 127.0.0.1 (an ephemeral port), accepting one user's AUTH."""
-    inbox = Inbox("127.0.0.1", free_port(), "tracker-mailer", "pa55-w0rd-never-shown")
+@contextmanager
+def loopback_smtp(inbox: Inbox, echo_refused: bool = False) -> Iterator[Inbox]:
+    """aiosmtpd on `inbox.host:inbox.port`, accepting AUTH with `inbox.password` (any user).
+    With `echo_refused`, a refused AUTH is answered with the user and password it was given,
+    as a careless server might."""
 
     def authenticate(server: object, session: object, envelope: object, mechanism: str,
                      auth_data: object) -> AuthResult:  # fmt: skip
         ok = isinstance(auth_data, LoginPassword) and auth_data.password == inbox.password.encode()
-        return AuthResult(success=ok, handled=False)
+        if ok or not echo_refused or not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=ok, handled=False)
+        given = f"{auth_data.login.decode()} / {auth_data.password.decode()}"
+        return AuthResult(success=False, handled=False, message=f"535 5.7.8 refused: {given}")
 
     controller = Controller(_Collect(inbox), hostname=inbox.host, port=inbox.port,
                             authenticator=authenticate, auth_require_tls=False)  # fmt: skip
@@ -162,6 +166,14 @@ def smtp_server() -> Iterator[Inbox]:
         yield inbox
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Inbox]:
+    """aiosmtpd on 127.0.0.1 (an ephemeral port), accepting one user's AUTH."""
+    with loopback_smtp(Inbox("127.0.0.1", free_port(), "tracker-mailer",
+                             "pa55-w0rd-never-shown")) as inbox:  # fmt: skip
+        yield inbox
 
 
 @contextmanager

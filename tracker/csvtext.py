@@ -105,6 +105,8 @@ def _as_utf8(data: bytes, dialect: Dialect, problem: Problem) -> bytes | None:
             problem(0, "this looks like a binary file, not CSV")
             return None
         data = data.removeprefix(b"\xef\xbb\xbf")
+        if _holds_nul(data, problem):
+            return None
         if not data.isascii():
             try:
                 data.decode("utf-8")
@@ -130,15 +132,25 @@ def _as_utf8(data: bytes, dialect: Dialect, problem: Problem) -> bytes | None:
     if _looks_binary(text[:SAMPLE_BYTES].encode("utf-8", "replace")):
         problem(0, "this looks like a binary file, not CSV")
         return None
-    return text.encode("utf-8")
+    data = text.encode("utf-8")
+    return None if _holds_nul(data, problem) else data
 
 
 def _looks_binary(sample: bytes) -> bool:
-    """NUL bytes, or more than 10% control bytes, in the sample."""
-    if b"\x00" in sample:
-        return True
+    """More than 10% control bytes (NUL included) in the sample."""
     controls = len(sample) - len(sample.translate(None, _NON_TEXT))
     return controls > 0.1 * len(sample)
+
+
+def _holds_nul(data: bytes, problem: Problem) -> bool:
+    """A NUL byte anywhere in a text file: reported on its line (the readers would keep it)."""
+    offset = data.find(b"\x00")
+    if offset < 0:
+        return False
+    line, column = _position(data, offset)
+    problem(line, f"the line contains a NUL byte (column {column}); text never does: remove "
+            "it, or check that this is the CSV file you meant")  # fmt: skip
+    return True
 
 
 def _position(data: bytes, offset: int) -> tuple[int, int]:
@@ -241,19 +253,27 @@ def _read_with_polars(
             data, has_header=False, infer_schema=False, separator=delimiter, schema_overrides=types
         )
 
-    try:
-        frame = read(types)
-    except (Exception, PanicException):
+    # Read as categoricals only a file without quotes: a categorical column swallows
+    # malformed quoting ('"KAZ"x' becomes 'KAZ', a cut may even split a character), while a
+    # text column raises (the coded columns become categoricals below).
+    frame: pl.DataFrame | None = None
+    for attempt in [None] if b'"' in data else [types, None]:
         try:
-            frame = read(None)
+            frame = read(attempt)
+            break
         except (Exception, PanicException):
-            return None
+            continue
+    if frame is None:
+        return None
     frame = frame.rename({name: f"c{i}" for i, name in enumerate(frame.columns)})
     header = ["" if h is None else str(h) for h in frame.row(0)]
     delimiters, newlines = _counts_inside_fields(frame, data, delimiter)
     if data.count(delimiter.encode()) - delimiters != frame.height * (frame.width - 1):
         # Polars raises on longer rows but fills shorter ones (and blank lines) with nulls:
-        # find them line by line.
+        # find them line by line. Counting quotes per line cannot tell a quote taken as it
+        # is (12" pipe) from one that opens a field: with quotes, the csv module reads.
+        if b'"' in data:
+            return None
         records = _records(data, delimiter)
         if records is None or records.height != frame.height:
             return None
@@ -337,6 +357,8 @@ def _read_with_csv_module(
     records: list[list[str]] = []
     lines: list[int] = []
     previous = 0
+    limit = csv.field_size_limit()  # polars reads fields of any length: so does this reader
+    csv.field_size_limit(max(limit, len(text) + 1))
     try:
         for record in reader:
             start, previous = previous + 1, reader.line_num
@@ -353,6 +375,8 @@ def _read_with_csv_module(
     except csv.Error as error:
         problem(previous + 1, _csv_error_message(str(error)))
         return None
+    finally:
+        csv.field_size_limit(limit)
     if header is None:
         problem(0, _empty_file(dialect))
         return None
@@ -365,8 +389,6 @@ def _read_with_csv_module(
 def _csv_error_message(error: str) -> str:
     if "unexpected end of data" in error:
         return "a quoted field that starts here is never closed; check for a missing '\"'"
-    if "field larger than field limit" in error:
-        return "a field is longer than 131072 characters; check for a missing or extra '\"'"
     if "NUL" in error:
         return "the line contains a NUL byte; this looks like a binary file, not CSV"
     return (

@@ -78,8 +78,10 @@ class SmtpSettings:
         return f"{self.host}:{self.port} ({self.tls})"
 
     def scrub(self, text: str) -> str:
-        """`text` without the password, should a server or library ever echo it."""
-        return text.replace(self.password, "***") if self.password else text
+        """`text` without the password and user, should a server or library echo them."""
+        for secret in (self.password, self.user):
+            text = text.replace(secret, "***") if secret else text
+        return text
 
 
 def send_with_retries(

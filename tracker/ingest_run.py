@@ -14,6 +14,7 @@ import codecs
 import difflib
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,9 +39,19 @@ class IngestOptions:
 
 
 def show(text: str, limit: int = 80) -> str:
-    """Text made safe for a one-line message: controls escaped, long text cut."""
-    shown = text.translate(_CONTROL_ESCAPES)
+    """Text made safe for a one-line message: controls and invisible format characters
+    (zero-width space, BOM, right-to-left marks) escaped, long text cut."""
+    shown = text[: limit + 1].translate(_CONTROL_ESCAPES)
+    if not shown.isascii():
+        shown = "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cf" else c
+                        for c in shown)  # fmt: skip
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def visible(text: str) -> str:
+    """The text without invisible format characters (Unicode category Cf: zero-width space,
+    soft hyphen, BOM, direction marks), as a reader sees it."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
 
 # --- problems ------------------------------------------------------------------------------
@@ -217,8 +228,8 @@ class Run:
             return text
         if text in self.catalog.source_titles:
             return self.catalog.source_titles[text]
-        if SOURCE_ID.match(text):
-            return None
+        if SOURCE_ID.match(text) or SOURCE_ID.match(visible(text)):
+            return None  # an unknown id (or one with an invisible character), not a citation
         new_id = "src-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
         url = text if re.match(r"^https?://", text, re.IGNORECASE) else None
         self.new_sources[new_id] = (text, url)

@@ -133,8 +133,10 @@ def resolve(frame: pl.DataFrame, layout: Layout, run: Run) -> pl.DataFrame:
         unit_text = per_category(frame, "unit", texts, pl.String())
         if frame["_unit_blank"].any():
             unit_text = pl.when(pl.col("_unit_blank")).then(labels).otherwise(unit_text)
+    finite = value.is_finite()  # a finite number can overflow when scaled (1e308 thousand)
     return frame.with_columns(
-        pl.when(number.is_finite() & unit_ok & dimension.is_not_null()).then(value).alias("_value"),
+        pl.when(finite & unit_ok & dimension.is_not_null()).then(value).alias("_value"),
+        (number.is_finite() & ~finite & unit_ok).fill_null(False).alias("_overflow"),
         pl.when(dimension == money).then(pl.coalesce("_ucur", "_icur")).alias("_cur"),
         unit_text.alias("_unit_text"),
     )
@@ -211,10 +213,12 @@ def report_cell_problems(frame: pl.DataFrame, table: Table, layout: Layout, run:
     add(~value_blank & pl.col("_number").is_null(), "value", "text", "expected a number")
     infinite = pl.col("_number").is_not_null() & ~pl.col("_number").is_finite()
     add(infinite, "value", "text", "expected a finite number")
+    labels = by_indicator([u.label for u in units], pl.String(), "_ind")
+    too_large = pl.format("too large once converted to the indicator's unit '{}'", labels)
+    add(pl.col("_overflow"), "value", "text", too_large)
     add(~pl.col("_unit_blank") & pl.col("_unit").is_null(), "unit", "text", UNIT_EXPECTED)
     mismatch = pl.col("_udim").is_not_null() & (pl.col("_udim") != pl.col("_dim"))
     dimension_names = by_indicator([u.dimension for u in units], pl.String(), "_ind")
-    labels = by_indicator([u.label for u in units], pl.String(), "_ind")
     detail = pl.format("expected a {} unit like the indicator's '{}'", dimension_names, labels)
     add(known & mismatch, "unit", "text", detail)
     no_rate = pl.format(

@@ -13,7 +13,8 @@ from datetime import date
 
 PERIOD_PATTERN = re.compile(
     r"^(?P<year>\d{4})(?:-(?:(?P<half>[Hh][12])|(?P<quarter>[Qq][1-4])|(?P<month>\d{2})"
-    r"(?:-(?P<day>\d{2}))?))?$"
+    r"(?:-(?P<day>\d{2}))?))?$",
+    re.ASCII,  # digits 0-9 only, as numbers are read: not '２０２４' or '٢٠٢٤'
 )
 GRAIN_ORDER = {"day": 0, "month": 1, "quarter": 2, "half": 3, "year": 4}
 
