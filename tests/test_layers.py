@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tracker"
 # Layer 2 is ordered inside: the briefing modules build on one another in this order.
 # ingest's helpers sit between layer 1 and ingest: csvtext < ingest_run < ingest_values.
 LAYERS: dict[str, float] = {
-    "settings": 0, "errors": 0, "models": 0, "units": 0, "periods": 0,
+    "settings": 0, "errors": 0, "models": 0, "units": 0, "periods": 0, "atomic_files": 0,
     "briefing_queries": 0,
     "definitions": 1, "store": 1, "charts": 1, "briefing_text": 1, "csvtext": 1,
     "store_sync": 1.1, "store_batches": 1.1, "store_user_sql": 1.2,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker import briefing_runs, settings, store, variants
+from tracker.atomic_files import write_atomically
 from tracker.deliver_email import briefing_message, failure_notice
 from tracker.deliver_smtp import SmtpSettings, record_delivery, send_with_retries
 from tracker.errors import DeliveryError, InputError, TrackerError
@@ -127,17 +127,8 @@ def publish_to_outbox(pdf: Path, report: str) -> Path:
     """Copy `pdf` to reports/outbox/<report>.pdf atomically (temp file, fsync, rename)."""
     target = outbox_path(report)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with open(pdf, "rb") as source, open(temporary, "wb") as handle:
-            while chunk := source.read(1 << 20):
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with open(pdf, "rb") as source:
+        write_atomically(target, iter(lambda: source.read(1 << 20), b""))
     return target
 
 

@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from tracker import (
     store,
     variants,
 )
+from tracker.atomic_files import remove_stale_temporaries, write_temporary
 from tracker.briefing_build import build_briefing
 from tracker.briefing_context import BuiltBriefing
 from tracker.errors import (
@@ -52,10 +52,6 @@ from tracker.errors import (
 from tracker.models import REPORT_FORMATS, ReportDefinition
 
 MANIFEST = "manifest.json"
-# The temporary name of an output being written: `.<name>.tmp-<pid of the writer>`.
-TEMPORARY_NAME = re.compile(
-    r"^\.(?P<name>.+\.(?:pdf|html|csv|json))\.tmp-(?P<pid>[1-9][0-9]{0,9})$"
-)
 
 
 @dataclass(frozen=True)
@@ -368,7 +364,7 @@ def write_outputs(
         output_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(output_dir)
         for name, data in contents.items():
-            temporary[name] = _write_temporary(output_dir / name, data)
+            temporary[name] = write_temporary(output_dir / name, [data])
         for name, temp in temporary.items():
             os.replace(temp, output_dir / name)
     except OSError as error:
@@ -386,53 +382,6 @@ def csv_bytes(frame: pl.DataFrame) -> bytes:
     buffer = io.StringIO()
     frame.write_csv(buffer, quote_style="non_numeric")
     return buffer.getvalue().encode("utf-8")
-
-
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Remove the temporary files a killed render left in `folder`: names of the form
-    `.<name>.tmp-<pid>` (an output's name, see `_write_temporary`) whose writer process is
-    gone. Files of a live process, and every other file, are kept; returns what was removed.
-    """
-    removed: list[Path] = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    for entry in entries:
-        match = TEMPORARY_NAME.match(entry.name)
-        if match is None or _process_exists(int(match["pid"])):
-            continue
-        try:
-            if entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
-        except OSError:  # gone already, or not ours to remove: the render goes on
-            continue
-    return removed
-
-
-def _process_exists(pid: int) -> bool:
-    """Whether process `pid` exists (a zombie or another user's process counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True  # someone else's process, or not a pid: keep its files
-    return True
-
-
-def _write_temporary(path: Path, data: bytes) -> Path:
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return temp
 
 
 def _sha256(data: bytes) -> str:

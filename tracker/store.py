@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 
 from tracker import settings
+from tracker.atomic_files import temporary_path
 from tracker.errors import DatabaseBusyError, DatabaseFileError
 
 Connection = duckdb.DuckDBPyConnection
@@ -191,7 +192,7 @@ def create_or_open(path: Path, *, wait: float | None = None) -> Iterator[Connect
             conn.close()
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary = temporary_path(path)
     _remove_database_files(temporary)
     config = dict(SAFE_CONFIG, storage_compatibility_version=STORAGE_COMPATIBILITY)
     conn = duckdb.connect(str(temporary), config=config)
