@@ -253,13 +253,26 @@ def _read_with_polars(
             data, has_header=False, infer_schema=False, separator=delimiter, schema_overrides=types
         )
 
+    def read_text_coded_on_the_way() -> pl.DataFrame:
+        """Every field read as text, the coded columns cast to categoricals chunk by chunk
+        (the streaming engine keeps the rows in order), so their text is never held whole."""
+        lazy = pl.scan_csv(
+            io.BytesIO(data), has_header=False, infer_schema=False, separator=delimiter
+        )
+        names = lazy.collect_schema().names()
+        casts = [pl.col(names[i]).cast(types[i]) for i in positions if i < len(names)]
+        return lazy.with_columns(casts).collect(engine="streaming")
+
     # Read as categoricals only a file without quotes: a categorical column swallows
     # malformed quoting ('"KAZ"x' becomes 'KAZ', a cut may even split a character), while a
     # text column raises (the coded columns become categoricals below).
     frame: pl.DataFrame | None = None
-    for attempt in [None] if b'"' in data else [types, None]:
+    attempts: list[Callable[[], pl.DataFrame]] = [lambda: read(types), lambda: read(None)]
+    if b'"' in data:
+        attempts = [read_text_coded_on_the_way, lambda: read(None)]
+    for attempt in attempts:
         try:
-            frame = read(attempt)
+            frame = attempt()
             break
         except (Exception, PanicException):
             continue
