@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 import socket
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from typer.testing import CliRunner, Result
 
-from tracker import definitions, settings, store, store_sync
+from tracker import settings, store, store_sync
 from tracker.cli import app
 
 PROJECT = settings.PROJECT_ROOT
@@ -56,6 +57,30 @@ def invoke(*args: str | Path, db: Path | None = None, input: str | None = None) 
     if db is not None:
         argv = ["--db", str(db), *argv]
     return CliRunner().invoke(app, argv, input=input, catch_exceptions=False)
+
+
+LONG_HEADER = ["indicator", "initiative", "geography", "period", "value", "unit", "source", "note"]
+
+
+def ingest_rows(db: Path, folder: Path, rows: list[list[str]]) -> None:
+    """`tracker ingest` of rows in the long format (LONG_HEADER), from a new file in `folder`."""
+    path = folder / f"rows-{len(list(folder.glob('rows-*.csv')))}.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(LONG_HEADER)
+        writer.writerows(rows)
+    result = invoke("ingest", path, db=db)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def custom_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder with the shipped templates and an empty reports/ folder."""
+    home = tmp_path / "home"
+    shutil.copytree(PROJECT / "templates", home / "templates")
+    (home / "reports").mkdir()
+    monkeypatch.setenv("TRACKER_HOME", str(home))
+    return home
 
 
 def db_rows(db: Path, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
@@ -181,10 +206,6 @@ def open_initialised(path: Path) -> Iterator[store.Connection]:
     """A new tracker database at `path` (schema, reference tables, indicators), opened for
     writing; for module-scoped fixtures that run many files through one database."""
     with store.create_or_open(path) as new:
-        store.migrate(new)
-        with store.transaction(new):
-            store_sync.sync_reference(new, settings.reference_dir())
-            indicators = definitions.load_indicators(settings.indicators_dir())
-            store_sync.sync_indicators(new, indicators, definitions.definitions_digest(indicators))
+        store_sync.initialise(new)
     with store.connect(path) as opened:
         yield opened

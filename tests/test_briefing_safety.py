@@ -21,22 +21,10 @@ import duckdb
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import PROJECT, db_execute, invoke, run_count, runs_rows
+from tests.conftest import PROJECT, db_execute, ingest_rows, invoke, run_count, runs_rows
 from tracker import report
 
 REPORT = "programmes-compared"
-
-
-def _ingest(db: Path, folder: Path, lines: list[list[str]]) -> None:
-    """Load rows (indicator, initiative, geography, period, value, unit, source, note)."""
-    path = folder / f"extra-{len(list(folder.glob('extra-*.csv')))}.csv"
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["indicator", "initiative", "geography", "period", "value", "unit",
-                         "source", "note"])  # fmt: skip
-        writer.writerows(lines)
-    result = invoke("ingest", path, db=db)
-    assert result.exit_code == 0, result.output
 
 
 class _CountingHandler(BaseHTTPRequestHandler):
@@ -79,7 +67,7 @@ def test_text_from_data_is_escaped_and_nothing_it_names_is_fetched(
         f'<script>alert(1)</script><img src="file:///etc/passwd"><img src="{base}/note.png">'
         f'<link rel="stylesheet" href="{base}/note.css"><style>@import url({base}/i.css)</style>'
     )
-    _ingest(tracker_db, tmp_path, [
+    ingest_rows(tracker_db, tmp_path, [
         ["new_deals", "BRI", "WLD", "2022", "100", "count", f"{base}/source-page", hostile],
     ])  # fmt: skip
     db_execute(
@@ -147,7 +135,7 @@ def test_source_urls_are_links_only_for_http_and_https(tracker_db: Path, tmp_pat
 def test_csv_cells_that_would_run_as_formulas_are_neutralised(
     tracker_db: Path, tmp_path: Path
 ) -> None:
-    _ingest(tracker_db, tmp_path, [
+    ingest_rows(tracker_db, tmp_path, [
         ["new_deals", "BRI", "WLD", "2022", "150", "count", "gfdc-bri-2023",
          '=HYPERLINK("http://example.invalid","x")'],
         ["new_deal_value", "BRI", "WLD", "2021", "80", "USD bn", "gfdc-bri-2023", "@SUM(A1:A9)"],
@@ -161,16 +149,6 @@ def test_csv_cells_that_would_run_as_formulas_are_neutralised(
     assert "'@SUM(A1:A9)" in notes
     assert not [n for n in notes if n and n[0] in "=+-@"]
     assert all(float(row["value"]) for row in rows if row["value"])  # numbers stay numbers
-
-
-@pytest.fixture
-def custom_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project folder with the shipped templates and an empty reports/ folder."""
-    home = tmp_path / "home"
-    shutil.copytree(PROJECT / "templates", home / "templates")
-    (home / "reports").mkdir()
-    monkeypatch.setenv("TRACKER_HOME", str(home))
-    return home
 
 
 GOOD_SECTION = """

@@ -1,6 +1,6 @@
 """Every file of the shared CSV corpora either loads or is refused with an IngestError.
 
-Each file goes through `ingest.prepare` + `store_batches.write_batch` in its own transaction on one
+Each file goes through `ingest.load` (prepare + write_batch) in its own transaction on one
 real database; after a refusal the database must be unchanged. Any other exception is a
 failure (a traceback a user would see). Run with `-s` to see the table of outcomes.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import open_initialised
-from tracker import ingest, store, store_batches, store_sync
+from tracker import ingest, store
 from tracker.errors import IngestError
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
@@ -100,14 +100,7 @@ def test_corpus_file_loads_or_is_refused_cleanly(
     before = content(conn)
     conn.execute("BEGIN TRANSACTION")
     try:
-        prepared = ingest.prepare([path], store_sync.catalog(conn), OPTION_SETS[option_set])
-        store_batches.write_batch(
-            conn,
-            prepared.rows,
-            files=prepared.files,
-            sha256s=prepared.sha256s,
-            new_sources=prepared.new_sources,
-        )
+        ingest.load(conn, [path], OPTION_SETS[option_set])
         conn.execute("COMMIT")
         outcomes[(option_set, corpus, "loaded")] += 1
     except IngestError as error:

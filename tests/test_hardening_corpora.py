@@ -2,7 +2,7 @@
 csvlint.rb), raw World Bank WDI downloads and the top-level DuckDB CSV test files.
 
 Every file (whatever its extension: the CSVW folders also hold JSON and Turtle) goes through
-`ingest.prepare` + `store_batches.write_batch` in its own transaction on one database per module; it
+`ingest.load` (prepare + write_batch) in its own transaction on one database per module; it
 loads or is refused with an IngestError, the database is unchanged after a refusal, any other
 exception fails, and no file takes longer than FILE_SECONDS.
 """
@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import open_initialised
 from tests.test_corpora import content
-from tracker import ingest, store, store_batches, store_sync
+from tracker import ingest, store
 from tracker.errors import IngestError
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
@@ -60,14 +60,7 @@ def load_or_refuse(conn: store.Connection, path: Path) -> IngestError | None:
     before = content(conn)
     conn.execute("BEGIN TRANSACTION")
     try:
-        prepared = ingest.prepare([path], store_sync.catalog(conn), ingest.IngestOptions())
-        store_batches.write_batch(
-            conn,
-            prepared.rows,
-            files=prepared.files,
-            sha256s=prepared.sha256s,
-            new_sources=prepared.new_sources,
-        )
+        ingest.load(conn, [path], ingest.IngestOptions())
         conn.execute("COMMIT")
         return None
     except IngestError as error:

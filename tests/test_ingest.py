@@ -1,4 +1,4 @@
-"""`ingest.prepare` + `store_batches.write_batch` on real files and a real DuckDB database.
+"""`ingest.load` (prepare + write_batch) on real files and a real DuckDB database.
 
 Every refusal is checked for its exact message and for leaving the database unchanged.
 """
@@ -40,17 +40,7 @@ def long_csv(folder: Path, name: str, *rows: str, header: str = HEADER) -> Path:
 def load(db: Path, *paths: Path, **options: Any) -> tuple[ingest.PreparedBatch, BatchSummary]:
     """What `tracker ingest` does: one transaction around prepare and write_batch."""
     with store.connect(db) as conn, store.transaction(conn):
-        prepared = ingest.prepare(
-            list(paths), store_sync.catalog(conn), ingest.IngestOptions(**options)
-        )
-        summary = store_batches.write_batch(
-            conn,
-            prepared.rows,
-            files=prepared.files,
-            sha256s=prepared.sha256s,
-            new_sources=prepared.new_sources,
-        )
-    return prepared, summary
+        return ingest.load(conn, list(paths), ingest.IngestOptions(**options))
 
 
 def snapshot(db: Path) -> tuple[Any, ...]:

@@ -4,13 +4,12 @@ observation (their definitions of migration 001) gives."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import invoke
+from tests.conftest import ingest_rows, invoke
 
 # The views as migration 001 defined them, over observations_current.
 RANKED_LATEST_VALUES = """
@@ -50,17 +49,6 @@ def _same_as_ranked(db: Path) -> None:
         for indicator, initiative, geography, _, period, _, source in progress:
             found = newest.get((indicator, initiative, geography))
             assert (period, source) == ((found[3], found[5]) if found else (None, None))
-
-
-def _ingest(db: Path, folder: Path, rows: list[list[str]]) -> None:
-    path = folder / f"rows-{len(list(folder.glob('rows-*.csv')))}.csv"
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["indicator", "initiative", "geography", "period", "value", "unit",
-                         "source", "note"])  # fmt: skip
-        writer.writerows(rows)
-    result = invoke("ingest", path, db=db)
-    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize(
@@ -104,13 +92,15 @@ def _ingest(db: Path, folder: Path, rows: list[list[str]]) -> None:
         [["power_capacity", "BRI", "KAZ", "2025-H1", "0.5", "GW", "a citation", ""]],
     ],
 )
-def test_latest_values_and_target_progress_match_the_ranking_after_each_ingest(
+def test_latest_values_and_target_progress_match_the_ranking_after_eachingest_rows(
     tracker_db: Path, tmp_path: Path, rows: list[list[str]]
 ) -> None:
     _same_as_ranked(tracker_db)
-    _ingest(tracker_db, tmp_path, rows)
+    ingest_rows(tracker_db, tmp_path, rows)
     _same_as_ranked(tracker_db)
-    _ingest(tracker_db, tmp_path, [[*row[:4], str(float(row[4]) + 1), *row[5:]] for row in rows])
+    ingest_rows(
+        tracker_db, tmp_path, [[*row[:4], str(float(row[4]) + 1), *row[5:]] for row in rows]
+    )
     _same_as_ranked(tracker_db)
 
 

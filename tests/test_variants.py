@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -39,16 +38,6 @@ def _text(path: Path) -> str:
 def _variant_dir(root: Path, value: str) -> Path:
     (day,) = (root / REPORT).iterdir()
     return day / f"geography-{value}"
-
-
-@pytest.fixture
-def custom_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project folder with the shipped templates and an empty reports/ folder."""
-    home = tmp_path / "home"
-    shutil.copytree(PROJECT / "templates", home / "templates")
-    (home / "reports").mkdir()
-    monkeypatch.setenv("TRACKER_HOME", str(home))
-    return home
 
 
 def test_each_geography_renders_one_profile_per_central_asian_country(

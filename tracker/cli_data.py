@@ -14,20 +14,11 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from tracker import definitions, ingest, settings, store, store_batches, store_sync, store_user_sql
+from tracker import ingest, store, store_sync, store_user_sql
 from tracker.cli_shared import db_path, err, out, progress_bar, reported
 from tracker.errors import InputError, UnknownNameError
 
 # --- init ---------------------------------------------------------------------------------
-
-
-def _ensure_definitions_synced(conn: store.Connection) -> list[str]:
-    """Sync indicators/ into the store when any definition file changed."""
-    indicators = definitions.load_indicators(settings.indicators_dir())
-    digest = definitions.definitions_digest(indicators)
-    if store_sync.stored_definitions_digest(conn) == digest:
-        return []
-    return store_sync.sync_indicators(conn, indicators, digest) or ["definitions updated"]
 
 
 def init(ctx: typer.Context) -> None:
@@ -35,10 +26,7 @@ def init(ctx: typer.Context) -> None:
     path = db_path(ctx)
     with reported():
         with store.create_or_open(path) as conn:
-            applied = store.migrate(conn)
-            with store.transaction(conn):
-                counts = store_sync.sync_reference(conn, settings.reference_dir())
-                _ensure_definitions_synced(conn)
+            applied, counts = store_sync.initialise(conn)
             indicator_count = store.query(conn, "SELECT count(*) AS n FROM indicators")["n"][0]
         migrations = ", ".join(applied) if applied else "schema up to date"
         tables = ", ".join(f"{table} {count}" for table, count in counts.items())
@@ -74,18 +62,11 @@ def ingest_command(
             if not file.is_file():
                 raise InputError(f"{file}: no such file. Nothing was loaded.")
         with store.connect(path) as conn, store.transaction(conn):
-            _ensure_definitions_synced(conn)
-            catalog = store_sync.catalog(conn)
+            store_sync.sync_definitions(conn)
             with progress_bar() as progress:
-                prepared = ingest.prepare(files, catalog, options, progress=progress)
-            summary = store_batches.write_batch(
-                conn,
-                prepared.rows,
-                files=[str(f) for f in prepared.files],
-                sha256s=list(prepared.sha256s),
-                new_sources=prepared.new_sources,
-                dry_run=dry_run,
-            )
+                prepared, summary = ingest.load(
+                    conn, files, options, progress=progress, dry_run=dry_run
+                )
         for warning in prepared.warnings:
             err.print(warning, markup=False, highlight=False)
         if not dry_run and summary.batch_id is None:

@@ -1,7 +1,8 @@
-"""CSV files -> one validated, normalised batch of observations for `store_batches.write_batch`.
+"""CSV files -> one validated, normalised batch of observations, written by `load` with
+`store_batches.write_batch`.
 
-Layer 2: imports errors, models, periods, csvtext, ingest_run and ingest_values; never
-duckdb, never cli.
+Layer 2: imports errors, models, periods, csvtext, ingest_run, ingest_values and the store
+modules (store_sync for the catalog, store_batches to write); never duckdb, never cli.
 
 The success path is vectorised. `csvtext` reads every field as text, the columns of few
 distinct values (indicator, initiative, geography, period, unit, source) as categoricals;
@@ -31,8 +32,11 @@ from tracker.errors import IngestError
 from tracker.ingest_run import IngestOptions as IngestOptions  # part of ingest's interface
 from tracker.ingest_run import Run, canonical_period, show
 from tracker.ingest_values import Layout, report_cell_problems, resolve, values_frame
-from tracker.models import Catalog
+from tracker.models import BatchSummary, Catalog
 from tracker.periods import parse_period
+from tracker.store import Connection
+from tracker.store_batches import write_batch
+from tracker.store_sync import catalog as store_catalog
 
 OUTPUT_SCHEMA: dict[str, type[pl.DataType]] = {
     "indicator": pl.String, "initiative": pl.String, "geography": pl.String,
@@ -59,6 +63,28 @@ class PreparedBatch:
     warnings: tuple[str, ...] = ()
 
 
+def load(
+    conn: Connection,
+    paths: Sequence[Path],
+    options: IngestOptions,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+    dry_run: bool = False,
+) -> tuple[PreparedBatch, BatchSummary]:
+    """What `tracker ingest` does inside the caller's transaction: `prepare` the files
+    against the store's catalog, then write them as one batch (nothing with dry_run)."""
+    prepared = prepare(paths, store_catalog(conn), options, progress)
+    summary = write_batch(
+        conn,
+        prepared.rows,
+        files=prepared.files,
+        sha256s=prepared.sha256s,
+        new_sources=prepared.new_sources,
+        dry_run=dry_run,
+    )
+    return prepared, summary
+
+
 def prepare(
     paths: Sequence[Path],
     catalog: Catalog,
@@ -68,8 +94,7 @@ def prepare(
     """Read, validate and normalise CSV files into one batch; raises IngestError listing
     every problem (at most 50 shown, with the total).
 
-    Used inside one transaction: `store_batches.write_batch(conn, batch.rows, files=batch.files,
-    sha256s=batch.sha256s, new_sources=batch.new_sources)`. `progress` is called with
+    `load` writes the batch (inside one transaction). `progress` is called with
     ("reading CSV files", files done, files in all) before each file and at the end.
     """
     run = Run(catalog, options, [str(p) for p in paths])

@@ -405,8 +405,13 @@ def _formats(formats: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 def _check_names(db: Path, conn: store.Connection, chosen: Sequence[ReportDefinition]) -> None:
-    """Check every definition's names against the store before anything is written."""
+    """Check the run history and every definition's names before anything is written."""
     _require_runs_table(db, conn)
+    check_names(conn, chosen)
+
+
+def check_names(conn: store.Connection, chosen: Sequence[ReportDefinition]) -> None:
+    """Check every definition's indicator, initiative and geography names against the store."""
     known = briefing_data.known_names(conn)
     for definition in chosen:
         report_definitions.check_report_names(

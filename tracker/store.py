@@ -332,9 +332,3 @@ def query(conn: Connection, sql: str, params: Sequence[object] | None = None) ->
         return pl.DataFrame()
     frame: pl.DataFrame = relation.pl()
     return frame
-
-
-def require_initialised(path: Path) -> None:
-    """Raise a clear error unless `path` is a tracker database (used before read commands)."""
-    with connect(path, read_only=True):
-        pass

@@ -1,7 +1,7 @@
 """The reference tables and indicator definitions in the store, and the catalog of names a
 CSV may use.
 
-Layer 1.1: imports store, errors, models and units.
+Layer 1.1: imports store, definitions, settings, errors, models and units.
 """
 
 from __future__ import annotations
@@ -11,12 +11,41 @@ from pathlib import Path
 
 import polars as pl
 
+from tracker import definitions, settings
 from tracker.errors import DefinitionError
 from tracker.models import Catalog, Indicator, IndicatorInfo
-from tracker.store import Connection, DatabaseError, first_line, scalar, utc_now
+from tracker.store import (
+    Connection,
+    DatabaseError,
+    first_line,
+    migrate,
+    scalar,
+    transaction,
+    utc_now,
+)
 from tracker.units import parse_unit
 
 REFERENCE_TABLES = ("initiatives", "geographies", "geography_members", "sources", "fx_rates")
+
+
+def initialise(conn: Connection) -> tuple[list[str], dict[str, int]]:
+    """What `tracker init` does: migrate, then load the reference tables and sync the
+    indicator definitions in one transaction. Returns the migrations applied and the
+    reference rows read per table."""
+    applied = migrate(conn)
+    with transaction(conn):
+        counts = sync_reference(conn, settings.reference_dir())
+        sync_definitions(conn)
+    return applied, counts
+
+
+def sync_definitions(conn: Connection) -> list[str]:
+    """Sync indicators/ into the store when any definition file changed; what changed."""
+    indicators = definitions.load_indicators(settings.indicators_dir())
+    digest = definitions.definitions_digest(indicators)
+    if stored_definitions_digest(conn) == digest:
+        return []
+    return sync_indicators(conn, indicators, digest) or ["definitions updated"]
 
 
 def sync_reference(conn: Connection, folder: Path) -> dict[str, int]:

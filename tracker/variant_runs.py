@@ -25,7 +25,6 @@ from datetime import datetime
 from pathlib import Path
 
 from tracker import (
-    briefing_data,
     report,
     report_definitions,
     settings,
@@ -73,14 +72,7 @@ def plan_variants(
         variants.param_of(definition, [*given, *each][0])  # raises: it declares none
     with store.connect(db, read_only=True) as conn:
         chosen = variants.resolve(conn, definition, given, each=each, cutoff=as_of)
-        known = briefing_data.known_names(conn)
-    for variant in chosen:
-        report_definitions.check_report_names(
-            variant,
-            indicators=known["indicator"],
-            initiatives=known["initiative"],
-            geographies=known["geography"],
-        )
+        report.check_names(conn, chosen)
     return chosen
 
 

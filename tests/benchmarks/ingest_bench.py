@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from tracker import definitions, ingest, settings, store, store_sync
+from tracker import ingest, store, store_sync
 from tracker.models import IndicatorInfo
 from tracker.units import Unit
 
@@ -42,11 +42,7 @@ SOURCE_TEXT = "synthetic benchmark data, not real figures"
 def build_template(path: Path) -> None:
     """An initialised tracker database (schema, reference tables, indicators), no data."""
     with store.create_or_open(path) as conn:
-        store.migrate(conn)
-        with store.transaction(conn):
-            store_sync.sync_reference(conn, settings.reference_dir())
-            indicators = definitions.load_indicators(settings.indicators_dir())
-            store_sync.sync_indicators(conn, indicators, definitions.definitions_digest(indicators))
+        store_sync.initialise(conn)
 
 
 def write_csv(template: Path, path: Path, rows: int) -> int:
