@@ -20,8 +20,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from typer.testing import CliRunner, Result
 
-from tracker import settings, store, store_sync
-from tracker.cli import app
+from tracker import settings, store
+from tracker.cli.app import app
 
 PROJECT = settings.PROJECT_ROOT
 SHIPPED_OBSERVATIONS = sorted((PROJECT / "data" / "observations").glob("*.csv"))
@@ -206,6 +206,6 @@ def open_initialised(path: Path) -> Iterator[store.Connection]:
     """A new tracker database at `path` (schema, reference tables, indicators), opened for
     writing; for module-scoped fixtures that run many files through one database."""
     with store.create_or_open(path) as new:
-        store_sync.initialise(new)
+        store.initialise(new)
     with store.connect(path) as opened:
         yield opened

@@ -22,7 +22,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.conftest import PROJECT, db_execute, ingest_rows, invoke, run_count, runs_rows
-from tracker import report
+from tracker import briefing
 
 REPORT = "programmes-compared"
 
@@ -105,9 +105,9 @@ def test_the_pdf_url_fetcher_refuses_everything_outside_templates(
         f'<body><img src="{base}/b.png"><img src="../../../../etc/hosts">'
         '<img src="data:image/svg+xml,%3Csvg%3E%3C/svg%3E"><p>text</p></body></html>'
     )
-    pdf = report.render_pdf(html)
+    pdf = briefing.render_pdf(html)
     assert pdf.startswith(b"%PDF") and requests == []
-    fetcher = report.templates_only_fetcher(templates)
+    fetcher = briefing.templates_only_fetcher(templates)
     for url in (f"{base}/c.png", "file:///etc/passwd", "data:text/css,p{}",
                 (templates / ".." / "pyproject.toml").as_uri(), "ftp://127.0.0.1/x"):  # fmt: skip
         with pytest.raises(ValueError, match="refused"):
@@ -301,7 +301,7 @@ def test_a_secret_local_file_named_in_html_never_reaches_the_pdf(tmp_path: Path)
         f'<embed src="{svg.as_uri()}"><div style="background: url({svg.as_uri()})">x</div>'
         f'<img src="{svg.name}"><p>visible</p></body></html>'
     )
-    pdf = report.render_pdf(html)  # templates/ is the only folder it may read
+    pdf = briefing.render_pdf(html)  # templates/ is the only folder it may read
     text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "visible" in text
     assert secret not in text

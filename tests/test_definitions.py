@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import PROJECT
-from tracker.definitions import indicator_schema, load_indicator, load_indicators
+from tracker.definitions.indicators import indicator_schema, load_indicator, load_indicators
 from tracker.errors import DefinitionError
 
 SHIPPED = sorted((PROJECT / "indicators").glob("*.toml"))

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import invoke
-from tracker import ingest, store, store_batches, store_sync
+from tracker import ingest, store
 from tracker.errors import IngestError
 from tracker.models import BatchSummary
 
@@ -91,13 +91,13 @@ def batch_rows(db: Path, batch: int | None) -> list[dict[str, Any]]:
 
 
 def test_observation_columns_are_the_stores() -> None:
-    assert ingest.OBSERVATION_COLUMNS == store_batches.OBSERVATION_COLUMNS
+    assert ingest.OBSERVATION_COLUMNS == store.OBSERVATION_COLUMNS
 
 
 def test_prepared_rows_have_the_documented_types(tracker_db: Path, tmp_path: Path) -> None:
     path = long_csv(tmp_path, "a.csv", f"financing,GG,WLD,2019,179,EUR bn,{SOURCE},a note")
     prepared, _ = load(tracker_db, path)
-    assert prepared.rows.columns == list(store_batches.OBSERVATION_COLUMNS)
+    assert prepared.rows.columns == list(store.OBSERVATION_COLUMNS)
     types = {name: str(dtype) for name, dtype in prepared.rows.schema.items()}
     assert types == {
         "indicator": "String", "initiative": "String", "geography": "String",
@@ -716,7 +716,7 @@ def test_progress_is_reported_per_file(tracker_db: Path, tmp_path: Path) -> None
     b = long_csv(tmp_path, "b.csv", f"new_deals,BRI,WLD,2020,1,,{SOURCE},")
     calls: list[tuple[str, int, int]] = []
     with store.connect(tracker_db, read_only=True) as conn:
-        catalog = store_sync.catalog(conn)
+        catalog = store.catalog(conn)
     ingest.prepare([a, b], catalog, ingest.IngestOptions(), lambda *call: calls.append(call))
     assert calls == [("reading CSV files", n, 2) for n in (0, 1, 2)]
 

@@ -1,4 +1,6 @@
-"""Layers import downward only (STYLE.md); duckdb, altair and printing stay where they belong."""
+"""The packages of tracker rank in the order data flows (STYLE.md, README "Code layout"):
+each imports only from ranks below it; a package's own modules import each other freely.
+Heavy libraries stay behind one door each."""
 
 from __future__ import annotations
 
@@ -6,27 +8,43 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tracker"
-# Layer 2 is ordered inside: the briefing modules build on one another in this order.
-# ingest's helpers sit between layer 1 and ingest: csvtext < ingest_run < ingest_values.
-LAYERS: dict[str, float] = {
-    "settings": 0, "errors": 0, "models": 0, "units": 0, "periods": 0, "atomic_files": 0,
-    "briefing_queries": 0,
-    "definitions": 1, "store": 1, "charts": 1, "briefing_text": 1, "csvtext": 1,
-    "store_sync": 1.1, "store_batches": 1.1, "store_user_sql": 1.2,
-    "report_definitions": 1.5, "ingest_run": 1.8, "ingest_values": 1.9,
-    "ingest": 2, "variants": 2.05, "briefing_data": 2.1, "briefing_runs": 2.1,
-    "briefing_context": 2.2, "briefing_build": 2.25, "report": 2.3, "variant_runs": 2.35,
-    "deliver_email": 2.37, "deliver_smtp": 2.38, "deliver": 2.4,
-    "schedule_cron": 2.5, "schedule_jobs": 2.6, "schedule_children": 2.7, "schedule_runs": 2.8,
-    "schedule": 3,
-    "cli_shared": 3.5, "cli_data": 3.6, "cli_briefings": 3.6, "cli_schedule": 3.6,
-    "cli": 4, "__main__": 5,  # __main__: `python -m tracker`, the one importer of cli
-}  # fmt: skip
-# The command line is cli and its command modules; the scheduler service and its trigger
-# (a CronTrigger subclass) are the only APScheduler users.
-ONLY_IN = {"duckdb": {"store"}, "altair": {"charts"}, "vl_convert": {"charts"},
-           "apscheduler": {"schedule", "schedule_cron"},
-           "typer": {"cli", "cli_shared", "cli_data", "cli_briefings", "cli_schedule"}}  # fmt: skip
+# Rank by rank, as the data flows: definitions -> store -> ingest / briefing -> deliver
+# -> schedule -> cli. Rank 0 is the base modules, which do no work at import.
+RANKS: list[set[str]] = [
+    {"settings", "errors", "models", "units", "periods", "text", "files"},
+    {"definitions"},
+    {"store"},
+    {"ingest", "briefing"},
+    {"deliver"},
+    {"schedule"},
+    {"cli"},
+    {"__main__"},  # `python -m tracker`: the one importer of cli outside cli
+]
+# Where each library may be imported: a package, or one module of it ("briefing.charts").
+ONLY_IN = {
+    "duckdb": {"store"},
+    "altair": {"briefing.charts"},
+    "vl_convert": {"briefing.charts"},
+    "apscheduler": {"schedule"},
+    "typer": {"cli"},
+}
+
+
+def _rank(part: str) -> int:
+    for rank, parts in enumerate(RANKS):
+        if part in parts:
+            return rank
+    raise AssertionError(f"tracker.{part} has no rank: add it to RANKS (and README 'Code layout')")
+
+
+def _part(path: Path) -> str:
+    """The package (or base module) a file belongs to: store/batches.py -> 'store'."""
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def _dotted(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
 
 
 def _imports(path: Path) -> set[str]:
@@ -44,31 +62,38 @@ def _imports(path: Path) -> set[str]:
 
 
 def _modules() -> list[Path]:
-    return [p for p in sorted(PACKAGE.glob("*.py")) if p.stem != "__init__"]
+    return [p for p in sorted(PACKAGE.rglob("*.py")) if p != PACKAGE / "__init__.py"]
 
 
-def test_every_module_has_a_layer() -> None:
-    missing = [p.stem for p in _modules() if p.stem not in LAYERS]
-    assert not missing, f"add these modules to LAYERS (and README 'Code layout'): {missing}"
+def test_every_package_has_a_rank() -> None:
+    for path in _modules():
+        _rank(_part(path))
 
 
 def test_imports_go_downward_only() -> None:
     for path in _modules():
-        layer = LAYERS[path.stem]
+        part = _part(path)
         for name in _imports(path):
             if not name.startswith("tracker."):
                 continue
             target = name.split(".")[1]
-            assert target in LAYERS, f"{path.name} imports unknown module {name}"
-            if layer == 1:
-                assert LAYERS[target] == 0, f"{path.name} (layer 1) imports {name}"
-            else:
-                assert LAYERS[target] < layer, f"{path.name} imports {name} (not below it)"
+            if target == part:
+                continue  # a package's modules import each other freely
+            assert _rank(target) < _rank(part), (
+                f"{_dotted(path)} imports {name}, which is not below it"
+            )
 
 
-def test_heavy_libraries_stay_in_their_module() -> None:
+def test_heavy_libraries_stay_behind_their_door() -> None:
     for path in _modules():
         for name in _imports(path):
-            top = name.split(".")[0]
-            if top in ONLY_IN:
-                assert path.stem in ONLY_IN[top], f"{path.name} imports {top}"
+            doors = ONLY_IN.get(name.split(".")[0])
+            if doors is not None:
+                where = {_part(path), _dotted(path)}
+                assert where & doors, f"{_dotted(path)} imports {name} (only {doors} may)"
+
+
+def test_every_package_says_what_it_is() -> None:
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text()))
+        assert doc and "\n" not in doc.strip(), f"{init}: one line saying what the package is"

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import PROJECT
-from tracker import report_definitions
-from tracker.schedule_cron import parse_cron
-from tracker.schedule_jobs import catch_up_due, job_specs, last_due
+from tracker import definitions
+from tracker.schedule.cron import parse_cron
+from tracker.schedule.jobs import catch_up_due, job_specs, last_due
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TEMPLATES = PROJECT / "templates"
@@ -102,14 +102,14 @@ def test_a_bad_schedule_names_the_file_and_key_and_is_not_scheduled(
         '[[sections]]\nkind = "key_figures"\nindicators = ["new_deals"]\n',
         encoding="utf-8",
     )
-    specs, problems = job_specs([report_definitions.load_report(path, TEMPLATES)])
+    specs, problems = job_specs([definitions.load_report(path, TEMPLATES)])
     assert specs == []
     (problem,) = problems
     assert problem.startswith(f"{path}: key 'schedule': ") and message in problem
 
 
 def test_the_shipped_briefings_become_jobs() -> None:
-    found = report_definitions.load_reports(PROJECT / "reports", TEMPLATES)
+    found = definitions.load_reports(PROJECT / "reports", TEMPLATES)
     specs, problems = job_specs(found)
     assert problems == []
     spec = next(s for s in specs if s.name == "programmes-compared")

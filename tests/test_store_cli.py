@@ -14,7 +14,7 @@ import pytest
 import typer
 
 from tests.conftest import PROJECT, db_rows, invoke
-from tracker.cli import app
+from tracker.cli.app import app
 
 
 def _all_commands() -> list[tuple[str, Any]]:

@@ -13,7 +13,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.conftest import PROJECT, invoke
-from tracker import report_definitions, store, variants
+from tracker import briefing, definitions, store
 from tracker.errors import DefinitionError
 
 REPORT = "country-profile"
@@ -251,7 +251,7 @@ def test_a_bad_parameter_definition_names_the_file_and_the_key(
     path = custom_home / "reports" / "programme.toml"
     path.write_text(PROGRAMME_PROFILE.replace(*change), "utf-8")
     with pytest.raises(DefinitionError) as caught:
-        report_definitions.load_report(path, custom_home / "templates")
+        definitions.load_report(path, custom_home / "templates")
     message = str(caught.value)
     assert message.startswith(f"{path}: key '{key}'"), message
     assert hint in message
@@ -265,15 +265,15 @@ def test_a_placeholder_without_a_declared_parameter_is_refused(custom_home: Path
         "utf-8",
     )
     with pytest.raises(DefinitionError, match="no placeholder \\(no \\[params\\] are declared"):
-        report_definitions.load_report(path, custom_home / "templates")
+        definitions.load_report(path, custom_home / "templates")
 
 
 def test_the_schedule_gets_every_variant_with_its_own_recipients(tracker_db: Path) -> None:
-    definition = report_definitions.load_report(
+    definition = definitions.load_report(
         PROJECT / "reports" / f"{REPORT}.toml", PROJECT / "templates"
     )
     with store.connect(tracker_db, read_only=True) as conn:
-        scheduled = variants.scheduled_variants(conn, definition)
+        scheduled = briefing.scheduled_variants(conn, definition)
     assert [s.arguments for s in scheduled] == [
         (REPORT, "--param", f"geography={value}") for value in CENTRAL_ASIA
     ]

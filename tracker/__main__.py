@@ -3,7 +3,7 @@
 Layer 5: above cli, its one importer.
 """
 
-from tracker.cli import run
+from tracker.cli.app import run
 
 if __name__ == "__main__":
     run()

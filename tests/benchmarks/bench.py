@@ -113,7 +113,7 @@ def ingest_row(rows: int, repeat: int) -> Row:
         target.unlink(missing_ok=True)
         shutil.copyfile(template, target)
         figures = ingest_bench.run_child("tracker", str(target), str(csv_path), "--write-batch",
-                                         "tracker.store_batches:write_batch")  # fmt: skip
+                                         "tracker.store.batches:write_batch")  # fmt: skip
         ours.append(figures["seconds"])
         peaks.append(figures["ru_maxrss_mib"])
     a, b, peak = statistics.median(duck), statistics.median(ours), max(peaks)

@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from tracker import ingest, store, store_sync
+from tracker import ingest, store
 from tracker.models import IndicatorInfo
 from tracker.units import Unit
 
@@ -42,13 +42,13 @@ SOURCE_TEXT = "synthetic benchmark data, not real figures"
 def build_template(path: Path) -> None:
     """An initialised tracker database (schema, reference tables, indicators), no data."""
     with store.create_or_open(path) as conn:
-        store_sync.initialise(conn)
+        store.initialise(conn)
 
 
 def write_csv(template: Path, path: Path, rows: int) -> int:
     """A long CSV of `rows` distinct points; returns the number written."""
     with store.connect(template, read_only=True) as conn:
-        catalog = store_sync.catalog(conn)
+        catalog = store.catalog(conn)
     indicators = pl.DataFrame(
         {
             "indicator": sorted(catalog.indicators),
@@ -119,7 +119,7 @@ def tracker_child(db: Path, csv_path: Path, write_batch: str) -> None:
     start = time.perf_counter()
     with store.connect(db) as conn:
         with store.transaction(conn):
-            catalog = store_sync.catalog(conn)
+            catalog = store.catalog(conn)
             prepared = ingest.prepare([csv_path], catalog, ingest.IngestOptions())
             prepared_at = time.perf_counter()
             summary = write(
@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--write-batch",
-        default="tracker.store_batches:write_batch",
+        default="tracker.store.batches:write_batch",
         metavar="MODULE:FUNCTION",
         help="the write_batch to measure, to compare a candidate (importable) implementation",
     )

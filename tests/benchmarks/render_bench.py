@@ -32,9 +32,9 @@ from pathlib import Path
 import polars as pl
 import vl_convert
 
-from tracker import briefing_data, report, report_definitions, settings, store, store_batches
-from tracker.briefing_build import build_briefing
-from tracker.charts import VEGA_LITE_VERSION
+from tracker import briefing, definitions, settings, store
+from tracker.briefing.build import build_briefing
+from tracker.briefing.charts import VEGA_LITE_VERSION
 
 REPORT = "programmes-compared"
 WORK = Path(__file__).resolve().parent / "work" / "render"
@@ -81,19 +81,19 @@ def _build_database(db: Path) -> None:
 
 
 def _render(db: Path) -> None:
-    report.render_briefings(db, REPORT, out_root=WORK / "out")
+    briefing.render_briefings(db, REPORT, out_root=WORK / "out")
 
 
 def _specs_and_html(db: Path) -> tuple[list[dict[str, object]], str]:
     """The chart specs and final HTML of the shipped briefing, built by our code once."""
-    definition = report_definitions.load_report(
-        report_definitions.find_report(settings.reports_dir(), REPORT), settings.templates_dir()
+    definition = definitions.load_report(
+        definitions.find_report(settings.reports_dir(), REPORT), settings.templates_dir()
     )
     now = store.utc_now()
     with store.connect(db, read_only=True) as conn:
-        data = briefing_data.read_briefing(conn, definition, cutoff=now, briefing_date=now.date())
+        data = briefing.read_briefing(conn, definition, cutoff=now, briefing_date=now.date())
     built = build_briefing(definition, data, issue=1, as_of=None, generated_at=now)
-    return list(built.specs.values()), report.render_html(definition.template, built)
+    return list(built.specs.values()), briefing.render_html(definition.template, built)
 
 
 def _bare(specs: list[dict[str, object]], html: str) -> None:
@@ -147,7 +147,7 @@ def _add_synthetic(db: Path) -> None:
             schema={c: pl.String for c in ("id", "title", "url", "kind", "note")},
         )
         with store.transaction(conn):
-            store_batches.write_batch(conn, frame, files=["render_bench synthetic"], sha256s=["-"],
+            store.write_batch(conn, frame, files=["render_bench synthetic"], sha256s=["-"],
                               new_sources=sources)  # fmt: skip
         conn.execute("CHECKPOINT")
 

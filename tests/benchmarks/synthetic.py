@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from tracker import settings, store, store_batches
+from tracker import settings, store
 
 NOTE = "SYNTHETIC benchmark row, not real data"
 
@@ -95,7 +95,7 @@ def add_many_observations(db: Path, rows: int, *, keep_out: list[str] | None = N
         (batch,) = conn.execute(_BATCH, [f"synthetic {rows} rows", rows, now]).fetchone() or (0,)
         conn.execute("SET preserve_insertion_order = false")
         conn.execute(MANY_OBSERVATIONS, [rows, source, batch, now, keep_out or [], NOTE])
-        store_batches.refresh_latest_points(conn)  # the rows did not come through write_batch
+        store.refresh_latest_points(conn)  # the rows did not come through write_batch
         conn.execute("COMMIT")
         conn.execute("CHECKPOINT")
         (count,) = conn.execute("SELECT count(*) FROM observations").fetchone() or (0,)
@@ -114,7 +114,7 @@ def add_country_points(db: Path, countries: list[str]) -> None:
             _BATCH, ["synthetic countries", len(countries), now]
         ).fetchone() or (0,)
         conn.execute(COUNTRY_POINTS, [countries, source, batch, now, NOTE])
-        store_batches.refresh_latest_points(conn)
+        store.refresh_latest_points(conn)
         conn.execute("COMMIT")
 
 

@@ -12,9 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from tracker import report as briefings
-from tracker import variant_runs
-from tracker.cli_shared import db_path, err, out, progress_bar, reported
+from tracker import briefing
+from tracker.cli.shared import db_path, err, out, progress_bar, reported
 from tracker.errors import InputError
 
 
@@ -79,11 +78,11 @@ def brief(
     """Render a briefing (all of them without REPORT) to PDF, HTML, CSV and manifest.json."""
     path = db_path(ctx)
     with reported():
-        moment = briefings.parse_as_of(as_of) if as_of is not None else None
+        moment = briefing.parse_as_of(as_of) if as_of is not None else None
         if params or each:
             _brief_variants(path, report_name, params or [], each, formats, out_root, moment)
             return
-        results = briefings.render_briefings(
+        results = briefing.render_briefings(
             path,
             report_name,
             formats=formats.split(",") if formats is not None else None,
@@ -116,7 +115,7 @@ def _brief_variants(
         raise InputError("--param and --each need a briefing name: tracker brief REPORT ...")
     started = perf_counter()
     with progress_bar() as progress:
-        outcomes = variant_runs.render_variants(
+        outcomes = briefing.render_variants(
             path, report_name, params=params, each=[each] if each else [],
             formats=formats.split(",") if formats is not None else None, out_root=out_root,
             as_of=moment, progress=progress,
@@ -151,7 +150,7 @@ def reports_command(ctx: typer.Context) -> None:
     """List briefing definitions with schedule, formats, last run and output folder."""
     path = db_path(ctx)
     with reported():
-        listings = briefings.list_reports(path)
+        listings = briefing.list_reports(path)
     if not listings:
         out.print("No briefing definitions in reports/.")
     for item in listings:

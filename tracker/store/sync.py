@@ -14,7 +14,7 @@ import polars as pl
 from tracker import definitions, settings
 from tracker.errors import DefinitionError
 from tracker.models import Catalog, Indicator, IndicatorInfo
-from tracker.store import (
+from tracker.store.connection import (
     Connection,
     DatabaseError,
     first_line,

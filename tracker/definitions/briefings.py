@@ -22,7 +22,7 @@ from typing import Any
 
 import jsonschema
 
-from tracker.definitions import dates_to_text
+from tracker.definitions.indicators import dates_to_text
 from tracker.errors import DefinitionError, InputError, UnknownNameError
 from tracker.models import (
     CHART_MARKS,
@@ -58,7 +58,7 @@ WHOLE_BRIEFING_KINDS = ("changes", "freshness", "sources")
 @cache
 def report_schema() -> dict[str, Any]:
     """The JSON Schema every briefing definition file must satisfy."""
-    text = resources.files("tracker").joinpath("schemas/report.schema.json").read_text()
+    text = resources.files("tracker.definitions").joinpath("schemas/report.schema.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
 

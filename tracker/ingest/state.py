@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tracker.csvtext import Table, categories, per_category
+from tracker.ingest.csv_text import Table, categories, per_category
 from tracker.models import Catalog
 from tracker.periods import parse_period
 from tracker.units import Unit, parse_scale_only, parse_unit

@@ -30,11 +30,11 @@ from types import FrameType
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from tracker import briefing_runs, report_definitions, settings, store
+from tracker import definitions, settings, store
 from tracker.errors import DefinitionError, TrackerError
-from tracker.schedule_children import ChildProcesses
-from tracker.schedule_jobs import JobSpec, catch_up_due, job_specs, load_definitions
-from tracker.schedule_runs import BriefingRuns
+from tracker.schedule.attempts import BriefingRuns
+from tracker.schedule.children import ChildProcesses
+from tracker.schedule.jobs import JobSpec, catch_up_due, job_specs, load_definitions
 
 log = logging.getLogger("tracker.schedule")
 
@@ -174,7 +174,7 @@ class BriefingScheduler:
     def _catch_up_list(self, specs: Iterable[JobSpec]) -> list[tuple[JobSpec, datetime]]:
         try:
             with store.read_runs(self.db) as runs:
-                successes = briefing_runs.last_successes(runs)
+                successes = store.last_successes(runs)
         except TrackerError as error:
             log.error("no catch-up: the run history could not be read: %s", error)
             return []
@@ -186,7 +186,7 @@ class BriefingScheduler:
         """sha256 of each file in reports/ (the cheap check behind reloading)."""
         state: dict[str, str] = {}
         try:
-            for path in report_definitions.report_files(settings.reports_dir()):
+            for path in definitions.report_files(settings.reports_dir()):
                 state[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
         except (DefinitionError, OSError):
             pass

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 from markupsafe import Markup
 
-from tracker.briefing_text import SourceEntry
+from tracker.briefing.wording import SourceEntry
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from difflib import get_close_matches
 
-from tracker import report_definitions, store
+from tracker import definitions, store
 from tracker.errors import InputError
 from tracker.models import (
     PARAM_VALUE_QUERIES,
@@ -146,7 +146,7 @@ def parse_param_arguments(definition: ReportDefinition, given: Sequence[str]) ->
         param_of(definition, name)
         if name in values:
             raise InputError(f"--param: '{name}' is given twice; give each parameter once.")
-        values[name] = report_definitions.check_param_value(
+        values[name] = definitions.check_param_value(
             value.strip(), f"{definition.path}: key 'params.{name}'"
         )
     return values
@@ -178,7 +178,7 @@ def allowed_values(
     bound = [list(definition.indicators), cutoff] if "$1" in sql else None
     found = store.query(conn, sql, bound)["id"].to_list()
     key = f"{definition.path}: key 'params.{param.name}.values_query' ('{param.values_query}')"
-    return tuple(report_definitions.check_param_value(str(v), key) for v in found)
+    return tuple(definitions.check_param_value(str(v), key) for v in found)
 
 
 def resolve(

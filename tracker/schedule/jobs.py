@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tracker import briefing_runs, report_definitions, settings, store
+from tracker import definitions, settings, store
 from tracker.errors import DefinitionError
 from tracker.models import ReportDefinition
-from tracker.schedule_cron import DstSafeCronTrigger, parse_cron
+from tracker.schedule.cron import DstSafeCronTrigger, parse_cron
 
 # How far back `last_due` looks, widening until it finds a due time.
 LOOKBACK = (timedelta(minutes=2), timedelta(hours=2), timedelta(days=2), timedelta(days=33),
@@ -118,8 +118,8 @@ def list_schedules(
     if db.exists():
         with store.read_runs(db) as runs:
             if runs is not None:
-                last = {r["report"]: r for r in briefing_runs.last_runs(runs).iter_rows(named=True)}
-                successes = briefing_runs.last_successes(runs)
+                last = {r["report"]: r for r in store.last_runs(runs).iter_rows(named=True)}
+                successes = store.last_successes(runs)
     listings = []
     for spec in specs:
         run = last.get(spec.name)
@@ -149,9 +149,9 @@ def _last_run_text(run: dict[str, Any] | None) -> str:
 def load_definitions(folder: Path, problems: list[str]) -> list[ReportDefinition]:
     """Every definition that loads; the error of each that does not goes to `problems`."""
     found = []
-    for path in report_definitions.report_files(folder):
+    for path in definitions.report_files(folder):
         try:
-            found.append(report_definitions.load_report(path, settings.templates_dir()))
+            found.append(definitions.load_report(path, settings.templates_dir()))
         except (DefinitionError, OSError) as error:
             problems.append(str(error))
     return found

@@ -16,10 +16,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tracker import deliver as delivery
-from tracker import report_definitions, schedule_children, schedule_jobs, settings
-from tracker import schedule as scheduling
-from tracker.cli_shared import db_path, err, out, reported
+from tracker import definitions, deliver, schedule, settings
+from tracker.cli.shared import db_path, err, out, reported
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -33,7 +31,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def _log_to_stderr() -> None:
     """One line per event on stderr; no timestamps when journald reads it (it adds its own)."""
     formatter = logging.Formatter(
-        schedule_children.log_format("JOURNAL_STREAM" in os.environ), datefmt="%Y-%m-%dT%H:%M:%SZ"
+        schedule.log_format("JOURNAL_STREAM" in os.environ), datefmt="%Y-%m-%dT%H:%M:%SZ"
     )
     formatter.converter = time.gmtime
     handler = _StderrHandler()
@@ -49,7 +47,7 @@ def schedule_list(ctx: typer.Context) -> None:
     """Each scheduled briefing: cron, time zone, last run, next run, missed run."""
     path = db_path(ctx)
     with reported():
-        listings, problems = schedule_jobs.list_schedules(path)
+        listings, problems = schedule.list_schedules(path)
     for problem in problems:
         err.print(f"not scheduled: {problem}", markup=False, highlight=False)
     if not listings:
@@ -75,7 +73,7 @@ def schedule_run(
     path = db_path(ctx)
     _log_to_stderr()
     with reported():
-        runner = scheduling.BriefingScheduler(path)
+        runner = schedule.BriefingScheduler(path)
         if once:
             failed = runner.run_once()
             if failed:
@@ -112,11 +110,11 @@ def deliver_command(
     path = db_path(ctx)
     _log_to_stderr()
     with reported():
-        definition = report_definitions.load_report(
-            report_definitions.find_report(settings.reports_dir(), report_name),
+        definition = definitions.load_report(
+            definitions.find_report(settings.reports_dir(), report_name),
             settings.templates_dir(),
         )
-        done = delivery.deliver_briefing(path, definition, run_id=run_id, to=to or ())
+        done = deliver.deliver_briefing(path, definition, run_id=run_id, to=to or ())
     sent = (
         f"e-mailed to {', '.join(done.recipients)}" if done.emailed
         else f"not e-mailed ({done.note})"

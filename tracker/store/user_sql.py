@@ -8,8 +8,8 @@ from __future__ import annotations
 import polars as pl
 
 from tracker.errors import QueryError
-from tracker.store import Connection, DatabaseError, first_line
-from tracker.store_batches import refresh_latest_points
+from tracker.store.batches import refresh_latest_points
+from tracker.store.connection import Connection, DatabaseError, first_line
 
 
 def run_user_sql(conn: Connection, text: str, *, write: bool) -> pl.DataFrame | None:

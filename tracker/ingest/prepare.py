@@ -27,16 +27,16 @@ from pathlib import Path
 import polars as pl
 from polars.exceptions import PanicException
 
-from tracker.csvtext import Dialect, Table, parse
 from tracker.errors import IngestError
-from tracker.ingest_run import IngestOptions as IngestOptions  # part of ingest's interface
-from tracker.ingest_run import Run, canonical_period, show
-from tracker.ingest_values import Layout, report_cell_problems, resolve, values_frame
+from tracker.ingest.csv_text import Dialect, Table, parse
+from tracker.ingest.state import IngestOptions as IngestOptions  # part of ingest's interface
+from tracker.ingest.state import Run, canonical_period, show
+from tracker.ingest.values import Layout, report_cell_problems, resolve, values_frame
 from tracker.models import BatchSummary, Catalog
 from tracker.periods import parse_period
-from tracker.store import Connection
-from tracker.store_batches import write_batch
-from tracker.store_sync import catalog as store_catalog
+from tracker.store.batches import write_batch
+from tracker.store.connection import Connection
+from tracker.store.sync import catalog as store_catalog
 
 OUTPUT_SCHEMA: dict[str, type[pl.DataType]] = {
     "indicator": pl.String, "initiative": pl.String, "geography": pl.String,

@@ -16,7 +16,7 @@ from datetime import date, datetime
 import polars as pl
 
 from tracker import store
-from tracker.briefing_queries import (
+from tracker.briefing.queries import (
     CHANGES,
     CHART_TARGETS,
     COMPARISON,

@@ -23,8 +23,8 @@ import duckdb
 import polars as pl
 
 from tracker import settings
-from tracker.atomic_files import temporary_path
 from tracker.errors import DatabaseBusyError, DatabaseFileError
+from tracker.files import temporary_path
 
 Connection = duckdb.DuckDBPyConnection
 DatabaseError = duckdb.Error
@@ -165,7 +165,7 @@ def migrations(folder: str = "sql") -> list[tuple[int, str, str]]:
     `sql` holds the main database's; `sql/runs` those of the run history file.
     """
     found = []
-    for entry in resources.files("tracker").joinpath(folder).iterdir():
+    for entry in resources.files("tracker.store").joinpath(folder).iterdir():
         match = re.match(r"^(\d{3})_(\w+)\.sql$", entry.name)
         if match:
             found.append((int(match.group(1)), match.group(2), entry.read_text()))

@@ -1,8 +1,8 @@
-"""Briefing runs in `report_runs` of the run history file (`store.connect_runs`, migrations
+"""Briefing runs in `report_runs` of the run history file (`connection.connect_runs`, migrations
 in tracker/sql/runs): record a run as 'running', close it as 'succeeded' or 'failed', list
 the last run of each briefing, find what the scheduler needs.
 
-Layer 2: imports store. Each statement is a named constant run through `store.query`; every
+Layer 2: imports store. Each statement is a named constant run through `connection.query`; every
 function takes a connection to the run history, not to the main database.
 """
 
@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 import polars as pl
 
-from tracker import store
+from tracker.store import connection
 
 INSERT_RUN = """
 INSERT INTO report_runs (report, status, started_at, briefing_date, as_of, data_cutoff,
@@ -47,7 +47,7 @@ ORDER BY r.report
 
 
 def insert_run(
-    conn: store.Connection,
+    conn: connection.Connection,
     *,
     report: str,
     started_at: datetime,
@@ -63,7 +63,7 @@ def insert_run(
     params: str | None = None,
 ) -> int:
     """Record a run as 'running'; returns its id. `params`: a variant's values as JSON."""
-    frame = store.query(
+    frame = connection.query(
         conn,
         INSERT_RUN,
         [report, started_at, briefing_date, as_of, cutoff, ",".join(formats),
@@ -73,7 +73,7 @@ def insert_run(
 
 
 def finish_run(
-    conn: store.Connection,
+    conn: connection.Connection,
     run_id: int,
     *,
     status: str,
@@ -86,7 +86,7 @@ def finish_run(
     error: str | None = None,
 ) -> None:
     """Mark run `run_id` succeeded or failed, with what it produced or why it failed."""
-    store.query(
+    connection.query(
         conn,
         FINISH_RUN,
         [run_id, status, finished_at, data_as_of, issue, output_dir, outputs, key_figures,
@@ -94,9 +94,9 @@ def finish_run(
     )  # fmt: skip
 
 
-def last_runs(conn: store.Connection) -> pl.DataFrame:
+def last_runs(conn: connection.Connection) -> pl.DataFrame:
     """The newest run of each briefing, with its newest succeeded run."""
-    return store.query(conn, LAST_RUNS)
+    return connection.query(conn, LAST_RUNS)
 
 
 # The start of the newest succeeded current (not --as-of) run of each briefing: what the
@@ -142,37 +142,41 @@ LIMIT 1
 """
 
 
-def last_successes(conn: store.Connection | None) -> dict[str, datetime]:
+def last_successes(conn: connection.Connection | None) -> dict[str, datetime]:
     """When the newest succeeded current run of each briefing started (UTC, naive)."""
     if conn is None:
         return {}
-    return {row[0]: row[1] for row in store.query(conn, LAST_SUCCESSES).iter_rows()}
+    return {row[0]: row[1] for row in connection.query(conn, LAST_SUCCESSES).iter_rows()}
 
 
-def runs_of_process(conn: store.Connection, pid: int, since: datetime) -> pl.DataFrame:
+def runs_of_process(conn: connection.Connection, pid: int, since: datetime) -> pl.DataFrame:
     """The runs process `pid` recorded since `since` (UTC), oldest first."""
-    return store.query(conn, RUNS_OF_PROCESS, [pid, since])
+    return connection.query(conn, RUNS_OF_PROCESS, [pid, since])
 
 
-def fail_unfinished(conn: store.Connection, pid: int, since: datetime, error: str) -> list[int]:
+def fail_unfinished(
+    conn: connection.Connection, pid: int, since: datetime, error: str
+) -> list[int]:
     """Mark the runs process `pid` left 'running' (since `since`) as failed; their ids."""
-    frame = store.query(conn, FAIL_UNFINISHED, [pid, since, store.utc_now(), error])
+    frame = connection.query(conn, FAIL_UNFINISHED, [pid, since, connection.utc_now(), error])
     return [int(i) for i in frame["id"]] if frame.height else []
 
 
-def run_by_id(conn: store.Connection, report: str, run_id: int) -> dict[str, object] | None:
+def run_by_id(conn: connection.Connection, report: str, run_id: int) -> dict[str, object] | None:
     """Run `run_id` of briefing `report` as a dict, or None."""
-    frame = store.query(conn, RUN_BY_ID, [run_id, report])
+    frame = connection.query(conn, RUN_BY_ID, [run_id, report])
     return frame.row(0, named=True) if frame.height else None
 
 
-def newest_success(conn: store.Connection, report: str) -> dict[str, object] | None:
+def newest_success(conn: connection.Connection, report: str) -> dict[str, object] | None:
     """The newest succeeded current run of `report` as a dict, or None."""
-    frame = store.query(conn, NEWEST_SUCCESS, [report])
+    frame = connection.query(conn, NEWEST_SUCCESS, [report])
     return frame.row(0, named=True) if frame.height else None
 
 
-def success_before(conn: store.Connection, report: str, run_id: int) -> dict[str, object] | None:
+def success_before(
+    conn: connection.Connection, report: str, run_id: int
+) -> dict[str, object] | None:
     """The succeeded current run of `report` before run `run_id`, or None."""
-    frame = store.query(conn, SUCCESS_BEFORE, [report, run_id])
+    frame = connection.query(conn, SUCCESS_BEFORE, [report, run_id])
     return frame.row(0, named=True) if frame.height else None

@@ -31,17 +31,11 @@ from urllib.parse import unquote, urlsplit
 import jinja2
 import polars as pl
 
-from tracker import (
-    briefing_data,
-    briefing_runs,
-    report_definitions,
-    settings,
-    store,
-    variants,
-)
-from tracker.atomic_files import remove_stale_temporaries, write_temporary
-from tracker.briefing_build import build_briefing
-from tracker.briefing_context import BuiltBriefing
+from tracker import definitions, settings, store
+from tracker.briefing import variants
+from tracker.briefing.build import build_briefing
+from tracker.briefing.context import BuiltBriefing
+from tracker.briefing.data import known_names, previous_run, read_briefing
 from tracker.errors import (
     DatabaseBusyError,
     DatabaseFileError,
@@ -49,6 +43,7 @@ from tracker.errors import (
     OutputError,
     TrackerError,
 )
+from tracker.files import remove_stale_temporaries, write_temporary
 from tracker.models import REPORT_FORMATS, ReportDefinition
 
 MANIFEST = "manifest.json"
@@ -99,12 +94,12 @@ def render_briefings(
     """
     templates = settings.templates_dir()
     if name is None:
-        chosen = report_definitions.load_reports(settings.reports_dir(), templates)
+        chosen = definitions.load_reports(settings.reports_dir(), templates)
         if not chosen:
             raise InputError(f"{settings.reports_dir()}: no briefing definitions (*.toml).")
     else:
-        path = report_definitions.find_report(settings.reports_dir(), name)
-        chosen = [report_definitions.load_report(path, templates)]
+        path = definitions.find_report(settings.reports_dir(), name)
+        chosen = [definitions.load_report(path, templates)]
     wanted, as_of = render_options(formats, as_of)
     if len(chosen) > 1:  # one definition is checked in render_briefing's first connection
         with store.connect(db, read_only=True) as conn:
@@ -129,16 +124,14 @@ def render_briefing(
     started = store.utc_now()
     cutoff = as_of or started
     briefing_date = cutoff.date()
-    previous = briefing_data.previous_run(None, definition.name, cutoff)  # read with the run
+    previous = previous_run(None, definition.name, cutoff)  # read with the run
 
     def record_run() -> int:
         nonlocal previous
         with store.connect_runs(db) as runs:
             # The issue this one follows (of the same variant), in the same short connection.
-            previous = briefing_data.previous_run(
-                runs, definition.name, cutoff, definition.variant_params
-            )
-            return briefing_runs.insert_run(
+            previous = previous_run(runs, definition.name, cutoff, definition.variant_params)
+            return store.insert_run(
                 runs, report=definition.name, started_at=started, briefing_date=briefing_date,
                 as_of=as_of, cutoff=cutoff, formats=wanted, definition_sha256=definition.sha256,
                 pid=os.getpid(), params=definition.variant_params, **_scheduled_run(),
@@ -152,7 +145,7 @@ def render_briefing(
                 definition = variants.with_defaults(conn, [definition])[0]
             _check_names(db, conn, [definition])
             run_id = record_run()
-            data = briefing_data.read_briefing(
+            data = read_briefing(
                 conn, definition, cutoff=cutoff, briefing_date=briefing_date, previous=previous
             )
         issue = 1 + (int(previous["earlier_runs"][0]) if previous.height else 0)
@@ -164,7 +157,7 @@ def render_briefing(
         files = list(written)
         outputs = [{"file": str(path), "sha256": digest} for path, digest in written.items()]
         with store.connect_runs(db) as runs:
-            briefing_runs.finish_run(
+            store.finish_run(
                 runs, run_id, status="succeeded", finished_at=store.utc_now(),
                 data_as_of=built.data_as_of, issue=issue, output_dir=str(output_dir),
                 outputs=json.dumps(outputs), key_figures=built.key_figures_json,
@@ -195,12 +188,12 @@ def render_options(
 
 def list_reports(db: Path) -> list[ReportListing]:
     """Every briefing definition with its schedule, formats, last run and output folder."""
-    found = report_definitions.load_reports(settings.reports_dir(), settings.templates_dir())
+    found = definitions.load_reports(settings.reports_dir(), settings.templates_dir())
     runs: dict[str, dict[str, Any]] = {}
     if db.exists():
         with store.read_runs(db) as conn:
             if conn is not None:
-                runs = {r["report"]: r for r in briefing_runs.last_runs(conn).iter_rows(named=True)}
+                runs = {r["report"]: r for r in store.last_runs(conn).iter_rows(named=True)}
     listings = []
     for definition in found:
         run = runs.get(definition.name)
@@ -412,9 +405,9 @@ def _check_names(db: Path, conn: store.Connection, chosen: Sequence[ReportDefini
 
 def check_names(conn: store.Connection, chosen: Sequence[ReportDefinition]) -> None:
     """Check every definition's indicator, initiative and geography names against the store."""
-    known = briefing_data.known_names(conn)
+    known = known_names(conn)
     for definition in chosen:
-        report_definitions.check_report_names(
+        definitions.check_report_names(
             definition,
             indicators=known["indicator"],
             initiatives=known["initiative"],
@@ -459,7 +452,7 @@ def _record_failure(db: Path, run_id: int, error: BaseException) -> None:
     message = str(error) if isinstance(error, TrackerError) else f"{type(error).__name__}: {error}"
     try:
         with store.connect_runs(db) as runs:
-            briefing_runs.finish_run(
+            store.finish_run(
                 runs, run_id, status="failed", finished_at=store.utc_now(), error=message[:2000]
             )
     except TrackerError:

@@ -13,8 +13,9 @@ from typing import Annotated
 
 import typer
 
-from tracker import cli_briefings, cli_data, cli_schedule, settings
-from tracker.cli_shared import Context
+from tracker import settings
+from tracker.cli import briefings, data, schedule
+from tracker.cli.shared import Context
 
 app = typer.Typer(
     help="Follow BRI, PGII and Global Gateway indicators in DuckDB; publish briefings.",
@@ -50,17 +51,17 @@ def main(
 
 
 app.add_typer(indicators_app, name="indicators")
-app.command()(cli_data.init)
-app.command(name="ingest")(cli_data.ingest_command)
-indicators_app.callback()(cli_data.indicators_list)
-indicators_app.command("show")(cli_data.indicators_show)
-app.command()(cli_data.sql)
-app.command()(cli_briefings.brief)
-app.command(name="reports")(cli_briefings.reports_command)
+app.command()(data.init)
+app.command(name="ingest")(data.ingest_command)
+indicators_app.callback()(data.indicators_list)
+indicators_app.command("show")(data.indicators_show)
+app.command()(data.sql)
+app.command()(briefings.brief)
+app.command(name="reports")(briefings.reports_command)
 app.add_typer(schedule_app, name="schedule")
-schedule_app.command("list")(cli_schedule.schedule_list)
-schedule_app.command("run")(cli_schedule.schedule_run)
-app.command(name="deliver")(cli_schedule.deliver_command)
+schedule_app.command("list")(schedule.schedule_list)
+schedule_app.command("run")(schedule.schedule_run)
+app.command(name="deliver")(schedule.deliver_command)
 
 
 def run() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from tracker.models import BatchSummary
-from tracker.store import Connection, scalar, utc_now
+from tracker.store.connection import Connection, scalar, utc_now
 
 KEY_COLUMNS = ("indicator", "initiative", "geography", "period", "source")
 OBSERVATION_COLUMNS = (

@@ -28,7 +28,9 @@ DEFINITION_SUFFIXES = (".toml",)
 @cache
 def indicator_schema() -> dict[str, Any]:
     """The JSON Schema every indicator definition file must satisfy."""
-    text = resources.files("tracker").joinpath("schemas/indicator.schema.json").read_text()
+    text = (
+        resources.files("tracker.definitions").joinpath("schemas/indicator.schema.json").read_text()
+    )
     schema: dict[str, Any] = json.loads(text)
     return schema
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tracker.csvtext import Table, categories, per_category
-from tracker.ingest_run import Run, unit_facts
+from tracker.ingest.csv_text import Table, categories, per_category
+from tracker.ingest.state import Run, unit_facts
 
 NO_VALUE_CELLS = ("", "..", "na", "n/a", "-")
 DEFAULT_GEOGRAPHY = "WLD"

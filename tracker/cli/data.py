@@ -14,8 +14,8 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from tracker import ingest, store, store_sync, store_user_sql
-from tracker.cli_shared import db_path, err, out, progress_bar, reported
+from tracker import ingest, store
+from tracker.cli.shared import db_path, err, out, progress_bar, reported
 from tracker.errors import InputError, UnknownNameError
 
 # --- init ---------------------------------------------------------------------------------
@@ -26,7 +26,7 @@ def init(ctx: typer.Context) -> None:
     path = db_path(ctx)
     with reported():
         with store.create_or_open(path) as conn:
-            applied, counts = store_sync.initialise(conn)
+            applied, counts = store.initialise(conn)
             indicator_count = store.query(conn, "SELECT count(*) AS n FROM indicators")["n"][0]
         migrations = ", ".join(applied) if applied else "schema up to date"
         tables = ", ".join(f"{table} {count}" for table, count in counts.items())
@@ -62,7 +62,7 @@ def ingest_command(
             if not file.is_file():
                 raise InputError(f"{file}: no such file. Nothing was loaded.")
         with store.connect(path) as conn, store.transaction(conn):
-            store_sync.sync_definitions(conn)
+            store.sync_definitions(conn)
             with progress_bar() as progress:
                 prepared, summary = ingest.load(
                     conn, files, options, progress=progress, dry_run=dry_run
@@ -207,8 +207,8 @@ def sql(
         with store.connect(path, read_only=not write) as conn:
             store.attach_runs(conn, path)  # report_runs, deliveries: the run history, read-only
             if not write:
-                store_user_sql.lock_down(conn)
-            result = store_user_sql.run_user_sql(conn, text, write=write)
+                store.lock_down(conn)
+            result = store.run_user_sql(conn, text, write=write)
         if result is None:
             if write:
                 out.print("done.")

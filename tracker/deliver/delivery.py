@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracker import briefing_runs, settings, store, variants
-from tracker.atomic_files import write_atomically
-from tracker.deliver_email import briefing_message, failure_notice
-from tracker.deliver_smtp import SmtpSettings, record_delivery, send_with_retries
+from tracker import briefing, settings, store
+from tracker.deliver.messages import briefing_message, failure_notice
+from tracker.deliver.smtp import SmtpSettings, record_delivery, send_with_retries
 from tracker.errors import DeliveryError, InputError, TrackerError
+from tracker.files import write_atomically
 from tracker.models import ReportDefinition
 
 log = logging.getLogger("tracker.deliver")
@@ -145,9 +145,9 @@ def _run_and_previous(
         if runs is None:
             raise missing
         if run_id is None:
-            run = briefing_runs.newest_success(runs, report)
+            run = store.newest_success(runs, report)
         else:
-            run = briefing_runs.run_by_id(runs, report, run_id)
+            run = store.run_by_id(runs, report, run_id)
         if run is None:
             raise missing
         if run["status"] != "succeeded":
@@ -155,7 +155,7 @@ def _run_and_previous(
                 f"Run {run['id']} of '{report}' {run['status']}; only a succeeded run is "
                 "delivered. Render it again with `tracker brief`."
             )
-        previous = briefing_runs.success_before(runs, report, int(str(run["id"])))
+        previous = store.success_before(runs, report, int(str(run["id"])))
     return dict(run), (dict(previous) if previous else None)
 
 
@@ -166,7 +166,7 @@ def _variant_of(db: Path, definition: ReportDefinition, run: dict[str, Any]) -> 
         return definition
     try:
         with store.connect(db, read_only=True) as conn:
-            return variants.resolve(conn, definition, json.loads(str(run["params"])))[0]
+            return briefing.resolve(conn, definition, json.loads(str(run["params"])))[0]
     except (TrackerError, ValueError) as error:
         log.warning("variant of run %s not resolved (%s); using the definition's texts",
                     run["id"], error)  # fmt: skip

@@ -14,8 +14,8 @@ from typing import Any
 import polars as pl
 from markupsafe import Markup
 
-from tracker import charts
-from tracker.briefing_context import (
+from tracker.briefing import charts
+from tracker.briefing.context import (
     BriefingContext,
     BuiltBriefing,
     ChangeRow,
@@ -35,8 +35,8 @@ from tracker.briefing_context import (
     TargetRow,
     TargetsSection,
 )
-from tracker.briefing_data import BriefingData, ChartData, SectionData
-from tracker.briefing_text import (
+from tracker.briefing.data import BriefingData, ChartData, SectionData
+from tracker.briefing.wording import (
     SourceIndex,
     amount,
     change_text,

@@ -1,6 +1,6 @@
 """Render the variants of a briefing (`tracker brief REPORT --param ...` / `--each NAME`):
 every variant is checked before the first is rendered, then each is rendered as its own
-run by `report.render_briefing`, many of them in warm worker processes.
+run by `render.render_briefing`, many of them in warm worker processes.
 
 Layer 2 (above report): imports settings, errors, models, definitions, store, variants
 and report.
@@ -24,13 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tracker import (
-    report,
-    report_definitions,
-    settings,
-    store,
-    variants,
-)
+from tracker import definitions, settings, store
+from tracker.briefing import render, variants
 from tracker.errors import TrackerError
 from tracker.models import ReportDefinition
 
@@ -44,7 +39,7 @@ class VariantOutcome:
     """One variant's render: what it wrote, or why it failed (exit code 2 or 1)."""
 
     params: tuple[tuple[str, str], ...]  # e.g. (('geography', 'KAZ'),)
-    rendered: report.RenderedBriefing | None
+    rendered: render.RenderedBriefing | None
     error: str | None = None
     exit_code: int = 0
 
@@ -65,14 +60,14 @@ def plan_variants(
     """The definitions of the variants asked for, all checked (parameter names and values,
     names against the store) before anything is written."""
     templates = settings.templates_dir()
-    path = report_definitions.find_report(settings.reports_dir(), name)
-    definition = report_definitions.load_report(path, templates)
+    path = definitions.find_report(settings.reports_dir(), name)
+    definition = definitions.load_report(path, templates)
     given = variants.parse_param_arguments(definition, params)
     if (given or each) and not definition.params:
         variants.param_of(definition, [*given, *each][0])  # raises: it declares none
     with store.connect(db, read_only=True) as conn:
         chosen = variants.resolve(conn, definition, given, each=each, cutoff=as_of)
-        report.check_names(conn, chosen)
+        render.check_names(conn, chosen)
     return chosen
 
 
@@ -97,7 +92,7 @@ def render_variants(
     variant); with fewer than MIN_VARIANTS_FOR_WORKERS variants they render in this
     process.
     """
-    wanted, as_of = report.render_options(formats, as_of)
+    wanted, as_of = render.render_options(formats, as_of)
     chosen = plan_variants(db, name, params=params, each=each, as_of=as_of)
     count = workers if workers is not None else (os.cpu_count() or 1)
     count = max(1, min(count, len(chosen)))
@@ -137,7 +132,7 @@ def render_one(
 ) -> VariantOutcome:
     """Render one variant (in a worker or here); an error becomes the outcome's message."""
     try:
-        rendered = report.render_briefing(
+        rendered = render.render_briefing(
             db, definition, formats=formats, out_root=out_root, as_of=as_of
         )
     except TrackerError as error:

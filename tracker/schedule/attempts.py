@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tracker import briefing_runs, deliver, settings, store, variants
+from tracker import briefing, deliver, settings, store
 from tracker.errors import TrackerError
-from tracker.schedule_children import ChildProcesses, ChildResult, last_line
-from tracker.schedule_jobs import JobSpec, last_due
+from tracker.schedule.children import ChildProcesses, ChildResult, last_line
+from tracker.schedule.jobs import JobSpec, last_due
 
 log = logging.getLogger("tracker.schedule")
 
@@ -77,16 +77,16 @@ class BriefingRuns:
         results = [self._unit(spec, unit, triggered_by, due) for unit in units]
         return all(results)
 
-    def _units(self, spec: JobSpec) -> list[variants.ScheduledVariant]:
+    def _units(self, spec: JobSpec) -> list[briefing.ScheduledVariant]:
         """What one due time renders: the briefing, or each variant its schedule asks for
         (parameters with on_schedule = 'each'), read in a short read-only connection."""
         if not spec.definition.params:
-            return [variants.ScheduledVariant(spec.definition, (spec.name,), ())]
+            return [briefing.ScheduledVariant(spec.definition, (spec.name,), ())]
         with store.connect(self.db, read_only=True) as conn:
-            return variants.scheduled_variants(conn, spec.definition)
+            return briefing.scheduled_variants(conn, spec.definition)
 
     def _unit(
-        self, spec: JobSpec, unit: variants.ScheduledVariant, triggered_by: str,
+        self, spec: JobSpec, unit: briefing.ScheduledVariant, triggered_by: str,
         due: datetime | None,
     ) -> bool:  # fmt: skip
         label = _label(unit.arguments)
@@ -176,11 +176,11 @@ class BriefingRuns:
         try:
             if child.killed:
                 with store.connect_runs(self.db) as runs:
-                    briefing_runs.fail_unfinished(runs, child.pid, since, child.killed)
+                    store.fail_unfinished(runs, child.pid, since, child.killed)
             with store.read_runs(self.db) as runs:
                 if runs is None:
                     return None, None, None
-                frame = briefing_runs.runs_of_process(runs, child.pid, since)
+                frame = store.runs_of_process(runs, child.pid, since)
         except TrackerError as error:
             log.error("the run history could not be read: %s", error)
             return None, None, None

@@ -1,0 +1,27 @@
+"""The store -> briefings: queries, context, charts, render (HTML, PDF, CSV), variants."""
+
+from tracker.briefing.data import read_briefing
+from tracker.briefing.render import (
+    list_reports,
+    parse_as_of,
+    render_briefings,
+    render_html,
+    render_pdf,
+    templates_only_fetcher,
+)
+from tracker.briefing.variant_pool import render_variants
+from tracker.briefing.variants import ScheduledVariant, resolve, scheduled_variants
+
+__all__ = [
+    "read_briefing",
+    "list_reports",
+    "parse_as_of",
+    "render_briefings",
+    "render_html",
+    "render_pdf",
+    "templates_only_fetcher",
+    "render_variants",
+    "ScheduledVariant",
+    "resolve",
+    "scheduled_variants",
+]

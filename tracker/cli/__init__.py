@@ -1,0 +1,1 @@
+"""The `tracker` command line: the only code that prints or exits."""
