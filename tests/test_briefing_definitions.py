@@ -33,10 +33,10 @@ def test_every_shipped_definition_loads_and_names_only_known_things(tracker_db: 
             for kind, table in (("indicators", "indicators"), ("initiatives", "initiatives"),
                                 ("geographies", "geographies"))
         }  # fmt: skip
-    found = definitions.load_reports(REPORTS, TEMPLATES)
+    found = definitions.load_briefings(REPORTS, TEMPLATES)
     assert "programmes-compared" in {d.name for d in found}
     for definition in found:
-        definitions.check_report_names(definition, **known)
+        definitions.check_briefing_names(definition, **known)
         assert definition.schedule is not None and definition.schedule.recipients
         assert {s.kind for s in definition.sections} <= set(SECTION_KINDS)
         for section in definition.sections:
@@ -44,7 +44,7 @@ def test_every_shipped_definition_loads_and_names_only_known_things(tracker_db: 
 
 
 def test_the_shipped_briefing_has_every_section_the_issue_asks_for() -> None:
-    definition = definitions.load_report(REPORTS / "programmes-compared.toml", TEMPLATES)
+    definition = definitions.load_briefing(REPORTS / "programmes-compared.toml", TEMPLATES)
     assert definition.title == "Infrastructure programmes compared: BRI, PGII, Global Gateway"
     assert definition.cadence == "monthly"
     assert [s.kind for s in definition.sections] == [
@@ -61,7 +61,7 @@ def test_the_shipped_briefing_has_every_section_the_issue_asks_for() -> None:
 
 def test_a_sources_section_is_added_when_the_definition_lists_none(tmp_path: Path) -> None:
     path = _write(tmp_path, HEAD + '[[sections]]\nkind = "key_figures"\nindicators = ["x"]\n')
-    definition = definitions.load_report(path, TEMPLATES)
+    definition = definitions.load_briefing(path, TEMPLATES)
     assert [s.kind for s in definition.sections] == ["key_figures", "sources"]
 
 
@@ -91,18 +91,18 @@ def test_definition_errors_name_the_file_and_the_key(
 ) -> None:
     path = _write(tmp_path, HEAD + body if body != "title = [" else body)
     with pytest.raises(DefinitionError) as caught:
-        definitions.load_report(path, TEMPLATES)
+        definitions.load_briefing(path, TEMPLATES)
     assert str(caught.value).startswith(f"{path}: ")
     assert message in str(caught.value)
 
 
-def test_find_report_refuses_paths_and_suggests_close_names() -> None:
-    assert definitions.find_report(REPORTS, "programmes-compared").name.endswith(".toml")
+def test_find_briefing_refuses_paths_and_suggests_close_names() -> None:
+    assert definitions.find_briefing(REPORTS, "programmes-compared").name.endswith(".toml")
     with pytest.raises(UnknownNameError, match="Did you mean 'programmes-compared'"):
-        definitions.find_report(REPORTS, "programes-compared")
+        definitions.find_briefing(REPORTS, "programes-compared")
     for name in ("../x", "x/y", "x\0", "X", ""):
         with pytest.raises(InputError, match="refused"):
-            definitions.find_report(REPORTS, name)
+            definitions.find_briefing(REPORTS, name)
 
 
 def test_as_of_macros_match_the_current_views(tracker_db: Path) -> None:

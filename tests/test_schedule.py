@@ -102,14 +102,14 @@ def test_a_bad_schedule_names_the_file_and_key_and_is_not_scheduled(
         '[[sections]]\nkind = "key_figures"\nindicators = ["new_deals"]\n',
         encoding="utf-8",
     )
-    specs, problems = job_specs([definitions.load_report(path, TEMPLATES)])
+    specs, problems = job_specs([definitions.load_briefing(path, TEMPLATES)])
     assert specs == []
     (problem,) = problems
     assert problem.startswith(f"{path}: key 'schedule': ") and message in problem
 
 
 def test_the_shipped_briefings_become_jobs() -> None:
-    found = definitions.load_reports(PROJECT / "reports", TEMPLATES)
+    found = definitions.load_briefings(PROJECT / "reports", TEMPLATES)
     specs, problems = job_specs(found)
     assert problems == []
     spec = next(s for s in specs if s.name == "programmes-compared")

@@ -22,7 +22,7 @@ CENTRAL_ASIA = ["KAZ", "KGZ", "TJK", "TKM", "UZB"]
 
 def _runs(db: Path) -> list[tuple[object, ...]]:
     """(params, issue, status) of every run, read with plain duckdb from the run history."""
-    path = store.runs_path(db)
+    path = store.run_history_path(db)
     if not path.exists():
         return []
     with duckdb.connect(str(path), read_only=True) as conn:
@@ -251,7 +251,7 @@ def test_a_bad_parameter_definition_names_the_file_and_the_key(
     path = custom_home / "reports" / "programme.toml"
     path.write_text(PROGRAMME_PROFILE.replace(*change), "utf-8")
     with pytest.raises(DefinitionError) as caught:
-        definitions.load_report(path, custom_home / "templates")
+        definitions.load_briefing(path, custom_home / "templates")
     message = str(caught.value)
     assert message.startswith(f"{path}: key '{key}'"), message
     assert hint in message
@@ -265,11 +265,11 @@ def test_a_placeholder_without_a_declared_parameter_is_refused(custom_home: Path
         "utf-8",
     )
     with pytest.raises(DefinitionError, match="no placeholder \\(no \\[params\\] are declared"):
-        definitions.load_report(path, custom_home / "templates")
+        definitions.load_briefing(path, custom_home / "templates")
 
 
 def test_the_schedule_gets_every_variant_with_its_own_recipients(tracker_db: Path) -> None:
-    definition = definitions.load_report(
+    definition = definitions.load_briefing(
         PROJECT / "reports" / f"{REPORT}.toml", PROJECT / "templates"
     )
     with store.connect(tracker_db, read_only=True) as conn:

@@ -1,7 +1,4 @@
-"""`python -m tracker` runs the command line (the scheduler starts its children this way).
-
-Layer 5: above cli, its one importer.
-"""
+"""`python -m tracker` runs the command line (the scheduler starts its children this way)."""
 
 from tracker.cli.app import run
 

@@ -1,7 +1,4 @@
-"""The exception family: every error a user can cause is one of these.
-
-Layer 0: imports nothing from tracker.
-"""
+"""The exception family: every error a user can cause is one of these."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Files written atomically: each under a temporary name in its own folder, flushed to disk,
 then renamed into place, so a reader sees the old file or the new one, never part of one.
 
-Layer 0: the standard library only. The temporary name is `.<name>.tmp-<pid of the
-writer>`; `remove_stale_temporaries` clears those a killed writer left behind.
+The temporary name is `.<name>.tmp-<pid of the writer>`; `remove_stale_temporaries` clears
+those a killed writer left behind.
 """
 
 from __future__ import annotations

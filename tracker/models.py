@@ -1,7 +1,4 @@
-"""Plain dataclasses shared by the layers above. No work at import.
-
-Layer 0: imports nothing from tracker.
-"""
+"""Plain dataclasses shared by the layers above. No work at import."""
 
 from __future__ import annotations
 
@@ -99,10 +96,10 @@ SECTION_KINDS = (
     "freshness",
     "sources",
 )
-REPORT_FORMATS = ("pdf", "html")
+BRIEFING_FORMATS = ("pdf", "html")
 CHART_MARKS = ("bar", "line")
 # Briefing parameters (`[params.<name>]`): the name says what the values are ids of, and
-# each name has a small fixed vocabulary of `values_query` (run by tracker.variants).
+# each name has a small fixed vocabulary of `values_query` (run by tracker.briefing.variants).
 PARAM_VALUE_QUERIES: dict[str, tuple[str, ...]] = {
     "geography": ("geographies with data", "countries with data", "regions with data",
                   "countries with data or in a region with data", "countries", "regions"),
@@ -140,7 +137,7 @@ class SectionSpec:
 
 
 @dataclass(frozen=True)
-class ReportSchedule:
+class BriefingSchedule:
     """When a scheduler should render the briefing and to whom it goes; `owner` gets an
     e-mail when a scheduled run fails."""
 
@@ -160,7 +157,7 @@ class NameReference:
 
 
 @dataclass(frozen=True)
-class ReportParam:
+class BriefingParam:
     """A parameter of a briefing, from `[params.<name>]`: the briefing is rendered once per
     value (`tracker brief REPORT --param geography=KAZ`, or `--each geography`).
 
@@ -180,7 +177,7 @@ class ReportParam:
 
 
 @dataclass(frozen=True)
-class ReportDefinition:
+class BriefingDefinition:
     """One briefing definition, as read from `reports/<name>.toml`."""
 
     name: str
@@ -192,11 +189,11 @@ class ReportDefinition:
     window_start: date | None
     window_end: date | None
     sections: tuple[SectionSpec, ...]
-    schedule: ReportSchedule | None
+    schedule: BriefingSchedule | None
     path: Path
     sha256: str
     references: tuple[NameReference, ...] = ()
-    params: tuple[ReportParam, ...] = ()  # declared parameters (see tracker.variants)
+    params: tuple[BriefingParam, ...] = ()  # declared parameters (see tracker.briefing.variants)
     variant: tuple[tuple[str, str], ...] = ()  # the values of this variant, e.g. geography=KAZ
 
     @property

@@ -1,7 +1,7 @@
 """Periods as files write them: 2024, 2024-H1, 2024-Q3, 2024-07, 2024-07-15.
 
-Layer 0: imports nothing from tracker. Each period has a canonical text, a first and a
-last day, and a grain (year, half, quarter, month, day).
+Each period has a canonical text, a first and a last day, and a grain (year, half, quarter,
+month, day).
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""Paths and settings, declared once, read from the environment or the CLI.
-
-Layer 0: imports nothing from tracker.
-"""
+"""Paths and settings, declared once, read from the environment or the CLI."""
 
 from __future__ import annotations
 

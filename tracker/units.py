@@ -1,8 +1,8 @@
 """Units of measure: parse what a file says ("USD bn", "MW", "count") and scale between them.
 
-Layer 0: imports nothing from tracker. A unit is a base (a currency code, "W" for power,
-"count", or any other word) times a scale (1, thousand, million, billion, trillion).
-Currency conversion is not done here: money keeps its currency and the views convert it.
+A unit is a base (a currency code, "W" for power, "count", or any other word) times a scale
+(1, thousand, million, billion, trillion). Currency conversion is not done here: money keeps
+its currency and the views convert it.
 """
 
 from __future__ import annotations

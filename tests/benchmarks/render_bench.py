@@ -86,8 +86,8 @@ def _render(db: Path) -> None:
 
 def _specs_and_html(db: Path) -> tuple[list[dict[str, object]], str]:
     """The chart specs and final HTML of the shipped briefing, built by our code once."""
-    definition = definitions.load_report(
-        definitions.find_report(settings.reports_dir(), REPORT), settings.templates_dir()
+    definition = definitions.load_briefing(
+        definitions.find_briefing(settings.reports_dir(), REPORT), settings.templates_dir()
     )
     now = store.utc_now()
     with store.connect(db, read_only=True) as conn:

@@ -2,7 +2,7 @@
 
 from tracker.briefing.data import read_briefing
 from tracker.briefing.render import (
-    list_reports,
+    list_briefings,
     parse_as_of,
     render_briefings,
     render_html,
@@ -14,7 +14,7 @@ from tracker.briefing.variants import ScheduledVariant, resolve, scheduled_varia
 
 __all__ = [
     "read_briefing",
-    "list_reports",
+    "list_briefings",
     "parse_as_of",
     "render_briefings",
     "render_html",

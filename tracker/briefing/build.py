@@ -1,8 +1,6 @@
-"""Build a briefing's context, chart specs and CSV from the frames `briefing_data` read.
+"""Build a briefing's context, chart specs and CSV from the frames `briefing.data` read.
 
-Layer 2: imports charts, models, briefing_data (frame containers), briefing_context (the
-dataclasses it fills) and briefing_text (wording and footnote numbers). Sources are
-numbered in the order the briefing first cites them.
+Sources are numbered in the order the briefing first cites them.
 """
 
 from __future__ import annotations
@@ -48,7 +46,7 @@ from tracker.briefing.wording import (
     time_left_text,
     when,
 )
-from tracker.models import ReportDefinition
+from tracker.models import BriefingDefinition
 
 PROJECTION_METHOD = (
     "Projected dates come from a straight line through the last two points of the series "
@@ -59,7 +57,7 @@ PROJECTION_METHOD = (
 
 
 def build_briefing(
-    definition: ReportDefinition,
+    definition: BriefingDefinition,
     data: BriefingData,
     *,
     issue: int,
@@ -129,7 +127,7 @@ def build_briefing(
 class _Builder:
     """Builds sections in order, numbering sources as they are first cited."""
 
-    def __init__(self, definition: ReportDefinition, data: BriefingData) -> None:
+    def __init__(self, definition: BriefingDefinition, data: BriefingData) -> None:
         self.definition = definition
         self.data = data
         self.sources = SourceIndex()

@@ -1,9 +1,8 @@
 """Chart specs (Altair -> Vega-Lite JSON) and their SVG, rendered offline by vl-convert.
 
-Layer 1: the only module importing altair and vl_convert; imports nothing of tracker.
-One theme (`THEME`) for every chart; each initiative keeps one colour in all
-charts (initiatives.colour), passed in as `colours`. Specs are plain dicts so the same
-spec can be timed or rendered again; `to_svg` turns one into inline-safe SVG text.
+One theme (`THEME`) for every chart; each initiative keeps one colour in all charts
+(initiatives.colour), passed in as `colours`. Specs are plain dicts so the same spec can be
+timed or rendered again; `to_svg` turns one into inline-safe SVG text.
 """
 
 from __future__ import annotations

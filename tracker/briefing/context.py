@@ -1,9 +1,8 @@
 """The typed context of one briefing: what the templates show, section by section.
 
-Layer 2: imports briefing_text (SourceEntry). Every field a template shows is text ready
-to print (numbers formatted, footnote numbers assigned by `briefing_build`). Text from data
-stays plain `str`, which the Jinja environment escapes; only chart SVG, produced by Vega
-and XML-escaped there, is `Markup`.
+Every field a template shows is text ready to print (numbers formatted, footnote numbers
+assigned by `briefing.build`). Text from data stays plain `str`, which the Jinja environment
+escapes; only chart SVG, produced by Vega and XML-escaped there, is `Markup`.
 """
 
 from __future__ import annotations

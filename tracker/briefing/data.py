@@ -1,10 +1,9 @@
 """What a briefing reads from the store: named SQL, each run through `store.query`.
 
-Layer 2: imports store and models. Every function takes an open connection and returns a
-polars frame; aggregation (latest points, changes, shares, trends, freshness) is done in
-SQL here, never in Python loops. Data is read as it stood at a cutoff timestamp, through
-`observations_as_of` and the as-of macros of migration 001, so `--as-of` and a current
-run share one code path.
+Every function takes an open connection and returns a polars frame; aggregation (latest
+points, changes, shares, trends, freshness) is done in SQL here, never in Python loops. Data
+is read as it stood at a cutoff timestamp, through `observations_as_of` and the as-of macros
+of migration 001, so `--as-of` and a current run share one code path.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from tracker.briefing.queries import (
     SOURCES,
     TARGETS,
 )
-from tracker.models import ReportDefinition, SectionSpec, SeriesChartSpec
+from tracker.models import BriefingDefinition, SectionSpec, SeriesChartSpec
 
 EARLIEST = date(1800, 1, 1)
 LATEST = date(2200, 12, 31)
@@ -202,7 +201,7 @@ class BriefingData:
 
 def read_briefing(
     conn: store.Connection,
-    definition: ReportDefinition,
+    definition: BriefingDefinition,
     *,
     cutoff: datetime,
     briefing_date: date,

@@ -1,8 +1,8 @@
-"""The SQL a briefing runs, as named text: the scoped queries of `briefing_data`.
+"""The SQL a briefing runs, as named text: the scoped queries of `briefing.data`.
 
-Layer 0: text only, no imports. Scoped queries take the parameters $1..$6 of
-`briefing_data.Scope` (cutoff, indicators, initiatives, geographies, window start and end)
-and read the as-of macros of migration 001, so `--as-of` and a current run share one path.
+Scoped queries take the parameters $1..$6 of `briefing.data.Scope` (cutoff, indicators,
+initiatives, geographies, window start and end) and read the as-of macros of migration 001,
+so `--as-of` and a current run share one path.
 """
 
 # One value per series point (indicator, initiative, geography, period): the indicator's
@@ -294,7 +294,7 @@ SELECT frequency, max_age_months FROM freshness_rules ORDER BY max_age_months
 
 # The succeeded current (not --as-of) run before `cutoff` that the next issue compares
 # against, with the number of such runs (the issue number is one more). It runs on the run
-# history (store.read_runs), not on the main database. $3: a variant's parameter values
+# history (store.read_run_history), not on the main database. $3: a variant's parameter values
 # (JSON; NULL for a briefing without parameters), so issues are counted per variant.
 PREVIOUS_RUN = """
 SELECT id, started_at, briefing_date, data_as_of, issue, key_figures,

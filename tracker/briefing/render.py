@@ -1,10 +1,8 @@
 """Render briefings: definition -> data (read-only) -> context -> HTML -> PDF, written
 atomically, each run recorded in `report_runs` of the run history (`<db>.runs.duckdb`).
 
-Layer 2 (top of the briefing modules): imports settings, errors, models, definitions,
-store, briefing_data, briefing_runs, briefing_build, briefing_context. The one Jinja
-environment lives here (autoescape, StrictUndefined); WeasyPrint gets a URL fetcher that
-refuses everything outside templates/.
+The one Jinja environment lives here (autoescape, StrictUndefined); WeasyPrint gets a URL
+fetcher that refuses everything outside templates/.
 
 The main database is only ever opened read-only here (a shared lock: analysts' read-only
 sessions do not block a render): one read-only connection checks the definition's names and
@@ -44,7 +42,7 @@ from tracker.errors import (
     TrackerError,
 )
 from tracker.files import remove_stale_temporaries, write_temporary
-from tracker.models import REPORT_FORMATS, ReportDefinition
+from tracker.models import BRIEFING_FORMATS, BriefingDefinition
 
 MANIFEST = "manifest.json"
 
@@ -63,7 +61,7 @@ class RenderedBriefing:
 
 
 @dataclass(frozen=True)
-class ReportListing:
+class BriefingListing:
     """One line of `tracker reports`."""
 
     name: str
@@ -94,12 +92,12 @@ def render_briefings(
     """
     templates = settings.templates_dir()
     if name is None:
-        chosen = definitions.load_reports(settings.reports_dir(), templates)
+        chosen = definitions.load_briefings(settings.reports_dir(), templates)
         if not chosen:
             raise InputError(f"{settings.reports_dir()}: no briefing definitions (*.toml).")
     else:
-        path = definitions.find_report(settings.reports_dir(), name)
-        chosen = [definitions.load_report(path, templates)]
+        path = definitions.find_briefing(settings.reports_dir(), name)
+        chosen = [definitions.load_briefing(path, templates)]
     wanted, as_of = render_options(formats, as_of)
     if len(chosen) > 1:  # one definition is checked in render_briefing's first connection
         with store.connect(db, read_only=True) as conn:
@@ -112,14 +110,14 @@ def render_briefings(
 
 def render_briefing(
     db: Path,
-    definition: ReportDefinition,
+    definition: BriefingDefinition,
     *,
     formats: Sequence[str] | None = None,
     out_root: Path | None = None,
     as_of: datetime | None = None,
 ) -> RenderedBriefing:
     """Render one briefing to PDF/HTML/CSV/manifest under `<out_root>/<report>/<date>/`
-    (a variant, see tracker.variants: under `.../<date>/<param>-<value>/`)."""
+    (a variant, see tracker.briefing.variants: under `.../<date>/<param>-<value>/`)."""
     wanted = tuple(formats) if formats else definition.formats
     started = store.utc_now()
     cutoff = as_of or started
@@ -128,7 +126,7 @@ def render_briefing(
 
     def record_run() -> int:
         nonlocal previous
-        with store.connect_runs(db) as runs:
+        with store.connect_run_history(db) as runs:
             # The issue this one follows (of the same variant), in the same short connection.
             previous = previous_run(runs, definition.name, cutoff, definition.variant_params)
             return store.insert_run(
@@ -156,7 +154,7 @@ def render_briefing(
         written = write_outputs(output_dir, definition, built, html, wanted, run_id=run_id)
         files = list(written)
         outputs = [{"file": str(path), "sha256": digest} for path, digest in written.items()]
-        with store.connect_runs(db) as runs:
+        with store.connect_run_history(db) as runs:
             store.finish_run(
                 runs, run_id, status="succeeded", finished_at=store.utc_now(),
                 data_as_of=built.data_as_of, issue=issue, output_dir=str(output_dir),
@@ -186,12 +184,12 @@ def render_options(
     return wanted, as_of
 
 
-def list_reports(db: Path) -> list[ReportListing]:
+def list_briefings(db: Path) -> list[BriefingListing]:
     """Every briefing definition with its schedule, formats, last run and output folder."""
-    found = definitions.load_reports(settings.reports_dir(), settings.templates_dir())
+    found = definitions.load_briefings(settings.reports_dir(), settings.templates_dir())
     runs: dict[str, dict[str, Any]] = {}
     if db.exists():
-        with store.read_runs(db) as conn:
+        with store.read_run_history(db) as conn:
             if conn is not None:
                 runs = {r["report"]: r for r in store.last_runs(conn).iter_rows(named=True)}
     listings = []
@@ -199,7 +197,7 @@ def list_reports(db: Path) -> list[ReportListing]:
         run = runs.get(definition.name)
         schedule = definition.schedule
         listings.append(
-            ReportListing(
+            BriefingListing(
                 name=definition.name,
                 title=definition.title,
                 cadence=definition.cadence,
@@ -306,7 +304,7 @@ def _weasyprint() -> Any:
 
 def write_outputs(
     output_dir: Path,
-    definition: ReportDefinition,
+    definition: BriefingDefinition,
     built: BuiltBriefing,
     html: str,
     formats: Sequence[str],
@@ -388,7 +386,7 @@ def _formats(formats: Sequence[str] | None) -> tuple[str, ...] | None:
     if not formats:
         return None
     cleaned = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
-    unknown = [f for f in cleaned if f not in REPORT_FORMATS]
+    unknown = [f for f in cleaned if f not in BRIEFING_FORMATS]
     if unknown or not cleaned:
         raise InputError(
             f"--format: found '{','.join(formats)}', expected pdf, html or pdf,html "
@@ -397,17 +395,17 @@ def _formats(formats: Sequence[str] | None) -> tuple[str, ...] | None:
     return cleaned
 
 
-def _check_names(db: Path, conn: store.Connection, chosen: Sequence[ReportDefinition]) -> None:
+def _check_names(db: Path, conn: store.Connection, chosen: Sequence[BriefingDefinition]) -> None:
     """Check the run history and every definition's names before anything is written."""
-    _require_runs_table(db, conn)
+    _require_freshness_rules(db, conn)
     check_names(conn, chosen)
 
 
-def check_names(conn: store.Connection, chosen: Sequence[ReportDefinition]) -> None:
+def check_names(conn: store.Connection, chosen: Sequence[BriefingDefinition]) -> None:
     """Check every definition's indicator, initiative and geography names against the store."""
     known = known_names(conn)
     for definition in chosen:
-        definitions.check_report_names(
+        definitions.check_briefing_names(
             definition,
             indicators=known["indicator"],
             initiatives=known["initiative"],
@@ -415,7 +413,7 @@ def check_names(conn: store.Connection, chosen: Sequence[ReportDefinition]) -> N
         )
 
 
-def _require_runs_table(db: Path, conn: store.Connection) -> None:
+def _require_freshness_rules(db: Path, conn: store.Connection) -> None:
     if not store.has_table(conn, "freshness_rules"):
         raise DatabaseFileError(
             f"{db}: this database has no freshness_rules table yet. Run `tracker init` to "
@@ -451,7 +449,7 @@ def _record_failure(db: Path, run_id: int, error: BaseException) -> None:
     """Mark the run failed; a failure to do so must not hide the original error."""
     message = str(error) if isinstance(error, TrackerError) else f"{type(error).__name__}: {error}"
     try:
-        with store.connect_runs(db) as runs:
+        with store.connect_run_history(db) as runs:
             store.finish_run(
                 runs, run_id, status="failed", finished_at=store.utc_now(), error=message[:2000]
             )

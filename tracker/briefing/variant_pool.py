@@ -2,9 +2,6 @@
 every variant is checked before the first is rendered, then each is rendered as its own
 run by `render.render_briefing`, many of them in warm worker processes.
 
-Layer 2 (above report): imports settings, errors, models, definitions, store, variants
-and report.
-
 Why processes: a render is CPU-bound Python, vl-convert and WeasyPrint (one core each),
 and most of a fresh `tracker brief` is start-up (imports, the JavaScript engine of
 vl-convert, WeasyPrint's fonts). Workers are started once ("spawn": a fork of a process
@@ -27,7 +24,7 @@ from pathlib import Path
 from tracker import definitions, settings, store
 from tracker.briefing import render, variants
 from tracker.errors import TrackerError
-from tracker.models import ReportDefinition
+from tracker.models import BriefingDefinition
 
 Progress = Callable[[str, int, int], None]
 # Below this many variants the workers' start-up costs more than it saves.
@@ -56,12 +53,12 @@ def plan_variants(
     params: Sequence[str] = (),
     each: Sequence[str] = (),
     as_of: datetime | None = None,
-) -> list[ReportDefinition]:
+) -> list[BriefingDefinition]:
     """The definitions of the variants asked for, all checked (parameter names and values,
     names against the store) before anything is written."""
     templates = settings.templates_dir()
-    path = definitions.find_report(settings.reports_dir(), name)
-    definition = definitions.load_report(path, templates)
+    path = definitions.find_briefing(settings.reports_dir(), name)
+    definition = definitions.load_briefing(path, templates)
     given = variants.parse_param_arguments(definition, params)
     if (given or each) and not definition.params:
         variants.param_of(definition, [*given, *each][0])  # raises: it declares none
@@ -101,7 +98,7 @@ def render_variants(
     phase = f"rendering {name}"
     if progress:
         progress(phase, 0, len(chosen))
-    with store.connect_runs(db):  # created and migrated once, before the workers start
+    with store.connect_run_history(db):  # created and migrated once, before the workers start
         pass
     tasks = [(db, variant, wanted, out_root, as_of) for variant in chosen]
     outcomes: list[VariantOutcome | None] = [None] * len(tasks)
@@ -125,7 +122,7 @@ def render_variants(
 
 def render_one(
     db: Path,
-    definition: ReportDefinition,
+    definition: BriefingDefinition,
     formats: Sequence[str] | None,
     out_root: Path | None,
     as_of: datetime | None,

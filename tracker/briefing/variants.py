@@ -2,9 +2,8 @@
 region, a programme). Resolves which values are allowed, checks the values asked for, and
 fills a definition's {placeholders} in, giving the definition of one variant.
 
-Layer 2 (below the briefing modules): imports errors, models, definitions and store. A
-variant is an ordinary `ReportDefinition` whose `variant` names its values, so
-`report.render_briefing` renders it like any briefing, into its own folder and run.
+A variant is an ordinary `BriefingDefinition` whose `variant` names its values, so
+`render.render_briefing` renders it like any briefing, into its own folder and run.
 
 Where the values come from: a definition lists them (`values = ["KAZ", "UZB"]`) or names
 one query of a small fixed vocabulary (`values_query = "countries with data"`, see
@@ -24,9 +23,9 @@ from tracker import definitions, store
 from tracker.errors import InputError
 from tracker.models import (
     PARAM_VALUE_QUERIES,
+    BriefingDefinition,
+    BriefingParam,
     NameReference,
-    ReportDefinition,
-    ReportParam,
     SectionSpec,
     SeriesChartSpec,
 )
@@ -124,7 +123,7 @@ class ScheduledVariant:
     """One variant the scheduler renders: its definition, the `tracker brief` arguments
     that render it, and who gets it (the schedule's recipients and its own)."""
 
-    definition: ReportDefinition
+    definition: BriefingDefinition
     arguments: tuple[str, ...]  # e.g. ('country-profile', '--param', 'geography=KAZ')
     recipients: tuple[str, ...]
 
@@ -132,7 +131,7 @@ class ScheduledVariant:
 # --- public entry points -----------------------------------------------------------------
 
 
-def parse_param_arguments(definition: ReportDefinition, given: Sequence[str]) -> dict[str, str]:
+def parse_param_arguments(definition: BriefingDefinition, given: Sequence[str]) -> dict[str, str]:
     """`--param NAME=VALUE` options -> {name: value}; refuses unknown names, a repeated
     name and values holding a path or NUL, naming the definition file and key."""
     values: dict[str, str] = {}
@@ -152,7 +151,7 @@ def parse_param_arguments(definition: ReportDefinition, given: Sequence[str]) ->
     return values
 
 
-def param_of(definition: ReportDefinition, name: str) -> ReportParam:
+def param_of(definition: BriefingDefinition, name: str) -> BriefingParam:
     """The parameter `name` of `definition`; InputError naming the file and key if none."""
     for param in definition.params:
         if param.name == name:
@@ -168,7 +167,7 @@ def param_of(definition: ReportDefinition, name: str) -> ReportParam:
 
 
 def allowed_values(
-    conn: store.Connection, definition: ReportDefinition, param: ReportParam, cutoff: datetime
+    conn: store.Connection, definition: BriefingDefinition, param: BriefingParam, cutoff: datetime
 ) -> tuple[str, ...]:
     """The values `--each` renders, in order: as listed, or what `values_query` finds.
     A value found by the query that could not name a file is refused."""
@@ -183,12 +182,12 @@ def allowed_values(
 
 def resolve(
     conn: store.Connection,
-    definition: ReportDefinition,
+    definition: BriefingDefinition,
     given: Mapping[str, str] | None = None,
     *,
     each: Sequence[str] = (),
     cutoff: datetime | None = None,
-) -> list[ReportDefinition]:
+) -> list[BriefingDefinition]:
     """The definitions of the variants asked for, checked before anything is rendered.
 
     `given` fixes parameters (`--param`); `each` names parameters rendered once per allowed
@@ -226,15 +225,15 @@ def resolve(
 
 
 def with_defaults(
-    conn: store.Connection, found: Sequence[ReportDefinition]
-) -> list[ReportDefinition]:
+    conn: store.Connection, found: Sequence[BriefingDefinition]
+) -> list[BriefingDefinition]:
     """Each definition as rendered when no value is asked for: a briefing with parameters
     becomes its default variant, any other stays as it is."""
     return [resolve(conn, d)[0] if d.params and not d.variant else d for d in found]
 
 
 def scheduled_variants(
-    conn: store.Connection, definition: ReportDefinition
+    conn: store.Connection, definition: BriefingDefinition
 ) -> list[ScheduledVariant]:
     """The variants a schedule renders: every value of a parameter with on_schedule =
     'each', the default of the others; each with its recipients (the schedule's, then
@@ -257,7 +256,7 @@ def scheduled_variants(
     return scheduled
 
 
-def describe(definition: ReportDefinition) -> str:
+def describe(definition: BriefingDefinition) -> str:
     """The parameters in a line: "geography (default KAZ; values_query 'countries')"."""
     return "; ".join(f"{p.name} (default {p.default}; {_source(p)})" for p in definition.params)
 
@@ -266,8 +265,8 @@ def describe(definition: ReportDefinition) -> str:
 
 
 def apply(
-    definition: ReportDefinition, values: Mapping[str, str], facts: Mapping[str, Facts]
-) -> ReportDefinition:
+    definition: BriefingDefinition, values: Mapping[str, str], facts: Mapping[str, Facts]
+) -> BriefingDefinition:
     """The definition of one variant: each {placeholder} replaced, `variant` set.
 
     In texts {geography} is the name (Kazakhstan), {geography.id} the id and
@@ -330,7 +329,7 @@ def apply(
 
 
 def _facts(
-    conn: store.Connection, definition: ReportDefinition, chosen: Sequence[Mapping[str, str]]
+    conn: store.Connection, definition: BriefingDefinition, chosen: Sequence[Mapping[str, str]]
 ) -> dict[str, Facts]:
     """Name (and regions) of every value chosen, read in one query per parameter. A value
     the store does not know is refused (file, key, close match)."""
@@ -357,14 +356,14 @@ def _facts(
     return facts
 
 
-def _source(param: ReportParam) -> str:
+def _source(param: BriefingParam) -> str:
     if param.values_query is not None:
         return f"values_query '{param.values_query}'"
     return f"values {', '.join(param.values)}"
 
 
 def _not_allowed(
-    definition: ReportDefinition, param: ReportParam, value: str, allowed: Sequence[str]
+    definition: BriefingDefinition, param: BriefingParam, value: str, allowed: Sequence[str]
 ) -> str:
     listed = [param.default, *[v for v in allowed if v != param.default]]
     shown = ", ".join(listed[:SHOWN_VALUES])

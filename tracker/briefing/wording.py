@@ -1,7 +1,6 @@
 """How a briefing writes numbers, changes, dates and sources, and numbers its footnotes.
 
-Layer 2 helper of `briefing_context`: imports nothing from tracker. Pure functions of
-plain values, so each wording rule is in one place.
+Pure functions of plain values, so each wording rule is in one place.
 """
 
 from __future__ import annotations

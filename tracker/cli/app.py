@@ -2,7 +2,6 @@
 registered in the order `tracker --help` lists them. Each command opens the store, calls one
 library function and turns a domain error into a one-paragraph message.
 
-Layer 4: imports settings and the command modules cli_data, cli_briefings and cli_schedule.
 Nothing imports it but `__main__`; the console script `tracker` is its `app`.
 """
 

@@ -1,7 +1,5 @@
 """The briefing commands: `tracker brief` (a briefing, all of them, or its variants) and
 `tracker reports`.
-
-Layer 3.6: imports report, variant_runs, errors and cli_shared.
 """
 
 from __future__ import annotations
@@ -150,7 +148,7 @@ def reports_command(ctx: typer.Context) -> None:
     """List briefing definitions with schedule, formats, last run and output folder."""
     path = db_path(ctx)
     with reported():
-        listings = briefing.list_reports(path)
+        listings = briefing.list_briefings(path)
     if not listings:
         out.print("No briefing definitions in reports/.")
     for item in listings:

@@ -1,7 +1,5 @@
 """The database commands: `tracker init`, `ingest`, `indicators` (and `indicators show`) and
 `sql`. Each opens the store, calls one library function and prints the result.
-
-Layer 3.6: imports definitions, ingest, settings, store, errors and cli_shared.
 """
 
 from __future__ import annotations
@@ -205,7 +203,9 @@ def sql(
             raise InputError("Give the SQL as an argument or with -f FILE (one of the two).")
         text = query if query is not None else _read_sql_file(file)
         with store.connect(path, read_only=not write) as conn:
-            store.attach_runs(conn, path)  # report_runs, deliveries: the run history, read-only
+            store.attach_run_history(
+                conn, path
+            )  # report_runs, deliveries: the run history, read-only
             if not write:
                 store.lock_down(conn)
             result = store.run_user_sql(conn, text, write=write)

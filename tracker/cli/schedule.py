@@ -1,8 +1,5 @@
 """Scheduled briefings and their delivery: `tracker schedule list`, `tracker schedule run`
 and `tracker deliver`, which log one line per event to stderr.
-
-Layer 3.6: imports settings, report_definitions, deliver, schedule, schedule_jobs,
-schedule_children and cli_shared.
 """
 
 from __future__ import annotations
@@ -110,8 +107,8 @@ def deliver_command(
     path = db_path(ctx)
     _log_to_stderr()
     with reported():
-        definition = definitions.load_report(
-            definitions.find_report(settings.reports_dir(), report_name),
+        definition = definitions.load_briefing(
+            definitions.find_briefing(settings.reports_dir(), report_name),
             settings.templates_dir(),
         )
         done = deliver.deliver_briefing(path, definition, run_id=run_id, to=to or ())

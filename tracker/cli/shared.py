@@ -1,7 +1,5 @@
 """What every command of the `tracker` command line shares: the consoles it prints to, the
 --db of the invocation, and errors turned into a one-paragraph message and an exit code.
-
-Layer 3.5 (below the command modules): imports errors.
 """
 
 from __future__ import annotations

@@ -1,22 +1,22 @@
 """Indicator and briefing definition files -> validated models, checked against schemas/."""
 
 from tracker.definitions.briefings import (
+    briefing_files,
+    check_briefing_names,
     check_param_value,
-    check_report_names,
-    find_report,
-    load_report,
-    load_reports,
-    report_files,
+    find_briefing,
+    load_briefing,
+    load_briefings,
 )
 from tracker.definitions.indicators import definitions_digest, load_indicators
 
 __all__ = [
     "check_param_value",
-    "check_report_names",
-    "find_report",
-    "load_report",
-    "load_reports",
-    "report_files",
+    "check_briefing_names",
+    "find_briefing",
+    "load_briefing",
+    "load_briefings",
+    "briefing_files",
     "definitions_digest",
     "load_indicators",
 ]

@@ -1,9 +1,8 @@
-"""Briefing definition files (`reports/<name>.toml`) -> validated `ReportDefinition` models,
-with their parameters (`[params.<name>]`, see tracker.variants).
+"""Briefing definition files (`reports/<name>.toml`) -> validated `BriefingDefinition` models,
+with their parameters (`[params.<name>]`, see tracker.briefing.variants).
 
-Layer 1.5: imports settings, errors, models, periods and definitions (for the TOML-reading
-rule shared with indicator files). Each file is checked against
-`tracker/schemas/report.schema.json`; errors name the file and the key.
+Each file is checked against `tracker/definitions/schemas/report.schema.json`; errors name
+the file and the key.
 """
 
 from __future__ import annotations
@@ -25,15 +24,15 @@ import jsonschema
 from tracker.definitions.indicators import dates_to_text
 from tracker.errors import DefinitionError, InputError, UnknownNameError
 from tracker.models import (
+    BRIEFING_FORMATS,
     CHART_MARKS,
     PARAM_SCHEDULES,
     PARAM_VALUE_QUERIES,
-    REPORT_FORMATS,
     SECTION_KINDS,
+    BriefingDefinition,
+    BriefingParam,
+    BriefingSchedule,
     NameReference,
-    ReportDefinition,
-    ReportParam,
-    ReportSchedule,
     SectionSpec,
     SeriesChartSpec,
 )
@@ -56,17 +55,17 @@ WHOLE_BRIEFING_KINDS = ("changes", "freshness", "sources")
 
 
 @cache
-def report_schema() -> dict[str, Any]:
+def briefing_schema() -> dict[str, Any]:
     """The JSON Schema every briefing definition file must satisfy."""
     text = resources.files("tracker.definitions").joinpath("schemas/report.schema.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
 
 
-def check_report_name(name: str) -> str:
+def check_briefing_name(name: str) -> str:
     """Refuse a briefing name that is not a plain name (a path, '..', NUL, upper case).
 
-    >>> check_report_name("programmes-compared")
+    >>> check_briefing_name("programmes-compared")
     'programmes-compared'
     """
     if not REPORT_NAME.match(name):
@@ -83,20 +82,20 @@ def check_report_name(name: str) -> str:
     return name
 
 
-def report_files(folder: Path) -> list[Path]:
+def briefing_files(folder: Path) -> list[Path]:
     """The briefing definition files in `folder` (not its subfolders), sorted by name."""
     if not folder.is_dir():
         raise DefinitionError(f"{folder}: reports folder not found; set TRACKER_HOME.")
     return sorted(p for p in folder.iterdir() if p.suffix == ".toml" and p.is_file())
 
 
-def find_report(folder: Path, name: str) -> Path:
+def find_briefing(folder: Path, name: str) -> Path:
     """The definition file of briefing `name`; UnknownNameError (with a close match) if none."""
-    check_report_name(name)
+    check_briefing_name(name)
     path = folder / f"{name}.toml"
     if path.is_file():
         return path
-    known = [p.stem for p in report_files(folder)]
+    known = [p.stem for p in briefing_files(folder)]
     close = get_close_matches(name, known, n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     raise UnknownNameError(
@@ -105,24 +104,24 @@ def find_report(folder: Path, name: str) -> Path:
     )
 
 
-def load_reports(folder: Path, templates: Path) -> list[ReportDefinition]:
+def load_briefings(folder: Path, templates: Path) -> list[BriefingDefinition]:
     """Read and validate every briefing definition in `folder`."""
-    return [load_report(path, templates) for path in report_files(folder)]
+    return [load_briefing(path, templates) for path in briefing_files(folder)]
 
 
-def load_report(path: Path, templates: Path) -> ReportDefinition:
+def load_briefing(path: Path, templates: Path) -> BriefingDefinition:
     """Read one briefing definition; DefinitionError names the file and key on any problem.
 
     Names of indicators, initiatives and geographies are only collected here (see
-    `NameReference`); `check_report_names` checks them against the database.
+    `NameReference`); `check_briefing_names` checks them against the database.
     """
-    check_report_name(path.stem)
+    check_briefing_name(path.stem)
     raw = path.read_bytes()
     try:
         document = dates_to_text(tomllib.loads(raw.decode("utf-8")))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise DefinitionError(f"{path}: not valid TOML: {error}") from None
-    validator = jsonschema.Draft202012Validator(report_schema())
+    validator = jsonschema.Draft202012Validator(briefing_schema())
     problems = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if problems:
         first = problems[0]
@@ -135,12 +134,12 @@ def load_report(path: Path, templates: Path) -> ReportDefinition:
             f"{path}: key 'template': found '{template}', expected a page template in "
             f"{templates} ({', '.join(known) or 'none found'})."
         )
-    formats = tuple(document.get("formats", REPORT_FORMATS))
+    formats = tuple(document.get("formats", BRIEFING_FORMATS))
     for index, item in enumerate(formats):
-        if item not in REPORT_FORMATS:
+        if item not in BRIEFING_FORMATS:
             raise DefinitionError(
                 f"{path}: key 'formats.{index}': found '{item}', expected one of "
-                f"{', '.join(REPORT_FORMATS)} (the CSV and manifest are always written)."
+                f"{', '.join(BRIEFING_FORMATS)} (the CSV and manifest are always written)."
             )
     window = document.get("window", {})
     params = _params(path, document)
@@ -165,7 +164,7 @@ def load_report(path: Path, templates: Path) -> ReportDefinition:
                         default_initiatives, default_geographies)
         )  # fmt: skip
     schedule = document.get("schedule")
-    return ReportDefinition(
+    return BriefingDefinition(
         name=path.stem,
         title=document["title"],
         audience=document["audience"],
@@ -177,7 +176,7 @@ def load_report(path: Path, templates: Path) -> ReportDefinition:
         sections=tuple(sections),
         schedule=None
         if schedule is None
-        else ReportSchedule(
+        else BriefingSchedule(
             schedule["cron"],
             schedule["timezone"],
             tuple(schedule.get("recipients", [])),
@@ -190,8 +189,8 @@ def load_report(path: Path, templates: Path) -> ReportDefinition:
     )
 
 
-def check_report_names(
-    definition: ReportDefinition,
+def check_briefing_names(
+    definition: BriefingDefinition,
     *,
     indicators: set[str],
     initiatives: set[str],
@@ -317,7 +316,7 @@ def _window(path: Path, window: Mapping[str, str], end: str) -> date | None:
     return period.start if end == "start" else period.end
 
 
-# --- briefing parameters ([params.<name>], see tracker.variants) ------------------------------
+# --- briefing parameters ([params.<name>], see tracker.briefing.variants) ---------------------
 # A value names a folder and files (reports/out/<report>/<date>/<name>-<value>/), so it must
 # be a plain id. Texts say {geography} (its name), {geography.id} or {geography.regions};
 # name lists say "{geography}" or "{geography.regions}" (the regions it belongs to).
@@ -345,7 +344,7 @@ def check_param_value(value: str, where: str, error: type[InputError] = InputErr
     )
 
 
-def _params(path: Path, document: Mapping[str, Any]) -> tuple[ReportParam, ...]:
+def _params(path: Path, document: Mapping[str, Any]) -> tuple[BriefingParam, ...]:
     params = []
     for name, item in document.get("params", {}).items():
         key = f"params.{name}"
@@ -390,7 +389,7 @@ def _params(path: Path, document: Mapping[str, Any]) -> tuple[ReportParam, ...]:
                 )
             recipients.append((value, tuple(addresses)))
         params.append(
-            ReportParam(name, default, values, query, on_schedule, tuple(recipients),
+            BriefingParam(name, default, values, query, on_schedule, tuple(recipients),
                         item.get("description", ""))
         )  # fmt: skip
     return tuple(params)
@@ -401,7 +400,7 @@ def _is_placeholder(value: str) -> bool:
 
 
 def _check_placeholders(
-    path: Path, document: Mapping[str, Any], params: tuple[ReportParam, ...]
+    path: Path, document: Mapping[str, Any], params: tuple[BriefingParam, ...]
 ) -> None:
     """Every {placeholder} in a text or name list must name a declared parameter."""
     declared = {param.name for param in params}

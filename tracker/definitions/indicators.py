@@ -1,7 +1,7 @@
 """Indicator definition files (`indicators/<id>.toml`) -> validated `Indicator` models.
 
-Layer 1: imports settings, errors, models, units. Each file is checked against
-`tracker/schemas/indicator.schema.json`; errors name the file and the key.
+Each file is checked against `tracker/definitions/schemas/indicator.schema.json`; errors name
+the file and the key.
 """
 
 from __future__ import annotations

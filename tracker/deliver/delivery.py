@@ -1,9 +1,6 @@
 """Deliver rendered briefings: the newest PDF copied atomically to `reports/outbox/`, and an
 e-mail to the recipients. Every attempt is recorded in `deliveries` of the run history;
 failures are retried a bounded number of times and never touch the rendered briefing.
-
-Layer 2.4: imports settings, errors, models, store, variants, briefing_runs, deliver_email
-(what the e-mails say) and deliver_smtp (sending, retries, the record of each attempt).
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ from tracker.deliver.messages import briefing_message, failure_notice
 from tracker.deliver.smtp import SmtpSettings, record_delivery, send_with_retries
 from tracker.errors import DeliveryError, InputError, TrackerError
 from tracker.files import write_atomically
-from tracker.models import ReportDefinition
+from tracker.models import BriefingDefinition
 
 log = logging.getLogger("tracker.deliver")
 
@@ -42,7 +39,7 @@ class Delivery:
 
 def deliver_briefing(
     db: Path,
-    definition: ReportDefinition,
+    definition: BriefingDefinition,
     *,
     run_id: int | None = None,
     to: Sequence[str] = (),
@@ -86,7 +83,7 @@ def deliver_briefing(
 
 def notify_failure(
     db: Path,
-    definition: ReportDefinition,
+    definition: BriefingDefinition,
     *,
     run_id: int | None,
     error: str,
@@ -141,7 +138,7 @@ def _run_and_previous(
         f"No rendered briefing {which} to deliver: run `tracker brief {report}` first "
         "(`tracker reports` shows the last run)."
     )
-    with store.read_runs(db) as runs:
+    with store.read_run_history(db) as runs:
         if runs is None:
             raise missing
         if run_id is None:
@@ -159,7 +156,9 @@ def _run_and_previous(
     return dict(run), (dict(previous) if previous else None)
 
 
-def _variant_of(db: Path, definition: ReportDefinition, run: dict[str, Any]) -> ReportDefinition:
+def _variant_of(
+    db: Path, definition: BriefingDefinition, run: dict[str, Any]
+) -> BriefingDefinition:
     """The definition of the variant a run rendered (its texts name the country), or the
     definition itself for a briefing without parameters."""
     if not definition.params or not run.get("params"):

@@ -1,7 +1,7 @@
 """The e-mails tracker sends: a briefing (plain text and HTML listing the key figures and what
 changed since the previous issue, the PDF attached) and the notice of a failed scheduled run.
 
-Layer 2.37 (below deliver_smtp and deliver): imports models. Builds messages; sends nothing.
+Builds messages; sends nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-from tracker.models import ReportDefinition
+from tracker.models import BriefingDefinition
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class KeyFigure:
 
 
 def briefing_message(
-    definition: ReportDefinition,
+    definition: BriefingDefinition,
     run: dict[str, Any],
     previous: dict[str, Any] | None,
     pdf: Path,
@@ -99,7 +99,7 @@ def briefing_message(
 
 
 def failure_notice(
-    definition: ReportDefinition,
+    definition: BriefingDefinition,
     *,
     run_id: int | None,
     error: str,

@@ -1,8 +1,8 @@
 """E-mail over SMTP: the settings from TRACKER_SMTP_*, sending with a bounded number of
 retries, and the record of every delivery attempt (any channel) in `deliveries`.
 
-Layer 2.38 (below deliver): imports settings, errors, store. The password comes only from the
-environment and is never put in a message, a record or a log.
+The password comes only from the environment and is never put in a message, a record or a
+log.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def record_delivery(
 ) -> None:
     """One row in `deliveries`; a busy run history is logged, never hides the delivery."""
     try:
-        with store.connect_runs(db) as runs:
+        with store.connect_run_history(db) as runs:
             store.query(runs, INSERT_DELIVERY, [report, run_id, channel, recipients, status,
                                                 attempt, error, store.utc_now()])  # fmt: skip
     except TrackerError as problem:

@@ -1,8 +1,5 @@
 """A CSV file's bytes -> a table of text: its header, its fields, and each row's line number.
 
-Layer 1: imports nothing of tracker; knows nothing of indicators or of which columns mean
-what (the caller says which columns to read as categoricals).
-
 Checks the bytes first (empty, UTF-16, binary, not valid in the encoding), chooses the
 delimiter from the header line unless one is given, and reads with polars, every field as
 text. Rows whose field count differs from the header's are found line by line and refused;

@@ -1,15 +1,12 @@
 """CSV files -> one validated, normalised batch of observations, written by `load` with
-`store_batches.write_batch`.
+`store.batches.write_batch`.
 
-Layer 2: imports errors, models, periods, csvtext, ingest_run, ingest_values and the store
-modules (store_sync for the catalog, store_batches to write); never duckdb, never cli.
-
-The success path is vectorised. `csvtext` reads every field as text, the columns of few
+The success path is vectorised. `ingest.csv_text` reads every field as text, the columns of few
 distinct values (indicator, initiative, geography, period, unit, source) as categoricals;
-`ingest_values` resolves each distinct text once in Python to an integer code (the codes
-live in the `ingest_run.Run` shared by all files) and maps codes back to rows with `gather`.
-This module reads the header (long or wide), checks each file's rows, and merges the files,
-keeping each point once. Python loops over rows only to describe problems, or when polars
+`ingest.values` resolves each distinct text once in Python to an integer code (the codes
+live in the `ingest.state.IngestState` shared by all files) and maps codes back to rows with
+`gather`. This module reads the header (long or wide), checks each file's rows, and merges
+the files, keeping each point once. Python loops over rows only to describe problems, or when polars
 cannot read a file (or its fields do not add up) and Python's csv module re-reads it to say
 which line is malformed.
 """
@@ -30,7 +27,7 @@ from polars.exceptions import PanicException
 from tracker.errors import IngestError
 from tracker.ingest.csv_text import Dialect, Table, parse
 from tracker.ingest.state import IngestOptions as IngestOptions  # part of ingest's interface
-from tracker.ingest.state import Run, canonical_period, show
+from tracker.ingest.state import IngestState, canonical_period, show
 from tracker.ingest.values import Layout, report_cell_problems, resolve, values_frame
 from tracker.models import BatchSummary, Catalog
 from tracker.periods import parse_period
@@ -54,7 +51,7 @@ ADVICE = 'Fix the problems above and run `tracker ingest` again; see README "CSV
 
 @dataclass(frozen=True)
 class PreparedBatch:
-    """What `prepare` hands to `store_batches.write_batch`: rows plus file and source records."""
+    """What `prepare` hands to `store.batches.write_batch`: rows plus file and source records."""
 
     rows: pl.DataFrame  # OBSERVATION_COLUMNS
     files: tuple[str, ...]  # file paths as given
@@ -97,39 +94,39 @@ def prepare(
     `load` writes the batch (inside one transaction). `progress` is called with
     ("reading CSV files", files done, files in all) before each file and at the end.
     """
-    run = Run(catalog, options, [str(p) for p in paths])
-    dialect = Dialect(run.encoding, run.delimiter, CODED_COLUMNS, ",".join(LONG_COLUMNS))
+    state = IngestState(catalog, options, [str(p) for p in paths])
+    dialect = Dialect(state.encoding, state.delimiter, CODED_COLUMNS, ",".join(LONG_COLUMNS))
     frames: list[pl.DataFrame] = []
     digests: list[str] = []
     for number, path in enumerate(paths):
         if progress:
             progress("reading CSV files", number, len(paths))
         try:
-            table = _load(path, number, run, dialect, digests)
-            frame = _check_rows(table, run) if table is not None else None
+            table = _load(path, number, state, dialect, digests)
+            frame = _check_rows(table, state) if table is not None else None
         except (Exception, PanicException) as error:  # never a traceback for a file
-            run.problems.add(number, 0, _unexpected(error))
+            state.problems.add(number, 0, _unexpected(error))
             frame = None
-        if number in run.tables:  # only the header and line numbers are needed from here
-            run.tables[number].body = run.tables[number].body.clear()
+        if number in state.tables:  # only the header and line numbers are needed from here
+            state.tables[number].body = state.tables[number].body.clear()
         if frame is not None:
             frames.append(frame)
     if progress:
         progress("reading CSV files", len(paths), len(paths))
     try:
-        rows = _merge(frames, run)
+        rows = _merge(frames, state)
     except (Exception, PanicException) as error:
-        run.problems.add(-1, 0, _unexpected(error))
+        state.problems.add(-1, 0, _unexpected(error))
         rows = pl.DataFrame(schema=OUTPUT_SCHEMA)
-    if run.problems.total:
-        shown, total = _render_problems(run)
+    if state.problems.total:
+        shown, total = _render_problems(state)
         raise IngestError(shown, ADVICE, total)
     return PreparedBatch(
         rows=rows,
-        files=tuple(run.files),
+        files=tuple(state.files),
         sha256s=tuple(digests),
-        new_sources=run.new_sources_frame(),
-        warnings=tuple(run.warnings),
+        new_sources=state.new_sources_frame(),
+        warnings=tuple(state.warnings),
     )
 
 
@@ -143,64 +140,66 @@ def _unexpected(error: BaseException) -> str:
     )
 
 
-def _load(path: Path, file_no: int, run: Run, dialect: Dialect, digests: list[str]) -> Table | None:
+def _load(
+    path: Path, file_no: int, state: IngestState, dialect: Dialect, digests: list[str]
+) -> Table | None:
     """Read one file's bytes, note their sha256, and parse them into a table of text."""
     try:
         raw = path.read_bytes()
     except OSError as error:
         digests.append(hashlib.sha256(b"").hexdigest())
-        run.problems.add(file_no, 0, f"cannot be read ({error.strerror or error})")
+        state.problems.add(file_no, 0, f"cannot be read ({error.strerror or error})")
         return None
 
     def problem(line: int, message: str) -> None:
-        run.problems.add(file_no, line, message)
+        state.problems.add(file_no, line, message)
 
     with ThreadPoolExecutor(max_workers=1) as pool:  # hash while polars parses
         digest = pool.submit(lambda: hashlib.sha256(raw).hexdigest())
         try:
-            table = None if run.option_problems else parse(raw, file_no, dialect, problem)
+            table = None if state.option_problems else parse(raw, file_no, dialect, problem)
         finally:
             digests.append(digest.result())
     if table is not None:
-        run.tables[file_no] = table
+        state.tables[file_no] = table
     return table
 
 
 # --- problems as messages ------------------------------------------------------------------
 
 
-def _render_problems(run: Run) -> tuple[list[str], int]:
+def _render_problems(state: IngestState) -> tuple[list[str], int]:
     """The first MAX_SHOWN problems as 'file:line: message' (sorted), and how many in all."""
-    problems = run.problems
+    problems = state.problems
     entries = list(problems.texts)
     if problems.cells:
         cells = pl.concat(problems.cells).sort("_file", "_row", "_col").head(MAX_SHOWN)
         for cell in cells.iter_rows(named=True):
-            line = run.line_of(cell["_file"], cell["_row"])
-            entries.append((cell["_file"], line, cell["_col"], _describe(cell, run)))
+            line = state.line_of(cell["_file"], cell["_row"])
+            entries.append((cell["_file"], line, cell["_col"], _describe(cell, state)))
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
     shown = []
     for file_no, line, _, message in entries[:MAX_SHOWN]:
-        where = "" if file_no < 0 else run.files[file_no]
+        where = "" if file_no < 0 else state.files[file_no]
         where += f":{line}" if line > 0 and file_no >= 0 else ""
         shown.append(f"{where}: {message}" if where else message)
     return shown, problems.total
 
 
-def _describe(cell: dict[str, object], run: Run) -> str:
+def _describe(cell: dict[str, object], state: IngestState) -> str:
     column, found, kind, detail = (
         str(cell[k] or "") for k in ("column", "found", "kind", "detail")
     )
     if kind == "conflict":
-        column = _column_name(run, int(str(cell["_file"])), int(str(cell["_col"])))
+        column = _column_name(state, int(str(cell["_file"])), int(str(cell["_col"])))
     if kind == "empty":
         return f"column '{column}': found nothing, expected {detail}"
     if kind == "unknown":
-        hint = run.suggestion(detail, found.strip())
+        hint = state.suggestion(detail, found.strip())
         return f"column '{column}': found '{show(found)}', unknown {detail}{hint}"
     if kind == "conflict":
         file_no, row, given, key = detail.split("\t", 3)
-        other = f"{run.files[int(file_no)]}:{run.line_of(int(file_no), int(row))}"
+        other = f"{state.files[int(file_no)]}:{state.line_of(int(file_no), int(row))}"
         return (
             f"column '{column}': found '{show(found)}', but the same point ({key}) is also "
             f"given as {given} at {other}; give each point once"
@@ -208,8 +207,8 @@ def _describe(cell: dict[str, object], run: Run) -> str:
     return f"column '{column}': found '{show(found)}', {detail}"
 
 
-def _column_name(run: Run, file_no: int, index: int) -> str:
-    name = run.tables[file_no].header[index].strip()
+def _column_name(state: IngestState, file_no: int, index: int) -> str:
+    name = state.tables[file_no].header[index].strip()
     return name.lower() if name.lower() in LONG_COLUMNS else name
 
 
@@ -238,24 +237,24 @@ def _looks_like_world_bank(names: Sequence[str]) -> bool:
     return preamble or {"country code", "indicator code"} <= lowered
 
 
-def _layout(table: Table, run: Run) -> Layout | None:
+def _layout(table: Table, state: IngestState) -> Layout | None:
     """Where the header's known columns are, and whether the file is wide; None after a
     problem that stops the file (an unknown column alone does not)."""
     file_no, line = table.file_no, table.header_line
     names = [name.strip() for name in table.header]
-    before = run.problems.total
+    before = state.problems.total
     if _looks_like_world_bank(names):
-        run.problems.add(file_no, line, WORLD_BANK_ADVICE)
+        state.problems.add(file_no, line, WORLD_BANK_ADVICE)
         return None
     seen: dict[str, int] = {}
     for index, name in enumerate(names):
         if not name:
-            run.problems.add(
+            state.problems.add(
                 file_no, line, f"column {index + 1} of the header has no name; every column "
                 "needs one (delete the column if it is empty)", index,
             )  # fmt: skip
         elif name.lower() in seen:
-            run.problems.add(
+            state.problems.add(
                 file_no, line, f"column '{show(name)}' appears twice in the header (columns "
                 f"{seen[name.lower()] + 1} and {index + 1}); keep one", index,
             )  # fmt: skip
@@ -274,7 +273,7 @@ def _layout(table: Table, run: Run) -> Layout | None:
     wide = bool(periods) and "period" not in columns and "value" not in columns
     if periods and not wide:
         listed = ", ".join(f"'{show(names[i])}'" for i in list(periods)[:5])
-        run.problems.add(
+        state.problems.add(
             file_no, line, f"column(s) {listed} look like periods (wide format), but the header "
             "also has a 'period' or 'value' column; a file is either long (period and value "
             "columns) or wide (one column per period, no period or value column)",
@@ -286,46 +285,47 @@ def _layout(table: Table, run: Run) -> Layout | None:
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             described.append(f"'{show(name, 40)}'{hint}")
         more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-        run.problems.add(
+        state.problems.add(
             file_no, line, f"unknown column{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(described)}{more}; accepted columns: {', '.join(LONG_COLUMNS)}, or "
             "instead of period and value one column per period (2019, 2024-H1, ...)",
         )  # fmt: skip
     for required in ("indicator",) if wide else REQUIRED_COLUMNS:
         if required not in columns:
-            run.problems.add(
+            state.problems.add(
                 file_no, line, f"missing required column '{required}' (columns found: "
                 f"{_names(names)})",
             )  # fmt: skip
-    if "source" not in columns and run.default_source is None:
-        run.problems.add(
+    if "source" not in columns and state.default_source is None:
+        state.problems.add(
             file_no, line, "no 'source' column and no --source given; add a source column "
             'or run again with --source SOURCE_ID (or --source "citation")',
         )  # fmt: skip
-    blocking = run.problems.total - before - (1 if unknown else 0)
+    blocking = state.problems.total - before - (1 if unknown else 0)
     return None if blocking else Layout(columns, periods, wide)
 
 
 # --- rows of one file ----------------------------------------------------------------------
 
 
-def _check_rows(table: Table, run: Run) -> pl.DataFrame | None:
+def _check_rows(table: Table, state: IngestState) -> pl.DataFrame | None:
     """Validated rows of one file (codes, converted values), or None after problems."""
-    layout = _layout(table, run)
+    layout = _layout(table, state)
     if layout is None:
         return None
-    frame = resolve(values_frame(table, layout, run), layout, run)
+    frame = resolve(values_frame(table, layout, state), layout, state)
     if frame.height == 0:
-        run.warnings.append(f"{run.files[table.file_no]}: no values found; nothing to load")
+        state.warnings.append(f"{state.files[table.file_no]}: no values found; nothing to load")
         return None
-    report_cell_problems(frame, table, layout, run)
+    report_cell_problems(frame, table, layout, state)
     frame = frame.select(
         pl.lit(table.file_no, dtype=pl.Int64).alias("_file"),
         pl.col("_row").cast(pl.Int64),
         pl.col("_col").cast(pl.Int64),
         "_ind", "_ini", "_geo", "_per", "_src",
         pl.col("_value").alias("value"),
-        pl.lit(pl.Series(run.currencies, dtype=pl.String)).gather(pl.col("_cur")).alias("currency"),
+        pl.lit(pl.Series(state.currencies, dtype=pl.String))
+        .gather(pl.col("_cur")).alias("currency"),
         pl.col("_value_text").alias("value_as_given"),
         pl.col("_unit_text").alias("unit_as_given"),
         pl.col("_note").alias("note"),
@@ -336,25 +336,27 @@ def _check_rows(table: Table, run: Run) -> pl.DataFrame | None:
     if not frame["_ok"].all():
         frame = frame.filter("_ok")
     for code in frame["_src"].unique().to_list():
-        source_id = run.source_codes.ids[code]
-        if source_id in run.new_sources:
-            run.source_file.setdefault(source_id, run.files[table.file_no])
+        source_id = state.source_codes.ids[code]
+        if source_id in state.new_sources:
+            state.source_file.setdefault(source_id, state.files[table.file_no])
     return frame.drop("_ok")
 
 
 # --- all files together: duplicates, canonical text ----------------------------------------
 
 
-def _merge(frames: list[pl.DataFrame], run: Run) -> pl.DataFrame:
+def _merge(frames: list[pl.DataFrame], state: IngestState) -> pl.DataFrame:
     """One frame of OBSERVATION_COLUMNS; a point given twice is kept once, or refused when
     the two values differ."""
     if not frames:
         return pl.DataFrame(schema=OUTPUT_SCHEMA)
     rows = pl.concat(frames)
     codes = {
-        "_ind": ("indicator", run.indicator_codes), "_ini": ("initiative", run.initiative_codes),
-        "_geo": ("geography", run.geography_codes), "_per": ("period", run.period_codes),
-        "_src": ("source", run.source_codes),
+        "_ind": ("indicator", state.indicator_codes),
+        "_ini": ("initiative", state.initiative_codes),
+        "_geo": ("geography", state.geography_codes),
+        "_per": ("period", state.period_codes),
+        "_src": ("source", state.source_codes),
     }  # fmt: skip
     sizes = [max(len(table.ids), 1) for _, table in codes.values()]
     if math.prod(sizes) < 2**63:  # the key as one integer
@@ -363,22 +365,22 @@ def _merge(frames: list[pl.DataFrame], run: Run) -> pl.DataFrame:
             key = key * size + pl.col(alias).cast(pl.UInt64)
     else:
         key = pl.struct(*codes)
-    periods = [parse_period(text) for text in run.period_codes.ids]
+    periods = [parse_period(text) for text in state.period_codes.ids]
     rows = rows.with_columns(
         key.alias("_key"),
         *(table.lookup(table.ids, pl.String(), alias).alias(name)
           for alias, (name, table) in codes.items()),
-        run.period_codes.lookup([p.start if p else None for p in periods], pl.Date(), "_per")
+        state.period_codes.lookup([p.start if p else None for p in periods], pl.Date(), "_per")
         .alias("period_start"),
-        run.period_codes.lookup([p.end if p else None for p in periods], pl.Date(), "_per")
+        state.period_codes.lookup([p.end if p else None for p in periods], pl.Date(), "_per")
         .alias("period_end"),
     )  # fmt: skip
     if rows["_key"].n_unique() < rows.height:
-        rows = _drop_repeats(rows, rows["_key"].is_duplicated(), run)
+        rows = _drop_repeats(rows, rows["_key"].is_duplicated(), state)
     return rows.select(OUTPUT_SCHEMA.keys())
 
 
-def _drop_repeats(rows: pl.DataFrame, duplicated: pl.Series, run: Run) -> pl.DataFrame:
+def _drop_repeats(rows: pl.DataFrame, duplicated: pl.Series, state: IngestState) -> pl.DataFrame:
     """Keep the first of each repeated point; refuse repeats whose value differs."""
     first = pl.col("_key")
     repeats = rows.filter(duplicated).with_columns(
@@ -404,12 +406,12 @@ def _drop_repeats(rows: pl.DataFrame, duplicated: pl.Series, run: Run) -> pl.Dat
         pl.lit("conflict").alias("kind"),
         pl.format("{}\t{}\t{}\t{}", "_first_file", "_first_row", given, key).alias("detail"),
     )  # fmt: skip
-    run.problems.add_cells(conflicts)
+    state.problems.add_cells(conflicts)
     later = (pl.col("_file") != pl.col("_first_file")) | (pl.col("_row") != pl.col("_first_row"))
     dropped = repeats.filter(~differs & later)
     for file_no, count in dropped.group_by("_file").len().sort("_file").iter_rows():
-        run.warnings.append(
-            f"{run.files[file_no]}: {count} row(s) repeat a point given earlier in this call "
+        state.warnings.append(
+            f"{state.files[file_no]}: {count} row(s) repeat a point given earlier in this call "
             "with the same value; loaded once"
         )
     return rows.filter(~duplicated | rows["_key"].is_first_distinct())

@@ -1,8 +1,6 @@
 """The state of one `ingest.prepare` call: checked options, catalog lookups, the codes shared
 by all its files, the problems found, and the new sources the files cite.
 
-Layer between csvtext and ingest: imports models, units, periods and csvtext.
-
 Each distinct text of a column of few distinct values is resolved once to a canonical id
 with an integer code (`Codes`); codes are shared by all files of a call, so a key built from
 them is comparable across files.
@@ -88,7 +86,7 @@ CELL_SCHEMA: dict[str, type[pl.DataType]] = {
 class Codes:
     """Distinct texts of one column resolved to canonical ids with integer codes.
 
-    Codes are shared by all files of a run, so a key built from codes is comparable across
+    Codes are shared by all files of a state, so a key built from codes is comparable across
     files. `resolve` returns the canonical id, or None when the text is not acceptable.
     """
 
@@ -154,7 +152,7 @@ def unit_facts(canonical: str) -> tuple[str | None, str | None, float]:
 # --- one run of prepare --------------------------------------------------------------------
 
 
-class Run:
+class IngestState:
     """State of one `prepare` call: options, lookups, codes, problems, tables read."""
 
     def __init__(self, catalog: Catalog, options: IngestOptions, files: list[str]) -> None:

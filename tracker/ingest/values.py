@@ -1,10 +1,8 @@
 """One file's table of text -> one row per value: ids as codes, the number in its indicator's
 unit and multiplier, its currency, and every cell problem found on the way.
 
-Layer between ingest_run and ingest: imports csvtext and ingest_run.
-
 Vectorised: each distinct text of a categorical column is resolved once (see
-`ingest_run.Codes`), and per-code facts (the indicator's unit, the unit's scale) are mapped
+`ingest.state.Codes`), and per-code facts (the indicator's unit, the unit's scale) are mapped
 back to rows with `gather`.
 """
 
@@ -15,7 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from tracker.ingest.csv_text import Table, categories, per_category
-from tracker.ingest.state import Run, unit_facts
+from tracker.ingest.state import IngestState, unit_facts
 
 NO_VALUE_CELLS = ("", "..", "na", "n/a", "-")
 DEFAULT_GEOGRAPHY = "WLD"
@@ -33,7 +31,7 @@ class Layout:
     wide: bool
 
 
-def values_frame(table: Table, layout: Layout, run: Run) -> pl.DataFrame:
+def values_frame(table: Table, layout: Layout, state: IngestState) -> pl.DataFrame:
     """One row per value: `_row`, `_col` (header index of the value) and the known columns;
     a wide file is unpivoted, leaving out cells that say there is no value."""
     known = [pl.col(f"c{i}").alias(name) for name, i in layout.columns.items()]
@@ -46,7 +44,7 @@ def values_frame(table: Table, layout: Layout, run: Run) -> pl.DataFrame:
     frame = frame.unpivot(on=[f"p{i}" for i in layout.periods], index=index, value_name="value")
     no_value = pl.col("value").str.strip_chars().str.to_lowercase().is_in(NO_VALUE_CELLS)
     frame = frame.filter(pl.col("value").is_not_null() & ~no_value)
-    codes = {f"p{i}": run.period_codes.code(p) for i, p in layout.periods.items()}
+    codes = {f"p{i}": state.period_codes.code(p) for i, p in layout.periods.items()}
     return frame.with_columns(
         pl.col("variable").str.slice(1).cast(pl.Int64).alias("_col"),
         pl.col("variable").replace_strict(codes, return_dtype=pl.UInt32).alias("_per"),
@@ -59,14 +57,16 @@ def _blank(name: str) -> pl.Expr:
     return text.is_null() | (text.str.strip_chars() == "")
 
 
-def resolve(frame: pl.DataFrame, layout: Layout, run: Run) -> pl.DataFrame:
+def resolve(frame: pl.DataFrame, layout: Layout, state: IngestState) -> pl.DataFrame:
     """Add codes for the id columns (blank ones defaulted), the value as a number in the
     indicator's unit and multiplier, its currency, and the texts as given."""
-    catalog = run.catalog
+    catalog = state.catalog
     resolvers = {
-        "indicator": (run.indicator_codes, "_ind"), "initiative": (run.initiative_codes, "_ini"),
-        "geography": (run.geography_codes, "_geo"), "period": (run.period_codes, "_per"),
-        "unit": (run.unit_codes, "_unit"), "source": (run.source_codes, "_src"),
+        "indicator": (state.indicator_codes, "_ind"),
+        "initiative": (state.initiative_codes, "_ini"),
+        "geography": (state.geography_codes, "_geo"),
+        "period": (state.period_codes, "_per"),
+        "unit": (state.unit_codes, "_unit"), "source": (state.source_codes, "_src"),
     }  # fmt: skip
     note = pl.col("note").str.strip_chars() if "note" in frame.columns else pl.lit(None)
     columns: list[pl.Expr] = [
@@ -84,34 +84,34 @@ def resolve(frame: pl.DataFrame, layout: Layout, run: Run) -> pl.DataFrame:
         skipped = frame.filter(pl.col("_ind_blank")).filter(every)["_row"]
         frame = frame.filter(~pl.col("_row").is_in(skipped.implode()))
 
-    indicators = [catalog.indicators[i] for i in run.indicator_codes.ids]
-    units = [run.indicator_units[i] for i in run.indicator_codes.ids]
-    facts = [unit_facts(u) for u in run.unit_codes.ids]
-    by_indicator, by_unit = run.indicator_codes.lookup, run.unit_codes.lookup
-    defaults = [run.initiative_codes.code(i.default_initiative) if i.default_initiative else None
+    indicators = [catalog.indicators[i] for i in state.indicator_codes.ids]
+    units = [state.indicator_units[i] for i in state.indicator_codes.ids]
+    facts = [unit_facts(u) for u in state.unit_codes.ids]
+    by_indicator, by_unit = state.indicator_codes.lookup, state.unit_codes.lookup
+    defaults = [state.initiative_codes.code(i.default_initiative) if i.default_initiative else None
                 for i in indicators]  # fmt: skip
-    world = run.geography_codes.code(catalog.geographies.get("wld", DEFAULT_GEOGRAPHY))
+    world = state.geography_codes.code(catalog.geographies.get("wld", DEFAULT_GEOGRAPHY))
     filled = {
         "_ini": by_indicator(defaults, pl.UInt32(), "_ind"),
         "_geo": pl.lit(world, pl.UInt32),
-        "_src": pl.lit(run.default_source, pl.UInt32),
+        "_src": pl.lit(state.default_source, pl.UInt32),
     }
-    money = run.dimension_code("money")
+    money = state.dimension_code("money")
     frame = frame.with_columns(
         *(
             pl.when(pl.col(f"{alias}_blank")).then(default).otherwise(alias).alias(alias)
             for alias, default in filled.items()
             if frame[f"{alias}_blank"].any()
         ),
-        by_indicator([run.dimension_code(u.dimension) for u in units], pl.UInt8(), "_ind")
+        by_indicator([state.dimension_code(u.dimension) for u in units], pl.UInt8(), "_ind")
         .alias("_dim"),
         by_indicator([u.scale for u in units], pl.Float64(), "_ind").alias("_mult"),
-        by_indicator([run.currency_code(u.base) for u in units], pl.UInt16(), "_ind")
+        by_indicator([state.currency_code(u.base) for u in units], pl.UInt16(), "_ind")
         .alias("_icur"),
-        by_unit([run.dimension_code(f[0]) if f[0] else None for f in facts], pl.UInt8(), "_unit")
+        by_unit([state.dimension_code(f[0]) if f[0] else None for f in facts], pl.UInt8(), "_unit")
         .alias("_udim"),
         by_unit([f[2] for f in facts], pl.Float64(), "_unit").alias("_uscale"),
-        by_unit([run.currency_code(f[1]) if f[1] else None for f in facts], pl.UInt16(), "_unit")
+        by_unit([state.currency_code(f[1]) if f[1] else None for f in facts], pl.UInt16(), "_unit")
         .alias("_ucur"),
         by_unit([f[1] in catalog.currencies for f in facts], pl.Boolean(), "_unit").alias("_fx"),
         _parse_numbers(frame["_value_text"]).alias("_number"),
@@ -150,10 +150,12 @@ def _parse_numbers(text: pl.Series) -> pl.Series:
     return text.cast(pl.Float64, strict=False)
 
 
-def report_cell_problems(frame: pl.DataFrame, table: Table, layout: Layout, run: Run) -> None:
-    """Every problem in the rows of one file, as frames of cells (see ingest_run.Problems)."""
-    units = [run.indicator_units[i] for i in run.indicator_codes.ids]
-    by_indicator = run.indicator_codes.lookup
+def report_cell_problems(
+    frame: pl.DataFrame, table: Table, layout: Layout, state: IngestState
+) -> None:
+    """Every problem in the rows of one file, as frames of cells (see ingest.state.Problems)."""
+    units = [state.indicator_units[i] for i in state.indicator_codes.ids]
+    by_indicator = state.indicator_codes.lookup
     headers = {i: h.strip() for i, h in enumerate(table.header)}
 
     def add(mask: pl.Expr, column: str, kind: pl.Expr | str, detail: pl.Expr | str) -> None:
@@ -170,7 +172,7 @@ def report_cell_problems(frame: pl.DataFrame, table: Table, layout: Layout, run:
             name, index = pl.lit(column), pl.lit(layout.columns.get(column, -1))
             if column in bad.columns:
                 found = pl.col(column).cast(pl.String).str.strip_chars()
-        run.problems.add_cells(
+        state.problems.add_cells(
             bad.select(
                 pl.lit(table.file_no).alias("_file"),
                 "_row",
@@ -191,11 +193,11 @@ def report_cell_problems(frame: pl.DataFrame, table: Table, layout: Layout, run:
 
     known = pl.col("_ind").is_not_null()
     add(~known, "indicator", *if_blank("_ind_blank", "an indicator id", "unknown", "indicator"))
-    initiatives = ", ".join(sorted(run.catalog.initiatives))
+    initiatives = ", ".join(sorted(state.catalog.initiatives))
     no_default = pl.format(
         "one of {} (indicator '{}' has no default initiative)",
         pl.lit(initiatives),
-        by_indicator(run.indicator_codes.ids, pl.String(), "_ind"),
+        by_indicator(state.indicator_codes.ids, pl.String(), "_ind"),
     )
     add(
         known & pl.col("_ini").is_null(),
@@ -224,9 +226,9 @@ def report_cell_problems(frame: pl.DataFrame, table: Table, layout: Layout, run:
     no_rate = pl.format(
         "no exchange rate for {} in fx_rates; add its rates to data/reference/fx_rates.csv "
         "or give the value in USD",
-        pl.lit(pl.Series(run.currencies, dtype=pl.String)).gather(pl.col("_ucur")),
+        pl.lit(pl.Series(state.currencies, dtype=pl.String)).gather(pl.col("_ucur")),
     )
-    money = run.dimension_code("money")
+    money = state.dimension_code("money")
     add(known & ~mismatch & (pl.col("_udim") == money) & ~pl.col("_fx"), "unit", "text", no_rate)
     source = "a source id from data/reference/sources.csv or a citation (or give --source)"
     add(pl.col("_src").is_null(), "source", *if_blank("_src_blank", source, "unknown", "source"))

@@ -2,9 +2,8 @@
 process (`tracker brief`, time-limited, retried with a growing delay), then delivered by
 another (`tracker deliver`); the owner is e-mailed when every attempt failed.
 
-Layer 2.8: imports settings, errors, store, variants, briefing_runs, deliver, schedule_jobs
-and schedule_children. Reads the run history only in short connections, and writes it only
-to mark the run of a child it killed as failed.
+Reads the run history only in short connections, and writes it only to mark the run of a
+child it killed as failed.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ class Outcome:
     detail: str
 
 
-class BriefingRuns:
+class Attempts:
     """Runs due briefings for one database, never two at once for one briefing."""
 
     def __init__(self, db: Path, children: ChildProcesses, stopping: threading.Event) -> None:
@@ -175,9 +174,9 @@ class BriefingRuns:
         """The run a child recorded: (id, status, error); a killed child's run is failed."""
         try:
             if child.killed:
-                with store.connect_runs(self.db) as runs:
+                with store.connect_run_history(self.db) as runs:
                     store.fail_unfinished(runs, child.pid, since, child.killed)
-            with store.read_runs(self.db) as runs:
+            with store.read_run_history(self.db) as runs:
                 if runs is None:
                     return None, None, None
                 frame = store.runs_of_process(runs, child.pid, since)

@@ -1,8 +1,8 @@
 """The scheduler's child processes (`tracker brief`, `tracker deliver`): each in its own
 session with a time limit, all of them killed when stopping runs past its grace period.
 
-Layer 2.7: imports nothing of tracker. Also the shape of tracker's log lines on stderr, which
-`last_line` leaves out of a child's message.
+Also the shape of tracker's log lines on stderr, which `last_line` leaves out of a child's
+message.
 """
 
 from __future__ import annotations

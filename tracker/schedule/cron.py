@@ -1,8 +1,7 @@
 """Cron expressions read in an IANA time zone, as APScheduler 3.x triggers that fire a fixed
 wall-clock time once on the nights the clocks change.
 
-Layer 2.5 (below the other schedule modules): imports nothing of tracker. Pure: no clock, no
-processes.
+Pure: no clock, no processes.
 """
 
 from __future__ import annotations

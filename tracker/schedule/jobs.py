@@ -2,8 +2,7 @@
 a trigger gives its newest due time and the one to catch up, and `tracker schedule list`
 gets its rows.
 
-Layer 2.6: imports settings, errors, models, store, report_definitions, briefing_runs and
-schedule_cron. `job_specs`, `last_due` and `catch_up_due` are pure (no clock, no processes).
+`job_specs`, `last_due` and `catch_up_due` are pure (no clock, no processes).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 
 from tracker import definitions, settings, store
 from tracker.errors import DefinitionError
-from tracker.models import ReportDefinition
+from tracker.models import BriefingDefinition
 from tracker.schedule.cron import DstSafeCronTrigger, parse_cron
 
 # How far back `last_due` looks, widening until it finds a due time.
@@ -33,10 +32,10 @@ class JobSpec:
     timezone: str
     trigger: DstSafeCronTrigger
     sha256: str
-    definition: ReportDefinition
+    definition: BriefingDefinition
 
 
-def job_specs(found: Iterable[ReportDefinition]) -> tuple[list[JobSpec], list[str]]:
+def job_specs(found: Iterable[BriefingDefinition]) -> tuple[list[JobSpec], list[str]]:
     """Jobs for every definition with a `schedule`, and a problem line for each bad one.
 
     >>> job_specs([])
@@ -116,7 +115,7 @@ def list_schedules(
     last: dict[str, dict[str, Any]] = {}
     successes: dict[str, datetime] = {}
     if db.exists():
-        with store.read_runs(db) as runs:
+        with store.read_run_history(db) as runs:
             if runs is not None:
                 last = {r["report"]: r for r in store.last_runs(runs).iter_rows(named=True)}
                 successes = store.last_successes(runs)
@@ -146,12 +145,12 @@ def _last_run_text(run: dict[str, Any] | None) -> str:
     return text + (f": {str(run['error']).splitlines()[0][:120]}" if run["error"] else "")
 
 
-def load_definitions(folder: Path, problems: list[str]) -> list[ReportDefinition]:
+def load_definitions(folder: Path, problems: list[str]) -> list[BriefingDefinition]:
     """Every definition that loads; the error of each that does not goes to `problems`."""
     found = []
-    for path in definitions.report_files(folder):
+    for path in definitions.briefing_files(folder):
         try:
-            found.append(definitions.load_report(path, settings.templates_dir()))
+            found.append(definitions.load_briefing(path, settings.templates_dir()))
         except (DefinitionError, OSError) as error:
             problems.append(str(error))
     return found

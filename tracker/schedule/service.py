@@ -2,10 +2,7 @@
 (APScheduler 3.x); the long-running service of `tracker schedule run` (and `--once`) with its
 signals, reloading of reports/ and stop grace period.
 
-Layer 3: imports settings, errors, report_definitions, store, briefing_runs and the schedule
-helpers: schedule_cron (cron -> trigger), schedule_jobs (job specs, due times),
-schedule_children (child processes), schedule_runs (one due briefing). It and schedule_cron
-are the only APScheduler users.
+It and schedule.cron are the only APScheduler users.
 
 The scheduler holds no DuckDB connection between runs: it reads the run history in short
 read-only connections (catch-up, the run a child recorded) and writes it only to mark a run
@@ -32,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from tracker import definitions, settings, store
 from tracker.errors import DefinitionError, TrackerError
-from tracker.schedule.attempts import BriefingRuns
+from tracker.schedule.attempts import Attempts
 from tracker.schedule.children import ChildProcesses
 from tracker.schedule.jobs import JobSpec, catch_up_due, job_specs, load_definitions
 
@@ -51,7 +48,7 @@ class BriefingScheduler:
         self.specs: dict[str, JobSpec] = {}
         self.children = ChildProcesses()
         self.stopping = threading.Event()
-        self.runs = BriefingRuns(self.db, self.children, self.stopping)
+        self.runs = Attempts(self.db, self.children, self.stopping)
         self.wake = threading.Event()
         self.reload_requested = False
         self.second_signal = False
@@ -124,7 +121,7 @@ class BriefingScheduler:
         *,
         spec: JobSpec | None = None,
     ) -> bool:
-        """The job of briefing `name`: render it, then deliver (`BriefingRuns.run`); True if
+        """The job of briefing `name`: render it, then deliver (`Attempts.run`); True if
         rendered, False also when it is no longer scheduled."""
         spec = spec or self.specs.get(name)
         if spec is None:
@@ -173,7 +170,7 @@ class BriefingScheduler:
 
     def _catch_up_list(self, specs: Iterable[JobSpec]) -> list[tuple[JobSpec, datetime]]:
         try:
-            with store.read_runs(self.db) as runs:
+            with store.read_run_history(self.db) as runs:
                 successes = store.last_successes(runs)
         except TrackerError as error:
             log.error("no catch-up: the run history could not be read: %s", error)
@@ -186,7 +183,7 @@ class BriefingScheduler:
         """sha256 of each file in reports/ (the cheap check behind reloading)."""
         state: dict[str, str] = {}
         try:
-            for path in definitions.report_files(settings.reports_dir()):
+            for path in definitions.briefing_files(settings.reports_dir()):
                 state[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
         except (DefinitionError, OSError):
             pass

@@ -1,7 +1,4 @@
-"""One batch of observations into the store, and the latest_points summary kept with it.
-
-Layer 1.1: imports store and models.
-"""
+"""One batch of observations into the store, and the latest_points summary kept with it."""
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """The DuckDB store: connections, locking, migrations, the run-history file, and queries as
 polars frames.
 
-Layer 1: the only module importing duckdb. Imports settings and errors. Its companions
-`store_sync` (reference tables, indicator definitions, the catalog), `store_batches`
-(write_batch, latest_points) and `store_user_sql` (`tracker sql`) work through the
-`Connection` and `DatabaseError` named here.
+Imports settings and errors. Its companions `store.sync` (reference tables, indicator
+definitions, the catalog), `store.batches` (write_batch, latest_points) and `store.user_sql`
+(`tracker sql`) work through the `Connection` and `DatabaseError` named here.
 """
 
 from __future__ import annotations
@@ -242,39 +241,39 @@ def migrate(conn: Connection, folder: str = "sql") -> list[str]:
 # in short transactions, so a render needs the main file only read-only: it works while
 # analysts hold read-only sessions on it, and it never blocks an ingest for long.
 
-RUNS_MIGRATIONS = "sql/runs"
-RUNS_TABLES = ("report_runs", "deliveries")
+RUN_HISTORY_MIGRATIONS = "sql/runs"
+RUN_HISTORY_TABLES = ("report_runs", "deliveries")
 
 
-def runs_path(db: Path) -> Path:
+def run_history_path(db: Path) -> Path:
     """The run history file of database `db`: data/tracker.duckdb -> data/tracker.runs.duckdb."""
     stem = db.name[: -len(".duckdb")] if db.name.endswith(".duckdb") else db.name
     return db.with_name(f"{stem}.runs.duckdb")
 
 
 @contextmanager
-def connect_runs(db: Path, *, wait: float | None = None) -> Iterator[Connection]:
+def connect_run_history(db: Path, *, wait: float | None = None) -> Iterator[Connection]:
     """Open the run history of `db` for a short write, creating and migrating it on demand.
 
     Waits (bounded, like `connect`) while another process holds the file.
     """
-    path = runs_path(db)
+    path = run_history_path(db)
     if not db.exists():
         raise DatabaseFileError(
             f"{db}: no database here. Run `tracker init` to create it, or pass --db."
         )
     conn = _open(path, read_only=False, wait=wait, create=True)
     try:
-        migrate(conn, RUNS_MIGRATIONS)
+        migrate(conn, RUN_HISTORY_MIGRATIONS)
         yield conn
     finally:
         conn.close()
 
 
 @contextmanager
-def read_runs(db: Path, *, wait: float | None = None) -> Iterator[Connection | None]:
+def read_run_history(db: Path, *, wait: float | None = None) -> Iterator[Connection | None]:
     """The run history of `db` read-only, or None when nothing was ever recorded."""
-    path = runs_path(db)
+    path = run_history_path(db)
     if not path.exists():
         yield None
         return
@@ -286,11 +285,11 @@ def read_runs(db: Path, *, wait: float | None = None) -> Iterator[Connection | N
         conn.close()
 
 
-def attach_runs(conn: Connection, db: Path, *, wait: float | None = None) -> None:
+def attach_run_history(conn: Connection, db: Path, *, wait: float | None = None) -> None:
     """Make the run history readable on `conn` as `runs.<table>` and as temporary views
     `report_runs` and `deliveries` (for `tracker sql`); read-only. When no run was ever
     recorded, empty temporary tables of the same shape stand in. Call before `lock_down`."""
-    path = runs_path(db)
+    path = run_history_path(db)
     if path.exists():
         _while_locked(
             path,
@@ -302,10 +301,10 @@ def attach_runs(conn: Connection, db: Path, *, wait: float | None = None) -> Non
     else:
         # No run recorded yet: the same tables, empty, as temporary objects (a read-only
         # connection can create nothing else), so queries naming them still answer.
-        for _, _, sql in migrations(RUNS_MIGRATIONS):
+        for _, _, sql in migrations(RUN_HISTORY_MIGRATIONS):
             conn.execute(_EMPTY_TEMPORARY.sub(r"CREATE TEMP \1 IF NOT EXISTS", sql))
         return
-    for table in RUNS_TABLES:
+    for table in RUN_HISTORY_TABLES:
         if has_table(conn, table, database="runs"):
             conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM runs.{table}")
 

@@ -1,9 +1,9 @@
-"""Briefing runs in `report_runs` of the run history file (`connection.connect_runs`, migrations
-in tracker/sql/runs): record a run as 'running', close it as 'succeeded' or 'failed', list
-the last run of each briefing, find what the scheduler needs.
+"""Briefing runs in `report_runs` of the run history file (`store.connect_run_history`,
+migrations in tracker/store/sql/runs): record a run as 'running', close it as 'succeeded' or
+'failed', list the last run of each briefing, find what the scheduler needs.
 
-Layer 2: imports store. Each statement is a named constant run through `connection.query`; every
-function takes a connection to the run history, not to the main database.
+Each statement is a named constant run through `connection.query`; every function takes a
+connection to the run history, not to the main database.
 """
 
 from __future__ import annotations

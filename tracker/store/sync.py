@@ -1,7 +1,5 @@
 """The reference tables and indicator definitions in the store, and the catalog of names a
 CSV may use.
-
-Layer 1.1: imports store, definitions, settings, errors, models and units.
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""`tracker sql`: a user's SQL text run read-only and locked down, or in one transaction.
-
-Layer 1.2: imports store, store_batches (latest_points is rebuilt after a write) and errors.
-"""
+"""`tracker sql`: a user's SQL text run read-only and locked down, or in one transaction."""
 
 from __future__ import annotations
 

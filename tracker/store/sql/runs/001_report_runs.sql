@@ -1,5 +1,5 @@
 -- Run history, migration 001: one row per briefing run. This schema lives in the companion
--- file <db>.runs.duckdb beside the main database (tracker/sql/runs/ has its own numbering),
+-- file <db>.runs.duckdb beside the main database (tracker/store/sql/runs/ has its own numbering),
 -- written only in short transactions, so rendering needs the main file only read-only and
 -- works while analysts hold read-only sessions on it.
 
