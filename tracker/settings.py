@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# The source checkout this package runs from; in an installed (non-editable) package this
+# is site-packages, which holds no project folders, so `home()` falls back to the current one.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,7 +23,7 @@ class Setting:
 DB = Setting("TRACKER_DB", "data/tracker.duckdb", "DuckDB file holding everything.")
 HOME = Setting(
     "TRACKER_HOME",
-    str(PROJECT_ROOT),
+    "the source checkout, else the current folder",
     "Project folder holding indicators/, reports/, templates/ and data/.",
 )
 BUSY_TIMEOUT = Setting(
@@ -37,8 +39,14 @@ def value(setting: Setting) -> str:
 
 
 def home() -> Path:
-    """The project folder (indicators/, reports/, templates/, data/)."""
-    return Path(value(HOME)).resolve()
+    """The project folder (indicators/, reports/, templates/, data/): TRACKER_HOME, else the
+    source checkout tracker runs from, else (an installed package) the current folder."""
+    given = os.environ.get(HOME.env)
+    if given:
+        return Path(given).resolve()
+    if (PROJECT_ROOT / "indicators").is_dir():
+        return PROJECT_ROOT
+    return Path.cwd()
 
 
 def indicators_dir() -> Path:
