@@ -352,3 +352,34 @@ def test_loading_the_shipped_data_again_records_nothing(tracker_db: Path) -> Non
     assert result.exit_code == 0
     assert "nothing new" in result.output
     assert db_rows(tracker_db, "SELECT count(*) FROM batches") == batches
+
+
+def test_init_restores_definitions_and_reference_rows_that_sql_write_changed(
+    tracker_db: Path,
+) -> None:
+    def content() -> list[Any]:
+        return [
+            db_rows(tracker_db, "SELECT * EXCLUDE (synced_at) FROM indicators ORDER BY id"),
+            db_rows(tracker_db, "SELECT * FROM targets ORDER BY ALL"),
+            db_rows(tracker_db, "SELECT * FROM geographies ORDER BY id"),
+            db_rows(tracker_db, "SELECT * FROM initiatives ORDER BY id"),
+        ]
+
+    shipped = content()
+    damage = (
+        "DELETE FROM targets; DELETE FROM indicators WHERE id = 'power_capacity'; "
+        "DELETE FROM geographies WHERE id = 'KAZ'; "
+        "UPDATE initiatives SET name = 'tampered' WHERE id = 'BRI'"
+    )
+    assert invoke("sql", "--write", damage, db=tracker_db).exit_code == 0
+    assert content() != shipped
+
+    result = invoke("init", db=tracker_db)
+    assert result.exit_code == 0, result.output
+    assert "Restored from indicators/ and data/reference/" in result.output
+    for part in ("indicators: 1 row", "geographies: 1 row", "initiatives: 1 row", "targets:"):
+        assert part in result.output
+    assert content() == shipped
+
+    again = invoke("init", db=tracker_db)
+    assert again.exit_code == 0 and "Restored" not in again.output

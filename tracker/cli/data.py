@@ -24,11 +24,16 @@ def init(ctx: typer.Context) -> None:
     path = db_path(ctx)
     with reported():
         with store.create_or_open(path) as conn:
-            applied, counts = store.initialise(conn)
+            applied, counts, restored = store.initialise(conn)
             indicator_count = store.query(conn, "SELECT count(*) AS n FROM indicators")["n"][0]
         migrations = ", ".join(applied) if applied else "schema up to date"
         tables = ", ".join(f"{table} {count}" for table, count in counts.items())
         out.print(f"{path}: {migrations}; {indicator_count} indicators; {tables}.")
+        if restored:
+            out.print(
+                "Restored from indicators/ and data/reference/ (rows changed or deleted in "
+                f"the database): {'; '.join(restored)}."
+            )
 
 
 # --- ingest -------------------------------------------------------------------------------

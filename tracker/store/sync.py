@@ -26,15 +26,45 @@ from tracker.units import parse_unit
 REFERENCE_TABLES = ("initiatives", "geographies", "geography_members", "sources", "fx_rates")
 
 
-def initialise(conn: Connection) -> tuple[list[str], dict[str, int]]:
+# What `tracker init` compares before and after syncing, to say what it restored: the
+# definitions and the shipped reference rows are the truth, whatever `tracker sql --write`
+# did to them. synced_at changes on every sync and says nothing about the content.
+RESTORABLE: dict[str, str] = {
+    "indicators": "SELECT * EXCLUDE (synced_at) FROM indicators",
+    "targets": "SELECT * FROM targets",
+    **{table: f"SELECT * FROM {table}" for table in REFERENCE_TABLES},
+}
+
+
+def initialise(conn: Connection) -> tuple[list[str], dict[str, int], list[str]]:
     """What `tracker init` does: migrate, then load the reference tables and sync the
-    indicator definitions in one transaction. Returns the migrations applied and the
-    reference rows read per table."""
+    indicator definitions in one transaction, restoring any definition or reference row
+    that was changed or deleted in the database. Returns the migrations applied, the
+    reference rows read per table, and what was restored ("indicators: 1 row", ...)."""
     applied = migrate(conn)
     with transaction(conn):
+        fresh = stored_definitions_digest(conn) is None
+        before = {table: _rows(conn, sql) for table, sql in RESTORABLE.items()}
         counts = sync_reference(conn, settings.reference_dir())
-        sync_definitions(conn)
-    return applied, counts
+        indicators = definitions.load_indicators(settings.indicators_dir())
+        sync_indicators(conn, indicators, definitions.definitions_digest(indicators))
+        restored = [] if fresh else _restored(conn, before)
+    return applied, counts, restored
+
+
+def _rows(conn: Connection, sql: str) -> set[str]:
+    """Each row of a query as text, to compare a table before and after a sync."""
+    return {str(row) for row in conn.execute(sql).fetchall()}
+
+
+def _restored(conn: Connection, before: dict[str, set[str]]) -> list[str]:
+    """The tables whose rows the sync put back: 'indicators: 1 row', 'geographies: 3 rows'."""
+    restored = []
+    for table, sql in RESTORABLE.items():
+        count = len(_rows(conn, sql) - before[table])
+        if count:
+            restored.append(f"{table}: {count} row{'s' if count != 1 else ''}")
+    return restored
 
 
 def sync_definitions(conn: Connection) -> list[str]:
