@@ -37,17 +37,24 @@ from tracker.briefing.context import (
 from tracker.briefing.data import BriefingData, ChartData, SectionData
 from tracker.briefing.wording import (
     SourceIndex,
-    amount,
     change_text,
     neutralise_csv,
-    number,
-    percent,
     previous_briefing_text,
     projection_text,
     time_left_text,
     when,
 )
 from tracker.models import BriefingDefinition
+from tracker.text import amount, number, percent
+
+# What `report_runs.key_figures` holds for each key figure shown: the next issue compares
+# with (indicator, initiative, geography, period, value, currency), and the e-mail writes
+# its lines from the rest. Rows written before the e-mail read them have only the first six.
+KEY_FIGURE_FIELDS = (
+    "indicator", "initiative", "geography", "period", "value", "currency",
+    "indicator_name", "geography_name", "unit", "count_noun",
+    "previous_period", "previous_value", "change", "change_share",
+)  # fmt: skip
 
 PROJECTION_METHOD = (
     "Projected dates come from a straight line through the last two points of the series "
@@ -202,7 +209,7 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
             KeyFigure(
                 name=row["indicator_name"],
                 where=", ".join(filter(None, [row["initiative"], row["geography_name"]])),
-                value=amount(row["value"], row["unit"], row["currency"])
+                value=amount(row["value"], row["unit"], row["currency"], row["count_noun"])
                 if has_data
                 else "no data yet",
                 period=row["period"] or "",
@@ -215,9 +222,7 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
             )
         )
     present = frame.filter(pl.col("value").is_not_null())
-    parts.key_figures_json = present.select(
-        "indicator", "initiative", "geography", "period", "value", "currency"
-    ).write_json()
+    parts.key_figures_json = present.select(KEY_FIGURE_FIELDS).write_json()
     parts.csv_frames.append(
         present.select(
             pl.lit("Key figures").alias("section"),
@@ -308,12 +313,13 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
         footnotes = parts.sources.cite(
             [row["target_source"]] + ([row["latest_source"]] if row["latest_source"] else [])
         )
-        latest = amount(row["latest_value"], row["unit"], row["target_currency"])
+        noun = row["count_noun"]
+        latest = amount(row["latest_value"], row["unit"], row["target_currency"], noun)
         rows.append(
             TargetRow(
                 label=row["label"],
                 programme=row["initiative_name"] or row["initiative"],
-                target=f"{amount(row['target_value'], row['unit'], row['target_currency'])}"
+                target=f"{amount(row['target_value'], row['unit'], row['target_currency'], noun)}"
                 f" by {row['due']:%d %b %Y}",
                 latest=latest,
                 latest_period=row["latest_period"] or "",
@@ -458,8 +464,8 @@ def _changes(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
             where=f"{row['initiative']}, {row['geography']}",
             period=row["period"],
             old="" if row["old_value"] is None
-            else amount(row["old_value"], row["unit"], row["old_currency"]),
-            new=amount(row["new_value"], row["unit"], row["new_currency"]),
+            else amount(row["old_value"], row["unit"], row["old_currency"], row["count_noun"]),
+            new=amount(row["new_value"], row["unit"], row["new_currency"], row["count_noun"]),
             recorded=f"{row['recorded_at']:%Y-%m-%d %H:%M}",
             footnotes=parts.sources.cite([row["source"]]),
         )
