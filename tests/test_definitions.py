@@ -63,6 +63,11 @@ GOOD = (
             "key 'targets.0.due': 'soon' is not a 'date'",
         ),
         ("id = [", "not valid TOML"),
+        (GOOD + 'count_noun = "deals"\n', "key 'count_noun': found 'deals' for the unit 'USD bn'"),
+        (
+            GOOD.replace('"USD bn"', '"count"') + 'count_noun = "Deals!"\n',
+            "key 'count_noun': 'Deals!' does not match",
+        ),
     ],
 )
 def test_a_bad_definition_names_the_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
@@ -72,6 +77,15 @@ def test_a_bad_definition_names_the_file_and_key(tmp_path: Path, text: str, expe
         load_indicator(path)
     assert str(path) in str(caught.value)
     assert expected in str(caught.value)
+
+
+def test_a_count_noun_is_read_with_a_count(tmp_path: Path) -> None:
+    path = tmp_path / "sample.toml"
+    path.write_text(GOOD.replace('"USD bn"', '"count"').replace("{id}", "sample")
+                    + 'count_noun = "deals"\n')  # fmt: skip
+    assert load_indicator(path).count_noun == "deals"
+    path.write_text(GOOD.replace('"USD bn"', '"count"').replace("{id}", "sample"))
+    assert load_indicator(path).count_noun is None
 
 
 def test_the_id_must_equal_the_file_name(tmp_path: Path) -> None:

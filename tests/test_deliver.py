@@ -11,6 +11,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.conftest import PROJECT, Inbox, free_port, invoke, runs_file, runs_rows
+from tracker.deliver.messages import key_figure_lines
 
 REPORT = "programmes-compared"
 
@@ -74,9 +75,10 @@ def test_deliver_e_mails_text_html_and_the_pdf_and_fills_the_outbox(
     body = text.get_content()
     assert "Key figures" in body and "This is the first issue." in body
     assert (
-        "Value of new BRI deals (engagement) (BRI, WLD), 2024: 121.8 USD bn (+29.4 vs 2023)" in body
+        "Value of new BRI deals (engagement) (BRI, World), 2024: USD 121.8 bn; "
+        "+29.4 (+31.8\u00a0%) vs 2023" in body
     )
-    assert "<table" in page.get_content() and "121.8 USD bn" in page.get_content()
+    assert "<table" in page.get_content() and "USD 121.8 bn" in page.get_content()
     (attachment,) = list(message.iter_attachments())
     assert attachment.get_content_type() == "application/pdf"
     assert attachment.get_filename() == f"{REPORT}.pdf"
@@ -122,7 +124,10 @@ def test_the_e_mail_says_what_changed_since_the_previous_issue(
     assert body is not None
     text = body.get_content()
     assert "1 key figure(s) changed since issue 1:" in text
-    assert "- Value of new BRI deals (engagement) (BRI, WLD): revised 121.8 -> 125 USD bn" in text
+    assert (
+        "- Value of new BRI deals (engagement) (BRI, World): revised USD 121.8 bn -> USD 125 bn"
+        in text
+    )
 
 
 def test_a_failed_delivery_is_retried_recorded_and_the_briefing_kept(
@@ -195,3 +200,47 @@ def test_tracker_sql_reads_runs_and_deliveries_from_the_run_history(
     refused = invoke("sql", "DELETE FROM runs.report_runs", db=db)
     assert refused.exit_code == 2
     assert runs_rows(db, "SELECT count(*) FROM report_runs") == [(1,)]
+
+
+def test_a_figure_reads_the_same_in_the_pdf_the_html_the_e_mail_and_tracker_indicators(
+    shipped_db_template: Path,
+    home: Path,
+    tmp_path: Path,
+    smtp_server: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = tmp_path / "tracker.duckdb"
+    shutil.copyfile(shipped_db_template, db)
+    result = invoke("brief", REPORT, "--format", "pdf,html", "--out", tmp_path / "out", db=db)
+    assert result.exit_code == 0, result.output
+    (pdf,) = (tmp_path / "out").rglob(f"{REPORT}.pdf")
+    pdf_text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
+    html_text = pdf.with_suffix(".html").read_text(encoding="utf-8")
+    _use(smtp_server, monkeypatch)
+    assert invoke("deliver", REPORT, db=db).exit_code == 0
+    (message,) = smtp_server.messages
+    plain, page = message.get_body(("plain",)), message.get_body(("html",))
+    assert plain is not None and page is not None
+    listing = invoke("indicators", db=db)
+    assert listing.exit_code == 0, listing.output
+    # money with its currency first, a count with its noun, power with its unit
+    for figure in ("USD 121.8 bn", "176 deals", "156 GW", "USD 94.8 bn"):
+        for where, shown in (("PDF", pdf_text), ("HTML", html_text), ("e-mail text",
+                             plain.get_content()), ("e-mail HTML", page.get_content()),
+                             ("tracker indicators", listing.output)):  # fmt: skip
+            assert figure in shown, f"{figure!r} not in the {where}"
+    for old_form in ("121.8 USD bn", "176 count"):
+        assert old_form not in plain.get_content() + listing.output
+
+
+def test_key_figures_recorded_before_the_e_mail_read_them_still_make_lines() -> None:
+    """Runs recorded by an earlier tracker hold six fields per key figure, no name or unit."""
+    old = '[{"indicator": "new_deals", "initiative": "BRI", "geography": "WLD", '
+    previous = {"key_figures": old + '"period": "2024-H2", "value": 160.0, "currency": null}]'}
+    run = {"key_figures": old + '"period": "2025-H1", "value": 176.0, "currency": null}]'}
+    (line,) = key_figure_lines(run, previous)
+    assert (line.name, line.where, line.period, line.value, line.change) == (
+        "new_deals", "BRI, WLD", "2025-H1", "176", "",
+    )  # fmt: skip
+    assert line.since_previous == "new period 2025-H1: 176 (was 2024-H2: 160)"
+    assert key_figure_lines({"key_figures": None}, None) == []

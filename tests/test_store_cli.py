@@ -55,6 +55,30 @@ def test_init_creates_schema_once_and_is_idempotent(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*tmp*")), "the temporary build file was left behind"
 
 
+def test_init_migrates_a_database_made_before_count_nouns(tmp_path: Path) -> None:
+    db = tmp_path / "old.duckdb"
+    assert invoke("init", db=db).exit_code == 0
+    # The database as migration 001 left it, its definitions already synced.
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("ALTER TABLE indicators DROP COLUMN count_noun")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 2")
+    digest = db_rows(db, "SELECT value FROM meta WHERE key = 'definitions_sha256'")
+    before = invoke("indicators", db=db)
+    assert before.exit_code == 1
+    assert "lacks migration(s) 002_indicator_count_noun. Run `tracker init`" in before.output
+    assert "Traceback" not in before.output
+    again = invoke("init", db=db)
+    assert again.exit_code == 0, again.output
+    assert "002_indicator_count_noun" in again.output
+    assert db_rows(db, "SELECT value FROM meta WHERE key = 'definitions_sha256'") == digest
+    nouns = db_rows(db, "SELECT id, count_noun FROM indicators WHERE unit = 'count' ORDER BY id")
+    assert nouns == [
+        ("new_deals", "deals"), ("partner_countries", "countries"), ("power_projects", "projects"),
+    ]  # fmt: skip
+    listing = invoke("indicators", db=db)
+    assert listing.exit_code == 0 and "no data yet" in listing.output
+
+
 def test_shipped_indicators_are_all_synced(empty_db: Path) -> None:
     files = sorted(p.stem for p in (PROJECT / "indicators").glob("*.toml"))
     synced = [r[0] for r in db_rows(empty_db, "SELECT id FROM indicators ORDER BY id")]

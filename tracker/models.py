@@ -43,6 +43,7 @@ class Indicator:
     base_date: date | None = None
     base_note: str | None = None
     default_initiative: str | None = None
+    count_noun: str | None = None  # what a 'count' counts: 'deals' in '1,308 deals'
     targets: tuple[Target, ...] = ()
     path: Path | None = None
     sha256: str = ""

@@ -6,6 +6,7 @@ Sources are numbered in the order the briefing first cites them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -36,17 +37,24 @@ from tracker.briefing.context import (
 from tracker.briefing.data import BriefingData, ChartData, SectionData
 from tracker.briefing.wording import (
     SourceIndex,
-    amount,
     change_text,
     neutralise_csv,
-    number,
-    percent,
     previous_briefing_text,
     projection_text,
     time_left_text,
     when,
 )
 from tracker.models import BriefingDefinition
+from tracker.text import amount, number, percent
+
+# What `report_runs.key_figures` holds for each key figure shown: the next issue compares
+# with (indicator, initiative, geography, period, value, currency), and the e-mail writes
+# its lines from the rest. Rows written before the e-mail read them have only the first six.
+KEY_FIGURE_FIELDS = (
+    "indicator", "initiative", "geography", "period", "value", "currency",
+    "indicator_name", "geography_name", "unit", "count_noun",
+    "previous_period", "previous_value", "change", "change_share",
+)  # fmt: skip
 
 PROJECTION_METHOD = (
     "Projected dates come from a straight line through the last two points of the series "
@@ -65,18 +73,18 @@ def build_briefing(
     generated_at: datetime,
 ) -> BuiltBriefing:
     """Turn the frames of one briefing into its context, chart specs and CSV."""
-    builder = _Builder(definition, data)
+    parts = _Parts(definition, data)
     sections: list[Section] = []
     for number_, section in enumerate(data.sections, start=1):
-        sections.append(builder.section(number_, section))
-    sources = builder.sources.entries(data.sources)
+        sections.append(_section(parts, number_, section))
+    sources = parts.sources.entries(data.sources)
     sections = [
         SourcesSection(s.kind, s.anchor, s.number, s.title, s.intro, sources=sources)
         if s.kind == "sources"
         else s
         for s in sections
     ]
-    used = [f["recorded_at"].max() for f in builder.used if "recorded_at" in f.columns]
+    used = [f["recorded_at"].max() for f in parts.used if "recorded_at" in f.columns]
     stamps = [stamp for stamp in used if isinstance(stamp, datetime)]
     data_as_of = max(stamps) if stamps else None
     window = _window_text(definition.window_start, definition.window_end)
@@ -96,7 +104,7 @@ def build_briefing(
         window=window,
         sections=tuple(sections),
     )
-    csv = pl.concat(builder.csv_frames, how="diagonal_relaxed") if builder.csv_frames else (
+    csv = pl.concat(parts.csv_frames, how="diagonal_relaxed") if parts.csv_frames else (
         pl.DataFrame({"section": [], "item": []}, schema={"section": pl.String, "item": pl.String})
     )  # fmt: skip
     numbers = {entry.id: entry.number for entry in sources}
@@ -115,17 +123,18 @@ def build_briefing(
     )  # fmt: skip
     return BuiltBriefing(
         context=context,
-        specs=builder.specs,
+        specs=parts.specs,
         csv=neutralise_csv(csv),
-        key_figures_json=builder.key_figures_json,
+        key_figures_json=parts.key_figures_json,
         data_as_of=data_as_of,
         as_of=as_of,
         sources=sources,
     )
 
 
-class _Builder:
-    """Builds sections in order, numbering sources as they are first cited."""
+class _Parts:
+    """What the section builders share and add to, in reading order: footnote numbers (a
+    source is numbered when first cited), colours, chart specs, CSV frames, frames used."""
 
     def __init__(self, definition: BriefingDefinition, data: BriefingData) -> None:
         self.definition = definition
@@ -153,337 +162,376 @@ class _Builder:
                     "period": pl.String, "value": pl.Float64, "currency": pl.String},
         )  # fmt: skip
 
-    def section(self, number_: int, data: SectionData) -> Section:
-        spec = data.spec
-        head: dict[str, Any] = {
-            "kind": spec.kind,
-            "anchor": f"s{number_}-{spec.kind.replace('_', '-')}",
-            "number": number_,
-            "title": spec.title,
-            "intro": spec.intro,
-        }
-        frame = data.frame
-        if spec.kind == "key_figures" and frame is not None:
-            return KeyFiguresSection(**head, figures=self.key_figures(frame))
-        if spec.kind == "comparison" and frame is not None:
-            return self.comparison(head, frame, spec.initiatives)
-        if spec.kind == "targets" and frame is not None:
-            return self.targets(head, frame)
-        if spec.kind == "series":
-            return SeriesSection(**head, charts=tuple(self.series_chart(c) for c in data.charts))
-        if spec.kind == "changes":
-            return self.changes(head, frame)
-        if spec.kind == "freshness" and frame is not None:
-            return self.freshness(head, frame)
+
+SectionBuilder = Callable[[_Parts, dict[str, Any], SectionData], Section]
+
+
+def _section(parts: _Parts, number_: int, data: SectionData) -> Section:
+    """One section, by the builder its kind names in SECTION_BUILDERS."""
+    kind = data.spec.kind
+    head: dict[str, Any] = {
+        "kind": kind,
+        "anchor": f"s{number_}-{kind.replace('_', '-')}",
+        "number": number_,
+        "title": data.spec.title,
+        "intro": data.spec.intro,
+    }
+    return SECTION_BUILDERS.get(kind, _plain)(parts, head, data)
+
+
+def _plain(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
+    """A section with only its heading; `build_briefing` fills in the sources list later."""
+    return Section(**head)
+
+
+# --- key figures ---------------------------------------------------------------------------
+
+
+def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
+    frame = data.frame
+    if frame is None:
         return Section(**head)
-
-    # --- key figures ---------------------------------------------------------------------
-
-    def key_figures(self, frame: pl.DataFrame) -> tuple[KeyFigure, ...]:
-        self.used.append(frame)
-        with_previous = frame.join(
-            self.previous_figures.rename(
-                {"period": "briefing_period", "value": "briefing_value",
-                 "currency": "briefing_currency"}
-            ),
-            on=["indicator", "initiative", "geography"],
-            how="left",
-            nulls_equal=False,
-        )  # fmt: skip
-        figures = []
-        for row in with_previous.iter_rows(named=True):
-            has_data = row["value"] is not None
-            footnotes = self.sources.cite(row["point_sources"] or [])
-            figures.append(
-                KeyFigure(
-                    name=row["indicator_name"],
-                    where=", ".join(filter(None, [row["initiative"], row["geography_name"]])),
-                    value=amount(row["value"], row["unit"], row["currency"])
-                    if has_data
-                    else "no data yet",
-                    period=row["period"] or "",
-                    vs_previous_period=change_text(row) if has_data else "",
-                    vs_previous_briefing=previous_briefing_text(row, self.previous_issue)
-                    if has_data
-                    else "",
-                    footnotes=footnotes,
-                    has_data=has_data,
-                )
+    parts.used.append(frame)
+    with_previous = frame.join(
+        parts.previous_figures.rename(
+            {"period": "briefing_period", "value": "briefing_value",
+             "currency": "briefing_currency"}
+        ),
+        on=["indicator", "initiative", "geography"],
+        how="left",
+        nulls_equal=False,
+    )  # fmt: skip
+    figures = []
+    for row in with_previous.iter_rows(named=True):
+        has_data = row["value"] is not None
+        footnotes = parts.sources.cite(row["point_sources"] or [])
+        figures.append(
+            KeyFigure(
+                name=row["indicator_name"],
+                where=", ".join(filter(None, [row["initiative"], row["geography_name"]])),
+                value=amount(row["value"], row["unit"], row["currency"], row["count_noun"])
+                if has_data
+                else "no data yet",
+                period=row["period"] or "",
+                vs_previous_period=change_text(row) if has_data else "",
+                vs_previous_briefing=previous_briefing_text(row, parts.previous_issue)
+                if has_data
+                else "",
+                footnotes=footnotes,
+                has_data=has_data,
             )
-        present = frame.filter(pl.col("value").is_not_null())
-        self.key_figures_json = present.select(
-            "indicator", "initiative", "geography", "period", "value", "currency"
-        ).write_json()
-        self.csv_frames.append(
-            present.select(
-                pl.lit("Key figures").alias("section"),
-                pl.col("indicator_name").alias("item"),
-                "indicator", "initiative", "geography", "period", "value", "currency", "unit",
-                "previous_period", "previous_value", "change", "change_share", "source", "note",
-            )
-        )  # fmt: skip
-        return tuple(figures)
-
-    # --- comparison ----------------------------------------------------------------------
-
-    def comparison(
-        self, head: dict[str, Any], frame: pl.DataFrame, order: tuple[str, ...]
-    ) -> ComparisonSection:
-        self.used.append(frame)
-        shown = [i for i in order if i in set(frame["initiative"].to_list())]
-        info = {row["id"]: row for row in self.data.initiatives.iter_rows(named=True)}
-        programmes = []
-        for initiative in shown:
-            rows = frame.filter(pl.col("initiative") == initiative)
-            points = []
-            for row in rows.iter_rows(named=True):
-                cited = [row["source"]] + ([row["rate_source"]] if row["rate_source"] else [])
-                converted = row["currency"] != "USD"
-                points.append(
-                    ComparisonPoint(
-                        period=row["period"],
-                        as_published=amount(row["value"], row["unit"], row["currency"]),
-                        in_usd=amount(row["value_usd"], row["unit"], "USD")
-                        if row["value_usd"] is not None
-                        else "no rate",
-                        rate_used=row["rate_used"] if converted else "",
-                        secondary=row["source_kind"] == "secondary",
-                        footnotes=self.sources.cite(cited),
-                        note=row["note"],
-                    )
-                )
-            programmes.append(
-                Programme(
-                    id=initiative,
-                    name=info[initiative]["name"],
-                    colour=self.colours.get(initiative, charts.FALLBACK_COLOUR),
-                    measures=info[initiative]["measures"] or "",
-                    points=tuple(points),
-                )
-            )
-        labelled = frame.with_columns(
-            label=pl.col("value_usd").map_elements(number, return_dtype=pl.String)
         )
-        chart = self.chart(
-            f"{head['anchor']}-chart",
-            "Financing on one USD basis, by programme (USD bn)",
-            charts.comparison_chart(labelled.drop_nulls("value_usd"), self.colours)
-            if frame.height
-            else None,
-            "Each dot is one published figure, converted to USD with the stated ECB annual "
-            "rate where published in EUR; hollow diamonds come from secondary sources. "
-            "The programmes measure different things (see the caveats): do not add them.",
-            frame["source"].to_list(),
+    present = frame.filter(pl.col("value").is_not_null())
+    parts.key_figures_json = present.select(KEY_FIGURE_FIELDS).write_json()
+    parts.csv_frames.append(
+        present.select(
+            pl.lit("Key figures").alias("section"),
+            pl.col("indicator_name").alias("item"),
+            "indicator", "initiative", "geography", "period", "value", "currency", "unit",
+            "previous_period", "previous_value", "change", "change_share", "source", "note",
         )
-        caveats = tuple(f"{p.name} ({p.id}): {p.measures}" for p in programmes if p.measures)
-        self.csv_frames.append(
-            frame.select(
-                pl.lit("Comparison").alias("section"),
-                pl.lit("Financing on one USD basis").alias("item"),
-                "indicator", "initiative", "geography", "period", "value", "currency", "unit",
-                "value_usd", "rate_used", "source", "note",
-            )
-        )  # fmt: skip
-        return ComparisonSection(**head, programmes=tuple(programmes), chart=chart, caveats=caveats)
+    )  # fmt: skip
+    return KeyFiguresSection(**head, figures=tuple(figures))
 
-    # --- targets ---------------------------------------------------------------------------
 
-    def targets(self, head: dict[str, Any], frame: pl.DataFrame) -> TargetsSection:
-        self.used.append(frame)
-        rows = []
-        for row in frame.iter_rows(named=True):
-            footnotes = self.sources.cite(
-                [row["target_source"]] + ([row["latest_source"]] if row["latest_source"] else [])
-            )
-            latest = amount(row["latest_value"], row["unit"], row["target_currency"])
-            rows.append(
-                TargetRow(
-                    label=row["label"],
-                    programme=row["initiative_name"] or row["initiative"],
-                    target=f"{amount(row['target_value'], row['unit'], row['target_currency'])}"
-                    f" by {row['due']:%d %b %Y}",
-                    latest=latest,
-                    latest_period=row["latest_period"] or "",
-                    share=percent(row["share_achieved"]),
-                    time_left=time_left_text(row["days_left"], row["due"]),
-                    projection=projection_text(row),
+# --- comparison ----------------------------------------------------------------------------
+
+
+def _comparison(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
+    frame = data.frame
+    if frame is None:
+        return Section(**head)
+    parts.used.append(frame)
+    shown = [i for i in data.spec.initiatives if i in set(frame["initiative"].to_list())]
+    info = {row["id"]: row for row in parts.data.initiatives.iter_rows(named=True)}
+    programmes = []
+    for initiative in shown:
+        rows = frame.filter(pl.col("initiative") == initiative)
+        points = []
+        for row in rows.iter_rows(named=True):
+            cited = [row["source"]] + ([row["rate_source"]] if row["rate_source"] else [])
+            converted = row["currency"] != "USD"
+            points.append(
+                ComparisonPoint(
+                    period=row["period"],
+                    as_published=amount(row["value"], row["unit"], row["currency"]),
+                    in_usd=amount(row["value_usd"], row["unit"], "USD")
+                    if row["value_usd"] is not None
+                    else "no rate",
+                    rate_used=row["rate_used"] if converted else "",
+                    secondary=row["source_kind"] == "secondary",
+                    footnotes=parts.sources.cite(cited),
                     note=row["note"],
-                    footnotes=footnotes,
                 )
             )
-        progress = frame.select(
-            "label",
-            "initiative",
-            pl.col("share_achieved").alias("share"),
-            pl.col("share_achieved")
-            .map_elements(percent, return_dtype=pl.String)
-            .fill_null("no data yet")
-            .alias("share_text"),
-        )
-        chart = self.chart(
-            f"{head['anchor']}-chart",
-            "Share of each target achieved",
-            charts.progress_chart(progress, self.colours) if frame.height else None,
-            "Bar: latest value as a share of the target; dashed line: the target (100 %).",
-            frame["target_source"].to_list(),
-        )
-        self.csv_frames.append(
-            frame.select(
-                pl.lit("Targets").alias("section"),
-                pl.col("label").alias("item"),
-                "indicator", "initiative", "geography",
-                pl.col("latest_period").alias("period"),
-                pl.col("latest_value").alias("value"),
-                pl.col("target_currency").alias("currency"), "unit", "target_value", "due",
-                "share_achieved", "days_left", "trend_status", "projected_date",
-                pl.col("latest_source").alias("source"), "note",
+        programmes.append(
+            Programme(
+                id=initiative,
+                name=info[initiative]["name"],
+                colour=parts.colours.get(initiative, charts.FALLBACK_COLOUR),
+                measures=info[initiative]["measures"] or "",
+                points=tuple(points),
             )
-        )  # fmt: skip
-        return TargetsSection(**head, targets=tuple(rows), chart=chart, method=PROJECTION_METHOD)
+        )
+    labelled = frame.with_columns(
+        label=pl.col("value_usd").map_elements(number, return_dtype=pl.String)
+    )
+    chart = _chart(
+        parts,
+        f"{head['anchor']}-chart",
+        "Financing on one USD basis, by programme (USD bn)",
+        charts.comparison_chart(labelled.drop_nulls("value_usd"), parts.colours)
+        if frame.height
+        else None,
+        "Each dot is one published figure, converted to USD with the stated ECB annual "
+        "rate where published in EUR; hollow diamonds come from secondary sources. "
+        "The programmes measure different things (see the caveats): do not add them.",
+        frame["source"].to_list(),
+    )
+    caveats = tuple(f"{p.name} ({p.id}): {p.measures}" for p in programmes if p.measures)
+    parts.csv_frames.append(
+        frame.select(
+            pl.lit("Comparison").alias("section"),
+            pl.lit("Financing on one USD basis").alias("item"),
+            "indicator", "initiative", "geography", "period", "value", "currency", "unit",
+            "value_usd", "rate_used", "source", "note",
+        )
+    )  # fmt: skip
+    return ComparisonSection(**head, programmes=tuple(programmes), chart=chart, caveats=caveats)
 
-    # --- series ------------------------------------------------------------------------------
 
-    def series_chart(self, chart: ChartData) -> Chart:
-        points = chart.points
-        self.used.append(points)
-        chart_id = f"chart-{len(self.specs) + 1}"
-        noted = points.with_row_index("n").with_columns(
-            letter=pl.when(pl.col("note").is_not_null())
-            .then(pl.col("note").is_not_null().cum_sum().sub(1))
-            .otherwise(None)
-        )
-        letters = "abcdefghijklmnopqrstuvwxyz"
-        noted = noted.with_columns(
-            letter=pl.col("letter").map_elements(lambda i: letters[i % 26], return_dtype=pl.String),
-            value_text=pl.col("value").map_elements(number, return_dtype=pl.String),
-        ).with_columns(
-            label=pl.when(pl.col("letter").is_not_null())
-            .then(pl.format("{} ({})", "value_text", "letter"))
-            .otherwise(pl.col("value_text"))
-        )
-        unit = points["unit"][0] if points.height else ""
-        target_rows = chart.targets.with_columns(
-            label=pl.Series(
-                [
-                    f"Target: {amount(t['value'], unit, t['currency'])} by {t['due']:%b %Y}"
-                    for t in chart.targets.iter_rows(named=True)
-                ],
-                dtype=pl.String,
-            )
-        )
-        cited = [*points["source"].to_list(), *chart.targets["source"].to_list()]
-        notes = tuple(
-            ChartNote(
-                letter=row["letter"],
-                period=row["period"],
-                text=row["note"],
-                footnotes=self.sources.cite(row["point_sources"] or [row["source"]]),
-            )
-            for row in noted.filter(pl.col("letter").is_not_null()).iter_rows(named=True)
-        )
-        spec = (
-            charts.series_chart(noted, target_rows, self.colours, unit=unit,
-                                mark=chart.spec.mark)
-            if points.height
-            else None
-        )  # fmt: skip
-        places = ", ".join(sorted(set(points["geography_name"].drop_nulls().to_list())))
-        caption = f"Unit: {unit}. Geography: {places}." if points.height else ""
-        if chart.spec.mark == "bar" and "secondary" in points["source_kind"].to_list():
-            caption += " Lighter bars: figures from secondary sources."
-        if chart.targets.height:
-            caption += " Dashed line: " + "; ".join(chart.targets["label"].to_list()) + "."
-        self.csv_frames.append(
-            points.select(
-                pl.lit("Series").alias("section"),
-                pl.lit(chart.spec.title).alias("item"),
-                "indicator", "initiative", "geography", "period", "value", "currency", "unit",
-                "source", "note",
-            )
-        )  # fmt: skip
-        return self.chart(chart_id, chart.spec.title, spec, caption, cited, notes)
+# --- targets -------------------------------------------------------------------------------
 
-    def chart(
-        self,
-        chart_id: str,
-        title: str,
-        spec: dict[str, Any] | None,
-        caption: str,
-        cited: list[str],
-        notes: tuple[ChartNote, ...] = (),
-    ) -> Chart:
-        footnotes = self.sources.cite(cited)
-        svg = None
-        if spec is not None:
-            self.specs[chart_id] = spec
-            svg = Markup(charts.to_svg(spec, chart_id))  # noqa: S704 - Vega escapes text
-        return Chart(chart_id, title, svg, caption, notes, footnotes)
 
-    # --- changes and freshness ---------------------------------------------------------
+def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
+    frame = data.frame
+    if frame is None:
+        return Section(**head)
+    parts.used.append(frame)
+    rows = []
+    for row in frame.iter_rows(named=True):
+        footnotes = parts.sources.cite(
+            [row["target_source"]] + ([row["latest_source"]] if row["latest_source"] else [])
+        )
+        noun = row["count_noun"]
+        latest = amount(row["latest_value"], row["unit"], row["target_currency"], noun)
+        rows.append(
+            TargetRow(
+                label=row["label"],
+                programme=row["initiative_name"] or row["initiative"],
+                target=f"{amount(row['target_value'], row['unit'], row['target_currency'], noun)}"
+                f" by {row['due']:%d %b %Y}",
+                latest=latest,
+                latest_period=row["latest_period"] or "",
+                share=percent(row["share_achieved"]),
+                time_left=time_left_text(row["days_left"], row["due"]),
+                projection=projection_text(row),
+                note=row["note"],
+                footnotes=footnotes,
+            )
+        )
+    progress = frame.select(
+        "label",
+        "initiative",
+        pl.col("share_achieved").alias("share"),
+        pl.col("share_achieved")
+        .map_elements(percent, return_dtype=pl.String)
+        .fill_null("no data yet")
+        .alias("share_text"),
+    )
+    chart = _chart(
+        parts,
+        f"{head['anchor']}-chart",
+        "Share of each target achieved",
+        charts.progress_chart(progress, parts.colours) if frame.height else None,
+        "Bar: latest value as a share of the target; dashed line: the target (100 %).",
+        frame["target_source"].to_list(),
+    )
+    parts.csv_frames.append(
+        frame.select(
+            pl.lit("Targets").alias("section"),
+            pl.col("label").alias("item"),
+            "indicator", "initiative", "geography",
+            pl.col("latest_period").alias("period"),
+            pl.col("latest_value").alias("value"),
+            pl.col("target_currency").alias("currency"), "unit", "target_value", "due",
+            "share_achieved", "days_left", "trend_status", "projected_date",
+            pl.col("latest_source").alias("source"), "note",
+        )
+    )  # fmt: skip
+    return TargetsSection(**head, targets=tuple(rows), chart=chart, method=PROJECTION_METHOD)
 
-    def changes(self, head: dict[str, Any], frame: pl.DataFrame | None) -> ChangesSection:
-        if frame is None or self.previous_issue is None:
-            message = "This is the first issue: there is no earlier briefing to compare with."
-            return ChangesSection(**head, rows=(), message=message)
-        since = self.data.previous["data_as_of"][0]
-        rows = tuple(
-            ChangeRow(
-                change=row["change"],
-                indicator=row["indicator_name"],
-                where=f"{row['initiative']}, {row['geography']}",
-                period=row["period"],
-                old="" if row["old_value"] is None
-                else amount(row["old_value"], row["unit"], row["old_currency"]),
-                new=amount(row["new_value"], row["unit"], row["new_currency"]),
-                recorded=f"{row['recorded_at']:%Y-%m-%d %H:%M}",
-                footnotes=self.sources.cite([row["source"]]),
-            )
-            for row in frame.iter_rows(named=True)
-        )  # fmt: skip
-        stamp = f"{since:%Y-%m-%d %H:%M} UTC" if since else "its data date"
-        new = frame.filter(pl.col("change") == "new").height
-        revised = frame.height - new
-        message = (
-            f"Since issue {self.previous_issue} (data as of {stamp}): {new} new point(s) and "
-            f"{revised} revision(s)."
-            if frame.height
-            else f"No new points and no revisions since issue {self.previous_issue} "
-            f"(data as of {stamp})."
-        )
-        self.csv_frames.append(
-            frame.select(
-                pl.lit("What changed").alias("section"), pl.col("change").alias("item"),
-                "indicator", "initiative", "geography", "period",
-                pl.col("new_value").alias("value"), pl.col("new_currency").alias("currency"),
-                "unit", "old_value", "old_currency", "source", "note",
-            )
-        )  # fmt: skip
-        return ChangesSection(**head, rows=rows, message=message)
 
-    def freshness(self, head: dict[str, Any], frame: pl.DataFrame) -> FreshnessSection:
-        rules = self.data.freshness_rules
-        used = set(frame["frequency"].to_list())
-        rule = (
-            "An indicator is flagged stale when its newest period ended longer before the "
-            "briefing date than its frequency allows: "
-            + "; ".join(
-                f"{r['frequency']} {r['max_age_months']} months"
-                for r in rules.iter_rows(named=True)
-                if r["frequency"] in used
-            )
-            + "."
+# --- series --------------------------------------------------------------------------------
+
+
+def _series(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
+    return SeriesSection(**head, charts=tuple(_series_chart(parts, c) for c in data.charts))
+
+
+def _series_chart(parts: _Parts, chart: ChartData) -> Chart:
+    points = chart.points
+    parts.used.append(points)
+    chart_id = f"chart-{len(parts.specs) + 1}"
+    noted = points.with_row_index("n").with_columns(
+        letter=pl.when(pl.col("note").is_not_null())
+        .then(pl.col("note").is_not_null().cum_sum().sub(1))
+        .otherwise(None)
+    )
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    noted = noted.with_columns(
+        letter=pl.col("letter").map_elements(lambda i: letters[i % 26], return_dtype=pl.String),
+        value_text=pl.col("value").map_elements(number, return_dtype=pl.String),
+    ).with_columns(
+        label=pl.when(pl.col("letter").is_not_null())
+        .then(pl.format("{} ({})", "value_text", "letter"))
+        .otherwise(pl.col("value_text"))
+    )
+    unit = points["unit"][0] if points.height else ""
+    target_rows = chart.targets.with_columns(
+        label=pl.Series(
+            [
+                f"Target: {amount(t['value'], unit, t['currency'])} by {t['due']:%b %Y}"
+                for t in chart.targets.iter_rows(named=True)
+            ],
+            dtype=pl.String,
         )
-        rows = tuple(
-            FreshnessRow(
-                indicator=row["indicator_name"],
-                frequency=row["frequency"],
-                newest=row["newest_period"] or "none",
-                age="" if row["age_months"] is None else f"{row['age_months']} months",
-                status=row["status"],
-            )
-            for row in frame.iter_rows(named=True)
+    )
+    cited = [*points["source"].to_list(), *chart.targets["source"].to_list()]
+    notes = tuple(
+        ChartNote(
+            letter=row["letter"],
+            period=row["period"],
+            text=row["note"],
+            footnotes=parts.sources.cite(row["point_sources"] or [row["source"]]),
         )
-        return FreshnessSection(**head, rows=rows, rule=rule)
+        for row in noted.filter(pl.col("letter").is_not_null()).iter_rows(named=True)
+    )
+    spec = (
+        charts.series_chart(noted, target_rows, parts.colours, unit=unit,
+                            mark=chart.spec.mark)
+        if points.height
+        else None
+    )  # fmt: skip
+    places = ", ".join(sorted(set(points["geography_name"].drop_nulls().to_list())))
+    caption = f"Unit: {unit}. Geography: {places}." if points.height else ""
+    if chart.spec.mark == "bar" and "secondary" in points["source_kind"].to_list():
+        caption += " Lighter bars: figures from secondary sources."
+    if chart.targets.height:
+        caption += " Dashed line: " + "; ".join(chart.targets["label"].to_list()) + "."
+    parts.csv_frames.append(
+        points.select(
+            pl.lit("Series").alias("section"),
+            pl.lit(chart.spec.title).alias("item"),
+            "indicator", "initiative", "geography", "period", "value", "currency", "unit",
+            "source", "note",
+        )
+    )  # fmt: skip
+    return _chart(parts, chart_id, chart.spec.title, spec, caption, cited, notes)
+
+
+def _chart(
+    parts: _Parts,
+    chart_id: str,
+    title: str,
+    spec: dict[str, Any] | None,
+    caption: str,
+    cited: list[str],
+    notes: tuple[ChartNote, ...] = (),
+) -> Chart:
+    """A chart drawn to SVG from `spec` (none without data), its sources cited."""
+    footnotes = parts.sources.cite(cited)
+    svg = None
+    if spec is not None:
+        parts.specs[chart_id] = spec
+        svg = Markup(charts.to_svg(spec, chart_id))  # noqa: S704 - Vega escapes text
+    return Chart(chart_id, title, svg, caption, notes, footnotes)
+
+
+# --- changes and freshness -----------------------------------------------------------------
+
+
+def _changes(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
+    frame = data.frame
+    if frame is None or parts.previous_issue is None:
+        message = "This is the first issue: there is no earlier briefing to compare with."
+        return ChangesSection(**head, rows=(), message=message)
+    since = parts.data.previous["data_as_of"][0]
+    rows = tuple(
+        ChangeRow(
+            change=row["change"],
+            indicator=row["indicator_name"],
+            where=f"{row['initiative']}, {row['geography']}",
+            period=row["period"],
+            old="" if row["old_value"] is None
+            else amount(row["old_value"], row["unit"], row["old_currency"], row["count_noun"]),
+            new=amount(row["new_value"], row["unit"], row["new_currency"], row["count_noun"]),
+            recorded=f"{row['recorded_at']:%Y-%m-%d %H:%M}",
+            footnotes=parts.sources.cite([row["source"]]),
+        )
+        for row in frame.iter_rows(named=True)
+    )  # fmt: skip
+    stamp = f"{since:%Y-%m-%d %H:%M} UTC" if since else "its data date"
+    new = frame.filter(pl.col("change") == "new").height
+    revised = frame.height - new
+    message = (
+        f"Since issue {parts.previous_issue} (data as of {stamp}): {new} new point(s) and "
+        f"{revised} revision(s)."
+        if frame.height
+        else f"No new points and no revisions since issue {parts.previous_issue} "
+        f"(data as of {stamp})."
+    )
+    parts.csv_frames.append(
+        frame.select(
+            pl.lit("What changed").alias("section"), pl.col("change").alias("item"),
+            "indicator", "initiative", "geography", "period",
+            pl.col("new_value").alias("value"), pl.col("new_currency").alias("currency"),
+            "unit", "old_value", "old_currency", "source", "note",
+        )
+    )  # fmt: skip
+    return ChangesSection(**head, rows=rows, message=message)
+
+
+def _freshness(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
+    frame = data.frame
+    if frame is None:
+        return Section(**head)
+    rules = parts.data.freshness_rules
+    used = set(frame["frequency"].to_list())
+    rule = (
+        "An indicator is flagged stale when its newest period ended longer before the "
+        "briefing date than its frequency allows: "
+        + "; ".join(
+            f"{r['frequency']} {r['max_age_months']} months"
+            for r in rules.iter_rows(named=True)
+            if r["frequency"] in used
+        )
+        + "."
+    )
+    rows = tuple(
+        FreshnessRow(
+            indicator=row["indicator_name"],
+            frequency=row["frequency"],
+            newest=row["newest_period"] or "none",
+            age="" if row["age_months"] is None else f"{row['age_months']} months",
+            status=row["status"],
+        )
+        for row in frame.iter_rows(named=True)
+    )
+    return FreshnessSection(**head, rows=rows, rule=rule)
+
+
+# The builder of each section kind: a new kind adds its function here and its partial in
+# templates/partials/; a kind without a builder (sources) gets only its heading.
+SECTION_BUILDERS: dict[str, SectionBuilder] = {
+    "key_figures": _key_figures,
+    "comparison": _comparison,
+    "targets": _targets,
+    "series": _series,
+    "changes": _changes,
+    "freshness": _freshness,
+    "sources": _plain,
+}
 
 
 def _window_text(start: date | None, end: date | None) -> str:

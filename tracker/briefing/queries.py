@@ -71,7 +71,7 @@ latest AS (
 wanted AS (
     SELECT unnest($2) AS indicator, generate_subscripts($2, 1) AS position
 )
-SELECT w.indicator, i.name AS indicator_name, i.unit, i.measure, i.frequency,
+SELECT w.indicator, i.name AS indicator_name, i.unit, i.count_noun, i.measure, i.frequency,
        l.initiative, n.name AS initiative_name, l.geography, g.name AS geography_name,
        l.period, l.grain, l.value, l.currency, l.source, l.source_kind, l.note,
        l.point_sources, l.recorded_at,
@@ -158,7 +158,7 @@ trend AS (
     FROM last_two
     GROUP BY ALL
 )
-SELECT p.indicator, i.name AS indicator_name, i.unit, p.initiative,
+SELECT p.indicator, i.name AS indicator_name, i.unit, i.count_noun, p.initiative,
        n.name AS initiative_name, n.colour, p.geography, g.name AS geography_name, p.label,
        p.target_value, p.target_currency, p.target_unit, p.due, p.target_source,
        p.latest_period, p.latest_value, p.latest_source, p.share_achieved, p.days_left,
@@ -247,7 +247,8 @@ SELECT CASE
            THEN 'note revised'
            ELSE 'revised'
        END AS change,
-       c.indicator, i.name AS indicator_name, i.unit, c.initiative, c.geography, c.period,
+       c.indicator, i.name AS indicator_name, i.unit, i.count_noun, c.initiative, c.geography,
+       c.period,
        b.value AS old_value, b.currency AS old_currency, c.value AS new_value,
        c.currency AS new_currency, c.source, c.note, b.note AS old_note, c.recorded_at,
        b.recorded_at AS old_recorded_at

@@ -17,7 +17,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from difflib import get_close_matches
 
 from tracker import definitions, store
 from tracker.errors import InputError
@@ -29,6 +28,7 @@ from tracker.models import (
     SectionSpec,
     SeriesChartSpec,
 )
+from tracker.text import did_you_mean
 
 # Ids with current data ($1: the briefing's indicators, as the data stood at $2).
 _WITH_DATA = """
@@ -157,8 +157,7 @@ def param_of(definition: BriefingDefinition, name: str) -> BriefingParam:
         if param.name == name:
             return param
     declared = [param.name for param in definition.params]
-    close = get_close_matches(name, declared, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
+    hint = did_you_mean(name, declared)
     has = f"it declares {', '.join(declared)}" if declared else "it declares none"
     raise InputError(
         f"{definition.path}: key 'params': no parameter '{name}' ({has}).{hint} "
@@ -346,8 +345,7 @@ def _facts(
             if f"{param.name}:{value}" not in facts:
                 table = "geographies" if param.name == "geography" else "initiatives"
                 known = store.query(conn, f"SELECT id FROM {table} ORDER BY id")["id"].to_list()
-                close = get_close_matches(value, known, n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
+                hint = did_you_mean(value, known)
                 raise InputError(
                     f"{definition.path}: key 'params.{param.name}': found '{value}', "
                     f"expected a {param.name} id from data/reference/{table}.csv.{hint} "
@@ -368,8 +366,7 @@ def _not_allowed(
     listed = [param.default, *[v for v in allowed if v != param.default]]
     shown = ", ".join(listed[:SHOWN_VALUES])
     more = f", ... ({len(listed)} in all)" if len(listed) > SHOWN_VALUES else ""
-    close = get_close_matches(value, listed, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
+    hint = did_you_mean(value, listed)
     return (
         f"{definition.path}: key 'params.{param.name}': found '{value}', expected one of "
         f"{shown}{more} (the default and the {_source(param)}).{hint} Nothing was rendered."

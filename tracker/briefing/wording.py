@@ -1,6 +1,7 @@
-"""How a briefing writes numbers, changes, dates and sources, and numbers its footnotes.
+"""How a briefing words changes, targets, dates and sources, and numbers its footnotes.
 
-Pure functions of plain values, so each wording rule is in one place.
+Pure functions of plain values, so each wording rule is in one place; figures themselves
+are written by `tracker.text`, the formatter the e-mail and the command line share.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
+from tracker.text import amount, change, number
+
 GRAIN_WORDS = {"year": "annual", "half": "half-year", "quarter": "quarterly",
                "month": "monthly", "day": "dated"}  # fmt: skip
 CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 _SAFE_URL = re.compile(r"^[^\s\x00-\x1f\x7f<>\"]+$")
 
 
@@ -86,50 +88,13 @@ def safe_href(url: str | None) -> str | None:
     return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def number(value: float | None) -> str:
-    """A value as readers see it: 121.8, 1,308, 22, 0.95.
-
-    >>> number(1308.0), number(121.8), number(193.5527)
-    ('1,308', '121.8', '193.6')
-    """
-    if value is None:
-        return ""
-    if abs(value) < 10 and value != round(value):
-        return f"{value:,.2f}".rstrip("0").rstrip(".")
-    return f"{value:,.1f}".removesuffix(".0")
-
-
-def amount(value: float | None, unit: str, currency: str | None = None) -> str:
-    """A value with its unit, money in its own currency: 'EUR 306 bn', '156 GW', '212'."""
-    if value is None:
-        return "no data yet"
-    parts = unit.split()
-    if parts and _CURRENCY.match(parts[0]):
-        return " ".join([currency or parts[0], number(value), *parts[1:]])
-    if unit == "count":
-        return number(value)
-    return f"{number(value)} {unit}"
-
-
-def percent(share: float | None) -> str:
-    """A share as a percentage with one decimal: 0.948 -> '94.8 %'."""
-    return "no data yet" if share is None else f"{share * 100:.1f} %"
-
-
-def signed(value: float) -> str:
-    """A change with its sign: +29.4, -3."""
-    return f"+{number(value)}" if value >= 0 else f"-{number(-value)}"
-
-
 def change_text(row: Mapping[str, Any]) -> str:
     """The change against the previous point of the same period length."""
     if row["previous_period"] is None:
         return f"no earlier {GRAIN_WORDS.get(row['grain'], '')} figure".replace("  ", " ")
     if row["change"] is None:
         return f"was {number(row['previous_value'])} in {row['previous_period']}"
-    share = row["change_share"]
-    relative = "" if share is None else f" ({signed(share * 100)}\u00a0%)"
-    return f"{signed(row['change'])}{relative} vs {row['previous_period']}"
+    return change(row["change"], row["change_share"], row["previous_period"])
 
 
 def previous_briefing_text(row: Mapping[str, Any], previous_issue: int | None) -> str:
@@ -157,14 +122,14 @@ def time_left_text(days: int | None, due: date) -> str:
 
 def projection_text(row: Mapping[str, Any]) -> str:
     """When the trend reaches the target, or why there is no trend."""
-    unit, currency = row["unit"], row["target_currency"]
+    unit, currency, noun = row["unit"], row["target_currency"], row.get("count_noun")
     status = row["trend_status"]
     if status == "no data yet":
         return "No data yet: no trend."
     if status == "reached":
         return (
-            f"Reached: {amount(row['latest_value'], unit, currency)} ({row['latest_period']}) "
-            f"against {amount(row['target_value'], unit, currency)}."
+            f"Reached: {amount(row['latest_value'], unit, currency, noun)} "
+            f"({row['latest_period']}) against {amount(row['target_value'], unit, currency, noun)}."
         )
     if status == "one point":
         return f"No trend: only one data point ({row['latest_period']})."

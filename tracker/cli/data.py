@@ -15,6 +15,7 @@ from rich.table import Table
 from tracker import ingest, store
 from tracker.cli.shared import db_path, err, out, progress_bar, reported
 from tracker.errors import InputError, UnknownNameError
+from tracker.text import amount, did_you_mean
 
 # --- init ---------------------------------------------------------------------------------
 
@@ -92,7 +93,7 @@ def ingest_command(
 # --- indicators ---------------------------------------------------------------------------
 
 LATEST_PER_INDICATOR = """
-SELECT i.id, i.name, i.unit, i.measure, i.frequency, i.category,
+SELECT i.id, i.name, i.unit, i.count_noun, i.measure, i.frequency, i.category,
        l.value AS latest_value, l.currency, l.period AS latest_period,
        l.initiative, l.source, coalesce(n.series, 0) AS series
 FROM indicators AS i
@@ -125,7 +126,9 @@ def indicators_list(ctx: typer.Context) -> None:
             row["unit"],
             row["measure"],
             row["category"],
-            _format_value(row["latest_value"], row["currency"], row["unit"]),
+            "-"
+            if row["latest_value"] is None
+            else amount(row["latest_value"], row["unit"], row["currency"], row["count_noun"]),
             row["latest_period"] or "no data yet",
             " ".join(filter(None, [row["initiative"], row["source"]])),
             str(row["series"]),
@@ -246,16 +249,5 @@ def _frame_table(frame: pl.DataFrame, title: str | None) -> Table:
     return table
 
 
-def _format_value(value: float | None, currency: str | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    shown_unit = unit if currency is None else unit.replace(unit.split(" ")[0], currency, 1)
-    return f"{value:,.4g} {shown_unit}" if abs(value) < 1e4 else f"{value:,.0f} {shown_unit}"
-
-
 def _unknown(kind: str, name: str, known: list[str]) -> str:
-    from difflib import get_close_matches
-
-    close = get_close_matches(name, known, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    return f"Unknown {kind} '{name}'.{hint} Known: {', '.join(known)}."
+    return f"Unknown {kind} '{name}'.{did_you_mean(name, known)} Known: {', '.join(known)}."

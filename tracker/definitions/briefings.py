@@ -13,7 +13,6 @@ import re
 import tomllib
 from collections.abc import Mapping
 from datetime import date
-from difflib import get_close_matches
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -37,6 +36,7 @@ from tracker.models import (
     SeriesChartSpec,
 )
 from tracker.periods import parse_period
+from tracker.text import did_you_mean
 
 REPORT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\.html$")
@@ -96,8 +96,7 @@ def find_briefing(folder: Path, name: str) -> Path:
     if path.is_file():
         return path
     known = [p.stem for p in briefing_files(folder)]
-    close = get_close_matches(name, known, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
+    hint = did_you_mean(name, known)
     raise UnknownNameError(
         f"Unknown report '{name}': there is no {path}.{hint} "
         f"Known: {', '.join(known) or 'none'}. `tracker reports` lists them."
@@ -207,8 +206,7 @@ def check_briefing_names(
         names = known[reference.kind]
         if reference.name in names:
             continue
-        close = get_close_matches(reference.name, sorted(names), n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(reference.name, sorted(names))
         raise DefinitionError(
             f"{definition.path}: key '{reference.key}': found '{reference.name}', expected "
             f"{where[reference.kind]}.{hint} Nothing was rendered."
@@ -226,8 +224,7 @@ def _section(
     key = f"sections.{index}"
     kind = item["kind"]
     if kind not in SECTION_KINDS:
-        close = get_close_matches(kind, SECTION_KINDS, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(kind, SECTION_KINDS)
         raise DefinitionError(
             f"{path}: key '{key}.kind': found '{kind}', expected one of "
             f"{', '.join(SECTION_KINDS)}.{hint}"
@@ -367,8 +364,7 @@ def _params(path: Path, document: Mapping[str, Any]) -> tuple[BriefingParam, ...
             )
         query = item.get("values_query")
         if query is not None and query not in queries:
-            close = get_close_matches(query, queries, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(query, queries)
             raise DefinitionError(
                 f"{path}: key '{key}.values_query': found '{query}', expected one of: "
                 f"{'; '.join(queries)}.{hint} (Free SQL is not run from a definition file.)"

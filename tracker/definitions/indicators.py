@@ -84,6 +84,11 @@ def load_indicator(path: Path) -> Indicator:
             f"{path}: key 'unit': found '{document['unit']}', expected a unit such as "
             "'USD bn', 'EUR m', 'GW', 'MW' or 'count'."
         )
+    if "count_noun" in document and unit.dimension != "count":
+        raise DefinitionError(
+            f"{path}: key 'count_noun': found '{document['count_noun']}' for the unit "
+            f"'{document['unit']}', expected it only with the unit 'count' (remove the key)."
+        )
     targets = tuple(
         _target(path, document["id"], index, item)
         for index, item in enumerate(document.get("targets", []))
@@ -100,6 +105,7 @@ def load_indicator(path: Path) -> Indicator:
         base_date=_date(document.get("base_date")),
         base_note=document.get("base_note"),
         default_initiative=document.get("default_initiative"),
+        count_noun=document.get("count_noun"),
         targets=targets,
         path=path,
         sha256=hashlib.sha256(raw).hexdigest(),

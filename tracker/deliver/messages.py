@@ -6,7 +6,6 @@ Builds messages; sends nothing.
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import json
@@ -18,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from tracker.models import BriefingDefinition
+from tracker.text import amount, change
 
 
 @dataclass(frozen=True)
-class KeyFigure:
-    """One line of the e-mail's key figures."""
+class KeyFigureLine:
+    """One line of the e-mail's key figures, its texts written by `tracker.text` as in the
+    briefing."""
 
     name: str
     where: str
@@ -43,7 +44,7 @@ def briefing_message(
     """The briefing e-mail: plain text and HTML alternatives, the PDF attached."""
     issue = run.get("issue")
     day = run["briefing_date"]
-    figures = key_figures(run, previous)
+    figures = key_figure_lines(run, previous)
     changed = [f for f in figures if f.since_previous]
     previous_issue = previous.get("issue") if previous else None
     data_as_of = run.get("data_as_of")
@@ -59,7 +60,7 @@ def briefing_message(
     text = io.StringIO()
     text.write(f"{definition.title}\n{heading}\n\nKey figures\n")
     for f in figures:
-        text.write(f"- {f.name} ({f.where}), {f.period}: {f.value}{_paren(f.change)}\n")
+        text.write(f"- {f.name} ({f.where}), {f.period}: {f.value}{_then(f.change)}\n")
     if not figures:
         text.write("- none in this briefing\n")
     text.write(f"\nWhat changed\n{change_line}\n")
@@ -121,41 +122,49 @@ def failure_notice(
     return message
 
 
-def key_figures(run: dict[str, Any], previous: dict[str, Any] | None) -> list[KeyFigure]:
-    """The key figures of a run (from its CSV), each with what changed since `previous`."""
-    rows = _key_figure_rows(run)
+def key_figure_lines(run: dict[str, Any], previous: dict[str, Any] | None) -> list[KeyFigureLine]:
+    """The key figures a run recorded (`report_runs.key_figures`), each with what changed
+    since `previous`. Rows recorded before the e-mail read them lack the name, unit and
+    change: their lines show the ids and the bare number."""
     before: dict[tuple[str, str, str], dict[str, Any]] = {}
-    if previous and previous.get("key_figures"):
-        for item in json.loads(str(previous["key_figures"])):
-            before[(item["indicator"], item["initiative"], item["geography"])] = item
-    figures = []
-    for row in rows:
-        unit = _unit(row.get("unit", ""), row.get("currency", ""))
-        value = _number(row.get("value", ""))
+    for item in _recorded_figures(previous):
+        before[(item["indicator"], item["initiative"], item["geography"])] = item
+    lines = []
+    for row in _recorded_figures(run):
+        unit, noun = row.get("unit") or "", row.get("count_noun")
+        value: float | None = row.get("value")
         old = before.get((row["indicator"], row["initiative"], row["geography"]))
         since = ""
         if old is not None and value is not None:
+            was = amount(old.get("value"), unit, old.get("currency"), noun)
             if old.get("period") != row["period"]:
-                since = f"new period {row['period']}: {_shown(value)} {unit} " \
-                        f"(was {old.get('period')}: {_shown(old.get('value'))})"  # fmt: skip
+                shown = amount(value, unit, row.get("currency"), noun)
+                since = f"new period {row['period']}: {shown} (was {old.get('period')}: {was})"
             elif old.get("value") is not None and abs(float(old["value"]) - value) > 1e-9:
-                since = f"revised {_shown(old['value'])} -> {_shown(value)} {unit}"
+                since = f"revised {was} -> {amount(value, unit, row.get('currency'), noun)}"
         elif old is None and previous is not None and value is not None:
-            since = f"new: {row['period']} {_shown(value)} {unit}"
-        change = ""
-        delta = _number(row.get("change", ""))
-        if delta is not None and row.get("previous_period"):
-            change = f"{delta:+,.4g} vs {row['previous_period']}"
-        figures.append(
-            KeyFigure(
-                name=row.get("item") or row["indicator"],
-                where=f"{row['initiative']}, {row['geography']}",
+            since = f"new: {row['period']} {amount(value, unit, row.get('currency'), noun)}"
+        delta, previous_period = row.get("change"), row.get("previous_period")
+        lines.append(
+            KeyFigureLine(
+                name=row.get("indicator_name") or row["indicator"],
+                where=f"{row['initiative']}, {row.get('geography_name') or row['geography']}",
                 period=row["period"] or "-",
-                value="no data yet" if value is None else f"{_shown(value)} {unit}".strip(),
-                change=change,
+                value=amount(value, unit, row.get("currency"), noun),
+                change=""
+                if delta is None or not previous_period
+                else change(delta, row.get("change_share"), previous_period),
                 since_previous=since,
             )
         )
+    return lines
+
+
+def _recorded_figures(run: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The key figures recorded with `run` (JSON written by `briefing.build`); [] for none."""
+    if not run or not run.get("key_figures"):
+        return []
+    figures: list[dict[str, Any]] = json.loads(str(run["key_figures"]))
     return figures
 
 
@@ -170,37 +179,5 @@ def _addressed(subject: str, sender: str, to: str) -> EmailMessage:
     return message
 
 
-def _key_figure_rows(run: dict[str, Any]) -> list[dict[str, str]]:
-    """The 'Key figures' rows of the run's CSV (written beside its PDF)."""
-    outputs = json.loads(str(run.get("outputs") or "[]"))
-    found = [Path(o["file"]) for o in outputs if str(o["file"]).endswith(".csv")]
-    if not found or not found[0].is_file():
-        return []
-    with open(found[0], encoding="utf-8", newline="") as handle:
-        return [row for row in csv.DictReader(handle) if row.get("section") == "Key figures"]
-
-
-def _paren(text: str) -> str:
-    return f" ({text})" if text else ""
-
-
-def _number(text: object) -> float | None:
-    try:
-        return float(str(text)) if text not in ("", None) else None
-    except ValueError:
-        return None
-
-
-def _shown(value: object) -> str:
-    number = _number(value)
-    if number is None:
-        return "-"
-    return f"{number:,.0f}" if abs(number) >= 1e4 else f"{number:,.4g}"
-
-
-def _unit(unit: str, currency: str) -> str:
-    """'USD bn' with currency 'EUR' -> 'EUR bn'; other units as they are."""
-    parts = unit.split(" ", 1)
-    if currency and len(parts) == 2 and len(parts[0]) == 3 and parts[0].isupper():
-        return f"{currency} {parts[1]}"
-    return unit
+def _then(text: str) -> str:
+    return f"; {text}" if text else ""

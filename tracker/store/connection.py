@@ -73,6 +73,12 @@ def connect(
                 f"{path}: this DuckDB file is not a tracker database (it has no "
                 "schema_migrations table). Run `tracker init --db NEW_FILE` for a new one."
             )
+        pending = pending_migrations(conn)
+        if pending:
+            raise DatabaseFileError(
+                f"{path}: this database was made by an earlier tracker and lacks migration(s) "
+                f"{', '.join(pending)}. Run `tracker init` to migrate it; its data is kept."
+            )
         yield conn
     finally:
         conn.close()
@@ -134,6 +140,12 @@ def is_tracker_database(conn: Connection) -> bool:
         "WHERE table_name = 'schema_migrations' AND schema_name = 'main'",
     )
     return bool(count)
+
+
+def pending_migrations(conn: Connection) -> list[str]:
+    """The shipped migrations (e.g. '002_indicator_count_noun') the open database lacks."""
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+    return [f"{number:03d}_{name}" for number, name, _ in migrations() if number not in done]
 
 
 def scalar(conn: Connection, sql: str, params: Sequence[object] | None = None) -> Any:

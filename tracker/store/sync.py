@@ -145,6 +145,7 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
                 indicator.base_note, indicator.frequency, indicator.category,
                 indicator.preferred_source, indicator.default_initiative,
                 str(indicator.path.name) if indicator.path else None, indicator.sha256, now,
+                indicator.count_noun,
             )
         )  # fmt: skip
         for target in indicator.targets:
@@ -163,7 +164,7 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
     conn.execute("DELETE FROM indicators WHERE NOT list_contains(?, id)", [sorted(wanted)])
     conn.executemany(
         "INSERT OR REPLACE INTO indicators VALUES "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     if target_rows:

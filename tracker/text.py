@@ -1,0 +1,91 @@
+"""The one formatter: how tracker writes a figure for readers, wherever it shows it.
+
+The PDF and HTML briefing, the e-mail and the command line all call these functions, so a
+figure reads the same everywhere: `USD 121.8 bn`, `EUR 306 bn`, `1,308 deals`, `156 GW`,
+`94.8 %`. Pure functions of plain values; imports nothing of tracker.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from difflib import get_close_matches
+
+NO_DATA = "no data yet"
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def number(value: float | None) -> str:
+    """A value as readers see it: thousands separated, one decimal (two below 10), no '.0'.
+
+    >>> number(1308.0), number(121.8), number(193.5527), number(0.95), number(None)
+    ('1,308', '121.8', '193.6', '0.95', '')
+    """
+    if value is None:
+        return ""
+    if abs(value) < 10 and value != round(value):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{value:,.1f}".removesuffix(".0")
+
+
+def amount(
+    value: float | None,
+    unit: str,
+    currency: str | None = None,
+    count_noun: str | None = None,
+) -> str:
+    """A value with its unit: money in its own currency first, a count with its noun.
+
+    >>> amount(121.8, "USD bn", "EUR"), amount(156, "GW"), amount(1308, "count", None, "deals")
+    ('EUR 121.8 bn', '156 GW', '1,308 deals')
+    >>> amount(1308, "count"), amount(None, "USD bn")
+    ('1,308', 'no data yet')
+    """
+    if value is None:
+        return NO_DATA
+    parts = unit.split()
+    if parts and _CURRENCY.match(parts[0]):
+        return " ".join([currency or parts[0], number(value), *parts[1:]])
+    if parts and parts[0] == "count":
+        return " ".join([number(value), *parts[1:], *([count_noun] if count_noun else [])])
+    return f"{number(value)} {unit}".strip()
+
+
+def percent(share: float | None) -> str:
+    """A share as a percentage with one decimal.
+
+    >>> percent(0.948), percent(None)
+    ('94.8 %', 'no data yet')
+    """
+    return NO_DATA if share is None else f"{share * 100:.1f} %"
+
+
+def signed(value: float) -> str:
+    """A change with its sign.
+
+    >>> signed(29.4), signed(-3.0), signed(0.0)
+    ('+29.4', '-3', '+0')
+    """
+    return f"+{number(value)}" if value >= 0 else f"-{number(-value)}"
+
+
+def change(delta: float, share: float | None, previous_period: str) -> str:
+    """A change against an earlier period, with its relative size when there is one.
+
+    >>> change(29.4, 0.318, "2023"), change(-3.0, None, "2024-H1")
+    ('+29.4 (+31.8\\xa0%) vs 2023', '-3 vs 2024-H1')
+    """
+    relative = "" if share is None else f" ({signed(share * 100)}\u00a0%)"
+    return f"{signed(delta)}{relative} vs {previous_period}"
+
+
+def did_you_mean(found: str, known: Iterable[str]) -> str:
+    """' Did you mean 'x'?' naming the closest of `known` to `found`, or '' when none is close.
+
+    >>> did_you_mean("programes-compared", ["programmes-compared", "country-profile"])
+    " Did you mean 'programmes-compared'?"
+    >>> did_you_mean("zzz", ["programmes-compared"])
+    ''
+    """
+    close = get_close_matches(found, list(known), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
