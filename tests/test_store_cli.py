@@ -407,3 +407,37 @@ def test_init_restores_definitions_and_reference_rows_that_sql_write_changed(
 
     again = invoke("init", db=tracker_db)
     assert again.exit_code == 0 and "Restored" not in again.output
+
+
+def test_sql_output_keeps_numbers_exact_and_null_apart_from_empty_text(tracker_db: Path) -> None:
+    query = (
+        "SELECT 123456789012345678.25::DECIMAL(20,2) AS d, "
+        "170141183460469231731687303715884105727::HUGEINT AS h, 0.1::DOUBLE AS x, "
+        "0.1::FLOAT AS f, 'nan'::DOUBLE AS n, true AS b, NULL AS z, '' AS e, 'a,\"b\"' AS q, "
+        "DATE '2024-01-02' AS day, TIMESTAMP '2024-01-02 03:04:05.123' AS at"
+    )
+    as_csv = invoke("sql", "--format", "csv", query, db=tracker_db)
+    assert as_csv.exit_code == 0, as_csv.output
+    assert as_csv.output.splitlines() == [
+        "d,h,x,f,n,b,z,e,q,day,at",
+        '123456789012345678.25,170141183460469231731687303715884105727,0.1,0.1,NaN,true,,"",'
+        '"a,""b""",2024-01-02,2024-01-02T03:04:05.123000',
+    ]
+    as_json = invoke("sql", "--format", "json", query, db=tracker_db)
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output) == [
+        {"d": "123456789012345678.25", "h": "170141183460469231731687303715884105727",
+         "x": 0.1, "f": 0.1, "n": None, "b": True, "z": None, "e": "", "q": 'a,"b"',
+         "day": "2024-01-02", "at": "2024-01-02 03:04:05.123"}
+    ]  # fmt: skip
+
+
+def test_sql_output_of_many_batches_holds_every_row_once(tracker_db: Path) -> None:
+    query = "SELECT range AS n FROM range(25001)"  # more than two batches of 10,000
+    as_csv = invoke("sql", "--format", "csv", query, db=tracker_db)
+    assert as_csv.exit_code == 0
+    assert as_csv.output.splitlines() == ["n", *map(str, range(25001))]
+    as_json = invoke("sql", "--format", "json", query, db=tracker_db)
+    assert json.loads(as_json.output) == [{"n": n} for n in range(25001)]
+    empty = invoke("sql", "--format", "json", "SELECT 1 AS n WHERE false", db=tracker_db)
+    assert empty.output == "[]\n"

@@ -1,5 +1,6 @@
 """The briefing commands: `tracker brief` (a briefing, all of them, or its variants) and
-`tracker reports`.
+`tracker reports`. The briefing package (polars, Altair, WeasyPrint, Jinja2) is imported
+inside the commands, so the rest of the command line starts without it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 
-from tracker import briefing
 from tracker.cli.shared import db_path, err, out, progress_bar, reported
 from tracker.errors import InputError
 
@@ -74,6 +74,8 @@ def brief(
     ] = None,
 ) -> None:
     """Render a briefing (all of them without REPORT) to PDF, HTML, CSV and manifest.json."""
+    from tracker import briefing
+
     path = db_path(ctx)
     with reported():
         moment = briefing.parse_as_of(as_of) if as_of is not None else None
@@ -109,6 +111,8 @@ def _brief_variants(
 ) -> None:
     """`tracker brief REPORT --param NAME=VALUE` / `--each NAME`: one line per variant, then
     the count of PDFs and the time; exit 1 when any variant failed."""
+    from tracker import briefing
+
     if report_name is None:
         raise InputError("--param and --each need a briefing name: tracker brief REPORT ...")
     started = perf_counter()
@@ -146,6 +150,8 @@ def _brief_variants(
 
 def reports_command(ctx: typer.Context) -> None:
     """List briefing definitions with schedule, formats, last run and output folder."""
+    from tracker import briefing
+
     path = db_path(ctx)
     with reported():
         listings = briefing.list_briefings(path)

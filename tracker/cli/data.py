@@ -1,5 +1,8 @@
 """The database commands: `tracker init`, `ingest`, `indicators` (and `indicators show`) and
 `sql`. Each opens the store, calls one library function and prints the result.
+
+The store and ingest packages are imported inside the commands, and `indicators` and `sql`
+read plain rows, so `tracker --help` and `tracker sql` start without polars.
 """
 
 from __future__ import annotations
@@ -8,11 +11,10 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
 from rich.table import Table
 
-from tracker import ingest, store
+from tracker.cli import sql_output
 from tracker.cli.shared import db_path, err, out, progress_bar, reported
 from tracker.errors import InputError, UnknownNameError
 from tracker.text import amount, did_you_mean
@@ -22,6 +24,8 @@ from tracker.text import amount, did_you_mean
 
 def init(ctx: typer.Context) -> None:
     """Create or migrate the schema, load reference tables, sync indicators/ into DuckDB."""
+    from tracker import store
+
     path = db_path(ctx)
     with reported():
         with store.create_or_open(path) as conn:
@@ -59,6 +63,8 @@ def ingest_command(
     ] = None,
 ) -> None:
     """Load indicator values from CSV files: all of them, or none if anything is refused."""
+    from tracker import ingest, store
+
     path = db_path(ctx)
     options = ingest.IngestOptions(source=source, encoding=encoding, delimiter=delimiter)
     with reported():
@@ -114,13 +120,15 @@ def indicators_list(ctx: typer.Context) -> None:
     """List definitions with unit, measure, latest value and its period."""
     if ctx.invoked_subcommand is not None:
         return
+    from tracker import store
+
     path = db_path(ctx)
     with reported(), store.connect(path, read_only=True) as conn:
-        frame = store.query(conn, LATEST_PER_INDICATOR)
+        found = store.query_rows(conn, LATEST_PER_INDICATOR)
     table = Table(title=f"Indicators in {path.name}")
     for column in ("id", "unit", "measure", "category", "latest", "period", "of", "series"):
         table.add_column(column, justify="right" if column in ("latest", "series") else "left")
-    for row in frame.iter_rows(named=True):
+    for row in found.records():
         table.add_row(
             row["id"],
             row["unit"],
@@ -140,25 +148,29 @@ def indicators_show(
     ctx: typer.Context, indicator_id: Annotated[str, typer.Argument(metavar="ID")]
 ) -> None:
     """One definition: its fields, series, targets and sources."""
+    from tracker import store
+
     path = db_path(ctx)
     with reported(), store.connect(path, read_only=True) as conn:
-        found = store.query(conn, "SELECT * FROM indicators WHERE id = ?", [indicator_id])
-        if found.is_empty():
-            known = store.query(conn, "SELECT id FROM indicators ORDER BY id")["id"].to_list()
+        found = store.query_rows(conn, "SELECT * FROM indicators WHERE id = ?", [indicator_id])
+        records = found.records()
+        if not records:
+            ids = store.query_rows(conn, "SELECT id FROM indicators ORDER BY id").records()
+            known = [row["id"] for row in ids]
             raise UnknownNameError(_unknown("indicator", indicator_id, known))
-        series = store.query(conn, SERIES_OF_INDICATOR, [indicator_id])
-        targets = store.query(conn, TARGETS_OF_INDICATOR, [indicator_id])
-        sources = store.query(conn, SOURCES_OF_INDICATOR, [indicator_id])
-    definition = found.row(0, named=True)
+        series = store.query_rows(conn, SERIES_OF_INDICATOR, [indicator_id])
+        targets = store.query_rows(conn, TARGETS_OF_INDICATOR, [indicator_id])
+        sources = store.query_rows(conn, SOURCES_OF_INDICATOR, [indicator_id])
+    definition = records[0]
     out.print(f"[bold]{definition['id']}[/bold]: {definition['name']}", highlight=False)
     out.print(definition["description"], markup=False, highlight=False)
     for key in ("unit", "measure", "base_date", "base_note", "frequency", "category",
                 "preferred_source", "default_initiative", "definition_file"):  # fmt: skip
         if definition[key] is not None:
             out.print(f"  {key}: {definition[key]}", markup=False, highlight=False)
-    out.print(_frame_table(series, "Series (current vintages)"))
-    out.print(_frame_table(targets, "Targets") if targets.height else "Targets: none")
-    out.print(_frame_table(sources, "Sources"))
+    out.print(sql_output.table(series, "Series (current vintages)"))
+    out.print(sql_output.table(targets, "Targets") if any(targets.batches) else "Targets: none")
+    out.print(sql_output.table(sources, "Sources"))
 
 
 SERIES_OF_INDICATOR = """
@@ -202,6 +214,8 @@ def sql(
     ] = False,
 ) -> None:
     """Run ad-hoc SQL against the database: read-only unless --write."""
+    from tracker import store
+
     path = db_path(ctx)
     with reported():
         output = output.lower()
@@ -217,16 +231,16 @@ def sql(
             if not write:
                 store.lock_down(conn)
             result = store.run_user_sql(conn, text, write=write)
-        if result is None:
-            if write:
-                out.print("done.")
-            return
-        if output == "csv":
-            sys.stdout.write(result.write_csv())
-        elif output == "json":
-            sys.stdout.write(result.write_json() + "\n")
-        else:
-            out.print(_frame_table(result, None))
+            # Written while the connection is open: a read-only result streams from it.
+            if result is None:
+                if write:
+                    out.print("done.")
+            elif output == "csv":
+                sql_output.write_csv(result, sys.stdout)
+            elif output == "json":
+                sql_output.write_json(result, sys.stdout)
+            else:
+                out.print(sql_output.table(result, None))
 
 
 def _read_sql_file(file: Path | None) -> str:
@@ -238,15 +252,6 @@ def _read_sql_file(file: Path | None) -> str:
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _frame_table(frame: pl.DataFrame, title: str | None) -> Table:
-    table = Table(title=title)
-    for name, dtype in frame.schema.items():
-        table.add_column(name, justify="right" if dtype.is_numeric() else "left")
-    for row in frame.iter_rows():
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
-    return table
 
 
 def _unknown(kind: str, name: str, known: list[str]) -> str:

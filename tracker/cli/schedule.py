@@ -1,5 +1,6 @@
 """Scheduled briefings and their delivery: `tracker schedule list`, `tracker schedule run`
-and `tracker deliver`, which log one line per event to stderr.
+and `tracker deliver`, which log one line per event to stderr. The schedule and deliver
+packages (APScheduler, the briefing) are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tracker import definitions, deliver, schedule, settings
+from tracker import settings
 from tracker.cli.shared import db_path, err, out, reported
 
 
@@ -27,6 +28,8 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def _log_to_stderr() -> None:
     """One line per event on stderr; no timestamps when journald reads it (it adds its own)."""
+    from tracker import schedule
+
     formatter = logging.Formatter(
         schedule.log_format("JOURNAL_STREAM" in os.environ), datefmt="%Y-%m-%dT%H:%M:%SZ"
     )
@@ -42,6 +45,8 @@ def _log_to_stderr() -> None:
 
 def schedule_list(ctx: typer.Context) -> None:
     """Each scheduled briefing: cron, time zone, last run, next run, missed run."""
+    from tracker import schedule
+
     path = db_path(ctx)
     with reported():
         listings, problems = schedule.list_schedules(path)
@@ -67,6 +72,8 @@ def schedule_run(
     ] = False,
 ) -> None:
     """Run the scheduler in the foreground (a service runs this); logs go to stderr."""
+    from tracker import schedule
+
     path = db_path(ctx)
     _log_to_stderr()
     with reported():
@@ -104,6 +111,8 @@ def deliver_command(
     ] = None,
 ) -> None:
     """Send the newest rendered briefing to its recipients now (and copy it to the outbox)."""
+    from tracker import definitions, deliver
+
     path = db_path(ctx)
     _log_to_stderr()
     with reported():

@@ -18,8 +18,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from tracker.definitions.indicators import dates_to_text
 from tracker.errors import DefinitionError, InputError, UnknownNameError
 from tracker.models import (
@@ -120,6 +118,8 @@ def load_briefing(path: Path, templates: Path) -> BriefingDefinition:
         document = dates_to_text(tomllib.loads(raw.decode("utf-8")))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise DefinitionError(f"{path}: not valid TOML: {error}") from None
+    import jsonschema  # here, not at the top: commands that read no definition skip it
+
     validator = jsonschema.Draft202012Validator(briefing_schema())
     problems = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if problems:

@@ -16,8 +16,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from tracker.errors import DefinitionError
 from tracker.models import Indicator, Target
 from tracker.units import parse_unit
@@ -65,6 +63,8 @@ def load_indicator(path: Path) -> Indicator:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise DefinitionError(f"{path}: not valid TOML: {error}") from None
     document = dates_to_text(document)
+    import jsonschema  # here, not at the top: commands that read no definition skip it
+
     validator = jsonschema.Draft202012Validator(
         indicator_schema(), format_checker=jsonschema.FormatChecker()
     )

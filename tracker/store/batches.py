@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from tracker.models import BatchSummary
 from tracker.store.connection import Connection, scalar, utc_now
+
+if TYPE_CHECKING:
+    import polars as pl
 
 KEY_COLUMNS = ("indicator", "initiative", "geography", "period", "source")
 OBSERVATION_COLUMNS = (

@@ -1,5 +1,5 @@
 """The DuckDB store: connections, locking, migrations, the run-history file, and queries as
-polars frames.
+polars frames (`query`) or plain rows (`query_rows`).
 
 Imports settings and errors. Its companions `store.sync` (reference tables, indicator
 definitions, the catalog), `store.batches` (write_batch, latest_points) and `store.user_sql`
@@ -11,19 +11,22 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
-import polars as pl
 
 from tracker import settings
 from tracker.errors import DatabaseBusyError, DatabaseFileError
 from tracker.files import temporary_path
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Connection = duckdb.DuckDBPyConnection
 DatabaseError = duckdb.Error
@@ -338,8 +341,36 @@ def has_table(conn: Connection, table: str, *, database: str | None = None) -> b
 
 def query(conn: Connection, sql: str, params: Sequence[object] | None = None) -> pl.DataFrame:
     """Run one read query with bound parameters; the result as a polars frame."""
+    import polars as pl  # imported here: commands that need no frame start without it
+
     relation = conn.sql(sql, params=list(params) if params is not None else None)
     if relation is None:
         return pl.DataFrame()
     frame: pl.DataFrame = relation.pl()
     return frame
+
+
+@dataclass(frozen=True)
+class QueryRows:
+    """A query's result as plain Python values: column names, DuckDB type names (`INTEGER`,
+    `DECIMAL(18,3)`) and the rows in batches as DuckDB hands them over."""
+
+    columns: list[str]
+    types: list[str]
+    batches: Iterable[list[tuple[Any, ...]]]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every row as a dict of column name -> value (reads the batches)."""
+        return [dict(zip(self.columns, row, strict=True)) for b in self.batches for row in b]
+
+
+def query_rows(conn: Connection, sql: str, params: Sequence[object] | None = None) -> QueryRows:
+    """Run one read query with bound parameters; the whole result as plain rows (no polars)."""
+    conn.execute(sql, list(params) if params is not None else None)
+    return pending_rows(conn, [conn.fetchall()])
+
+
+def pending_rows(conn: Connection, batches: Iterable[list[tuple[Any, ...]]]) -> QueryRows:
+    """The columns of the result `conn` last executed, with `batches` as its rows."""
+    description = conn.description or []
+    return QueryRows([c[0] for c in description], [str(c[1]) for c in description], batches)

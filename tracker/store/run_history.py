@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from tracker.store import connection
+
+if TYPE_CHECKING:
+    import polars as pl
 
 INSERT_RUN = """
 INSERT INTO report_runs (report, status, started_at, briefing_date, as_of, data_cutoff,

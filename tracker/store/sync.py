@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import polars as pl
-
 from tracker import definitions, settings
 from tracker.errors import DefinitionError
 from tracker.models import Catalog, Indicator, IndicatorInfo
@@ -81,6 +79,8 @@ def sync_reference(conn: Connection, folder: Path) -> dict[str, int]:
 
     Rows are replaced by primary key, never deleted, so sources registered by ingest stay.
     """
+    import polars as pl  # here, not at the top: `tracker sql` starts without polars
+
     counts: dict[str, int] = {}
     for table in REFERENCE_TABLES:
         path = folder / f"{table}.csv"

@@ -1,20 +1,35 @@
-"""`tracker sql`: a user's SQL text run read-only and locked down, or in one transaction."""
+"""`tracker sql`: a user's SQL text run read-only and locked down, or in one transaction.
+
+The last statement's rows come back as plain Python values in batches (no polars), so the
+command line writes them as DuckDB hands them over.
+"""
 
 from __future__ import annotations
 
-import polars as pl
+from collections.abc import Iterator
+from typing import Any
 
 from tracker.errors import QueryError
 from tracker.store.batches import refresh_latest_points
-from tracker.store.connection import Connection, DatabaseError, first_line
+from tracker.store.connection import (
+    Connection,
+    DatabaseError,
+    QueryRows,
+    first_line,
+    pending_rows,
+)
+
+# Rows fetched from DuckDB at a time: few enough that memory stays flat on any result.
+BATCH_ROWS = 10_000
 
 
-def run_user_sql(conn: Connection, text: str, *, write: bool) -> pl.DataFrame | None:
-    """Run a user's SQL text (one or more statements); the last statement's result, if any.
+def run_user_sql(conn: Connection, text: str, *, write: bool) -> QueryRows | None:
+    """Run a user's SQL text (one or more statements); the last statement's rows, if any.
 
-    Without `write` the connection must be read-only and locked down (see `lock_down`); with
-    `write` all statements run in one transaction, rolled back if any fails, and
-    latest_points is rebuilt in it.
+    Without `write` the connection must be read-only and locked down (see `lock_down`), and
+    the rows are fetched while the caller reads the batches: read them before using `conn`
+    again. With `write` all statements run in one transaction, rolled back if any fails,
+    latest_points is rebuilt in it, and the rows are read before it commits.
     """
     try:
         statements = conn.extract_statements(text)
@@ -25,10 +40,17 @@ def run_user_sql(conn: Connection, text: str, *, write: bool) -> pl.DataFrame | 
     try:
         if write:
             conn.execute("BEGIN TRANSACTION")
-        result: pl.DataFrame | None = None
-        for statement in statements:
-            relation = conn.sql(statement.query)
-            result = relation.pl() if relation is not None else None
+        for statement in statements[:-1]:
+            conn.execute(statement.query)
+            conn.complete()
+        conn.execute(statements[-1].query)
+        if not conn.description:
+            conn.complete()
+            result = None
+        elif write:
+            result = pending_rows(conn, [conn.fetchall()])
+        else:
+            return pending_rows(conn, _batches(conn))
         if write:
             refresh_latest_points(conn)  # the statements may have changed observations
             conn.execute("COMMIT")
@@ -36,12 +58,24 @@ def run_user_sql(conn: Connection, text: str, *, write: bool) -> pl.DataFrame | 
     except DatabaseError as error:
         if write:
             conn.execute("ROLLBACK")
-        message = first_line(str(error))
-        if not write and _is_write_refusal(message):
-            raise QueryError(
-                f"Refused: {message}. `tracker sql` is read-only; add --write to change data."
-            ) from None
-        raise QueryError(f"SQL error: {message}") from None
+        raise _query_error(error, write=write) from None
+
+
+def _batches(conn: Connection) -> Iterator[list[tuple[Any, ...]]]:
+    try:
+        while batch := conn.fetchmany(BATCH_ROWS):
+            yield batch
+    except DatabaseError as error:
+        raise _query_error(error, write=False) from None
+
+
+def _query_error(error: DatabaseError, *, write: bool) -> QueryError:
+    message = first_line(str(error))
+    if not write and _is_write_refusal(message):
+        return QueryError(
+            f"Refused: {message}. `tracker sql` is read-only; add --write to change data."
+        )
+    return QueryError(f"SQL error: {message}")
 
 
 def _is_write_refusal(message: str) -> bool:
