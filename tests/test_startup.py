@@ -23,7 +23,8 @@ except SystemExit as stop:
 print()
 print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
-NEVER_AT_START = ("altair", "polars", "weasyprint")
+# pydantic: typer 0.29 and later validate every parameter with it (see pyproject.toml).
+NEVER_AT_START = ("altair", "polars", "weasyprint", "pydantic")
 NOT_FOR_THESE = ("vl_convert", "apscheduler", "jinja2", "jsonschema", "pyarrow")
 
 
