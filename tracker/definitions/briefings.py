@@ -11,7 +11,8 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -25,7 +26,6 @@ from tracker.models import (
     CHART_MARKS,
     PARAM_SCHEDULES,
     PARAM_VALUE_QUERIES,
-    SECTION_KINDS,
     BriefingDefinition,
     BriefingParam,
     BriefingSchedule,
@@ -39,17 +39,6 @@ from tracker.text import did_you_mean
 REPORT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\.html$")
 DEFAULT_TEMPLATE = "briefing.html"
-SECTION_TITLES = {
-    "key_figures": "Key figures",
-    "comparison": "Comparison",
-    "targets": "Targets",
-    "series": "Series",
-    "changes": "What changed since the previous briefing",
-    "freshness": "Data freshness",
-    "sources": "Sources",
-}
-# Sections that show every indicator of the briefing unless they name their own.
-WHOLE_BRIEFING_KINDS = ("changes", "freshness", "sources")
 
 
 @cache
@@ -114,8 +103,36 @@ def load_briefing(path: Path, templates: Path) -> BriefingDefinition:
     """
     check_briefing_name(path.stem)
     raw = path.read_bytes()
+    document = _document(path, raw)
+    template = _template(path, document, templates)
+    formats = _formats(path, document)
+    params = _params(path, document)
+    _check_placeholders(path, document, params)
+    references: list[NameReference] = []
+    sections = _sections(path, document, references)
+    window = document.get("window", {})
+    return BriefingDefinition(
+        name=path.stem,
+        title=document["title"],
+        audience=document["audience"],
+        cadence=document.get("cadence", ""),
+        template=template,
+        formats=formats,
+        window_start=_window(path, window, "start"),
+        window_end=_window(path, window, "end"),
+        sections=sections,
+        schedule=_schedule(document),
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        references=tuple(references),
+        params=params,
+    )
+
+
+def _document(path: Path, raw: bytes) -> dict[str, Any]:
+    """The file's TOML (dates as text), checked against the briefing schema."""
     try:
-        document = dates_to_text(tomllib.loads(raw.decode("utf-8")))
+        document: dict[str, Any] = dates_to_text(tomllib.loads(raw.decode("utf-8")))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise DefinitionError(f"{path}: not valid TOML: {error}") from None
     import jsonschema  # here, not at the top: commands that read no definition skip it
@@ -126,13 +143,23 @@ def load_briefing(path: Path, templates: Path) -> BriefingDefinition:
         first = problems[0]
         key = ".".join(str(part) for part in first.absolute_path) or "(top level)"
         raise DefinitionError(f"{path}: key '{key}': {first.message}.")
-    template = document.get("template", DEFAULT_TEMPLATE)
+    return document
+
+
+def _template(path: Path, document: Mapping[str, Any], templates: Path) -> str:
+    """The page template named (default briefing.html), which must be a file in `templates`."""
+    template: str = document.get("template", DEFAULT_TEMPLATE)
     if not TEMPLATE_NAME.match(template) or not (templates / template).is_file():
         known = sorted(p.name for p in templates.glob("*.html") if not p.name.startswith("base"))
         raise DefinitionError(
             f"{path}: key 'template': found '{template}', expected a page template in "
             f"{templates} ({', '.join(known) or 'none found'})."
         )
+    return template
+
+
+def _formats(path: Path, document: Mapping[str, Any]) -> tuple[str, ...]:
+    """The formats to render, each once (default: every one)."""
     formats = tuple(document.get("formats", BRIEFING_FORMATS))
     for index, item in enumerate(formats):
         if item not in BRIEFING_FORMATS:
@@ -140,51 +167,18 @@ def load_briefing(path: Path, templates: Path) -> BriefingDefinition:
                 f"{path}: key 'formats.{index}': found '{item}', expected one of "
                 f"{', '.join(BRIEFING_FORMATS)} (the CSV and manifest are always written)."
             )
-    window = document.get("window", {})
-    params = _params(path, document)
-    _check_placeholders(path, document, params)
-    references: list[NameReference] = []
-    default_initiatives = _names(document, "initiatives", "initiative", "", references)
-    default_geographies = _names(document, "geographies", "geography", "", references)
-    sections = [
-        _section(path, index, item, default_initiatives, default_geographies, references)
-        for index, item in enumerate(document["sections"])
-    ]
-    everything = tuple(dict.fromkeys(n for s in sections for n in s.indicators))
-    sections = [
-        SectionSpec(s.kind, s.title, everything, s.initiatives, s.geographies, s.intro)
-        if s.kind in WHOLE_BRIEFING_KINDS and not s.indicators
-        else s
-        for s in sections
-    ]
-    if "sources" not in {s.kind for s in sections}:
-        sections.append(
-            SectionSpec("sources", SECTION_TITLES["sources"], everything,
-                        default_initiatives, default_geographies)
-        )  # fmt: skip
+    return tuple(dict.fromkeys(formats))
+
+
+def _schedule(document: Mapping[str, Any]) -> BriefingSchedule | None:
     schedule = document.get("schedule")
-    return BriefingDefinition(
-        name=path.stem,
-        title=document["title"],
-        audience=document["audience"],
-        cadence=document.get("cadence", ""),
-        template=template,
-        formats=tuple(dict.fromkeys(formats)),
-        window_start=_window(path, window, "start"),
-        window_end=_window(path, window, "end"),
-        sections=tuple(sections),
-        schedule=None
-        if schedule is None
-        else BriefingSchedule(
-            schedule["cron"],
-            schedule["timezone"],
-            tuple(schedule.get("recipients", [])),
-            schedule.get("owner"),
-        ),
-        path=path,
-        sha256=hashlib.sha256(raw).hexdigest(),
-        references=tuple(references),
-        params=params,
+    if schedule is None:
+        return None
+    return BriefingSchedule(
+        schedule["cron"],
+        schedule["timezone"],
+        tuple(schedule.get("recipients", [])),
+        schedule.get("owner"),
     )
 
 
@@ -213,6 +207,62 @@ def check_briefing_names(
         )
 
 
+# --- sections: one reader per kind ------------------------------------------------------
+
+
+def _sections(
+    path: Path, document: Mapping[str, Any], references: list[NameReference]
+) -> tuple[SectionSpec, ...]:
+    """The sections in reading order; a section showing every indicator gets them here, and
+    a sources section is added at the end when the file has none."""
+    initiatives = _names(document, "initiatives", "initiative", "", references)
+    geographies = _names(document, "geographies", "geography", "", references)
+    sections = [
+        _section(path, index, item, initiatives, geographies, references)
+        for index, item in enumerate(document["sections"])
+    ]
+    everything = tuple(dict.fromkeys(n for s in sections for n in s.indicators))
+    sections = [
+        SectionSpec(s.kind, s.title, everything, s.initiatives, s.geographies, s.intro)
+        if not s.indicators
+        else s
+        for s in sections
+    ]
+    if "sources" not in {s.kind for s in sections}:
+        sections.append(SectionSpec("sources", SOURCES_TITLE, everything, initiatives, geographies))
+    return tuple(sections)
+
+
+@dataclass(frozen=True)
+class SectionItem:
+    """One `[[sections]]` item being read: where it is, what it says, the names it shows."""
+
+    path: Path
+    key: str  # 'sections.<index>', for messages
+    kind: str
+    item: Mapping[str, Any]
+    initiatives: tuple[str, ...]  # its own, else the briefing's
+    geographies: tuple[str, ...]
+    references: list[NameReference]  # the briefing's, added to in reading order
+
+    def spec(
+        self, title: str, indicators: tuple[str, ...], charts: tuple[SeriesChartSpec, ...] = ()
+    ) -> SectionSpec:
+        """The section, titled `title` unless the item gives its own."""
+        return SectionSpec(
+            kind=self.kind,
+            title=self.item.get("title", title),
+            indicators=indicators,
+            initiatives=self.initiatives,
+            geographies=self.geographies,
+            intro=self.item.get("intro"),
+            charts=charts,
+        )
+
+    def refuse(self, field: str, message: str) -> DefinitionError:
+        return DefinitionError(f"{self.path}: key '{self.key}.{field}': {message}")
+
+
 def _section(
     path: Path,
     index: int,
@@ -221,13 +271,14 @@ def _section(
     default_geographies: tuple[str, ...],
     references: list[NameReference],
 ) -> SectionSpec:
+    """One section, read by the reader of its kind (SECTION_READERS)."""
     key = f"sections.{index}"
     kind = item["kind"]
-    if kind not in SECTION_KINDS:
-        hint = did_you_mean(kind, SECTION_KINDS)
+    if kind not in SECTION_READERS:
+        hint = did_you_mean(kind, SECTION_READERS)
         raise DefinitionError(
             f"{path}: key '{key}.kind': found '{kind}', expected one of "
-            f"{', '.join(SECTION_KINDS)}.{hint}"
+            f"{', '.join(SECTION_READERS)}.{hint}"
         )
     initiatives = _names(item, "initiatives", "initiative", key, references)
     geographies = _names(item, "geographies", "geography", key, references)
@@ -239,54 +290,100 @@ def _section(
             f"{path}: key '{key}.{missing}': none given here or at the top level; list the "
             f"{missing} this section shows."
         )
+    place = SectionItem(path, key, kind, item, initiatives, geographies, references)
+    return SECTION_READERS[kind](place)
+
+
+def _listed_indicators(section: SectionItem) -> tuple[str, ...]:
+    """The indicators a section lists; it must list some."""
+    indicators = _every_indicator_unless_listed(section)
+    if not indicators:
+        raise section.refuse(
+            "indicators", f"a {section.kind} section needs the list of indicators it shows."
+        )
+    return indicators
+
+
+def _every_indicator_unless_listed(section: SectionItem) -> tuple[str, ...]:
+    """The indicators a section lists; none (empty) stands for every indicator of the
+    briefing, filled in by `_sections`."""
+    if "charts" in section.item:
+        raise section.refuse("charts", "only a series section has charts.")
+    return _names(section.item, "indicators", "indicator", section.key, section.references)
+
+
+def _key_figures(section: SectionItem) -> SectionSpec:
+    return section.spec("Key figures", _listed_indicators(section))
+
+
+def _comparison(section: SectionItem) -> SectionSpec:
+    return section.spec("Comparison", _listed_indicators(section))
+
+
+def _targets(section: SectionItem) -> SectionSpec:
+    return section.spec("Targets", _listed_indicators(section))
+
+
+def _series(section: SectionItem) -> SectionSpec:
+    """A series section lists charts, each of one indicator (its own names or the section's)."""
+    item, key, references = section.item, section.key, section.references
+    if "charts" not in item or "indicators" in item:
+        raise section.refuse(
+            "charts", "a series section lists its charts ([[sections.charts]] with "
+            "indicator = ...), not 'indicators'.",
+        )  # fmt: skip
     charts: list[SeriesChartSpec] = []
-    if kind == "series":
-        if "charts" not in item or "indicators" in item:
+    for number, chart in enumerate(item["charts"]):
+        chart_key = f"{key}.charts.{number}"
+        mark = chart.get("mark", "bar")
+        if mark not in CHART_MARKS:
             raise DefinitionError(
-                f"{path}: key '{key}.charts': a series section lists its charts "
-                "([[sections.charts]] with indicator = ...), not 'indicators'."
+                f"{section.path}: key '{chart_key}.mark': found '{mark}', expected one of "
+                f"{', '.join(CHART_MARKS)}."
             )
-        for number, chart in enumerate(item["charts"]):
-            chart_key = f"{key}.charts.{number}"
-            mark = chart.get("mark", "bar")
-            if mark not in CHART_MARKS:
-                raise DefinitionError(
-                    f"{path}: key '{chart_key}.mark': found '{mark}', expected one of "
-                    f"{', '.join(CHART_MARKS)}."
-                )
-            references.append(
-                NameReference("indicator", chart["indicator"], f"{chart_key}.indicator")
+        references.append(NameReference("indicator", chart["indicator"], f"{chart_key}.indicator"))
+        charts.append(
+            SeriesChartSpec(
+                indicator=chart["indicator"],
+                title=chart.get("title", chart["indicator"]),
+                initiatives=_names(chart, "initiatives", "initiative", chart_key, references)
+                or section.initiatives,
+                geographies=_names(chart, "geographies", "geography", chart_key, references)
+                or section.geographies,
+                mark=mark,
             )
-            charts.append(
-                SeriesChartSpec(
-                    indicator=chart["indicator"],
-                    title=chart.get("title", chart["indicator"]),
-                    initiatives=_names(chart, "initiatives", "initiative", chart_key, references)
-                    or initiatives,
-                    geographies=_names(chart, "geographies", "geography", chart_key, references)
-                    or geographies,
-                    mark=mark,
-                )
-            )
-        indicators = tuple(dict.fromkeys(chart.indicator for chart in charts))
-    elif "charts" in item:
-        raise DefinitionError(f"{path}: key '{key}.charts': only a series section has charts.")
-    else:
-        indicators = _names(item, "indicators", "indicator", key, references)
-        if not indicators and kind not in WHOLE_BRIEFING_KINDS:
-            raise DefinitionError(
-                f"{path}: key '{key}.indicators': a {kind} section needs the list of "
-                "indicators it shows."
-            )
-    return SectionSpec(
-        kind=kind,
-        title=item.get("title", SECTION_TITLES[kind]),
-        indicators=indicators,
-        initiatives=initiatives,
-        geographies=geographies,
-        intro=item.get("intro"),
-        charts=tuple(charts),
-    )
+        )
+    indicators = tuple(dict.fromkeys(chart.indicator for chart in charts))
+    return section.spec("Series", indicators, tuple(charts))
+
+
+def _changes(section: SectionItem) -> SectionSpec:
+    title = "What changed since the previous briefing"
+    return section.spec(title, _every_indicator_unless_listed(section))
+
+
+def _freshness(section: SectionItem) -> SectionSpec:
+    return section.spec("Data freshness", _every_indicator_unless_listed(section))
+
+
+SOURCES_TITLE = "Sources"
+
+
+def _sources(section: SectionItem) -> SectionSpec:
+    return section.spec(SOURCES_TITLE, _every_indicator_unless_listed(section))
+
+
+# The one table of section kinds, in the order the error message lists them (models.SECTION_KINDS).
+# A new kind adds its reader here, its template, and its builder in tracker/briefing/build.py.
+SECTION_READERS: dict[str, Callable[[SectionItem], SectionSpec]] = {
+    "key_figures": _key_figures,
+    "comparison": _comparison,
+    "targets": _targets,
+    "series": _series,
+    "changes": _changes,
+    "freshness": _freshness,
+    "sources": _sources,
+}
 
 
 def _names(

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import polars as pl
 from polars.exceptions import PanicException
 
+from tracker.ingest.columns import ROW
+
 SAMPLE_BYTES = 8192
 # Bytes that do not occur in text: controls other than tab, newlines, form feed, backspace.
 _NON_TEXT = bytes(b for b in range(32) if b not in (8, 9, 10, 12, 13)) + b"\x7f"
@@ -202,7 +204,7 @@ def _with_coded_types(
     names = {f"c{i}" for i in _coded_positions(header, coded)}
     wrong = [
         c for c, t in body.schema.items()
-        if c != "_row" and (c in names) != isinstance(t, pl.Categorical)
+        if c != ROW and (c in names) != isinstance(t, pl.Categorical)
     ]  # fmt: skip
     body = body.with_columns(pl.col(c).cast(pl.String) for c in wrong if c not in names)
     return as_categorical(body, [c for c in wrong if c in names])
@@ -294,7 +296,7 @@ def _read_with_polars(
         keep = ~records["blank"] & (records["fields"] == width)
         frame = frame.filter(keep)
         first_lines = records.filter(keep)["first_line"].slice(1)
-        body = _with_coded_types(frame.slice(1).with_row_index("_row"), header, coded)
+        body = _with_coded_types(frame.slice(1).with_row_index(ROW), header, coded)
         return Table(file_no, header, 1, body, first_lines)
     lines: pl.Series | None = None
     if newlines:  # a record spans lines: count them
@@ -305,7 +307,7 @@ def _read_with_polars(
         ).to_series()
         starts = pl.int_range(1, frame.height + 1, eager=True) + breaks.cum_sum() - breaks
         lines = starts.slice(1)
-    body = _with_coded_types(frame.slice(1).with_row_index("_row"), header, coded)
+    body = _with_coded_types(frame.slice(1).with_row_index(ROW), header, coded)
     return Table(file_no, header, 1, body, lines)
 
 
@@ -391,7 +393,7 @@ def _read_with_csv_module(
         problem(0, _empty_file(dialect))
         return None
     columns = {f"c{i}": [record[i] or None for record in records] for i in range(len(header))}
-    body = pl.DataFrame(columns, schema={c: pl.String for c in columns}).with_row_index("_row")
+    body = pl.DataFrame(columns, schema={c: pl.String for c in columns}).with_row_index(ROW)
     body = _with_coded_types(body, header, dialect.coded)
     return Table(file_no, header, header_line, body, lines=pl.Series(lines))
 

@@ -25,6 +25,33 @@ import polars as pl
 from polars.exceptions import PanicException
 
 from tracker.errors import IngestError
+from tracker.ingest.columns import (
+    BODY,
+    CHECKED,
+    COL,
+    CUR,
+    FILE,
+    FIRST_CURRENCY,
+    FIRST_FILE,
+    FIRST_ROW,
+    FIRST_UNIT_AS_GIVEN,
+    FIRST_VALUE,
+    FIRST_VALUE_AS_GIVEN,
+    GEO,
+    IND,
+    INI,
+    KEY,
+    NOTE,
+    OK,
+    PER,
+    RESOLVED,
+    ROW,
+    SRC,
+    UNIT_TEXT,
+    VALUE,
+    VALUE_TEXT,
+    check_columns,
+)
 from tracker.ingest.csv_text import Dialect, Table, parse
 from tracker.ingest.state import IngestOptions as IngestOptions  # part of ingest's interface
 from tracker.ingest.state import IngestState, canonical_period, show
@@ -173,10 +200,10 @@ def _render_problems(state: IngestState) -> tuple[list[str], int]:
     problems = state.problems
     entries = list(problems.texts)
     if problems.cells:
-        cells = pl.concat(problems.cells).sort("_file", "_row", "_col").head(MAX_SHOWN)
+        cells = pl.concat(problems.cells).sort(FILE, ROW, COL).head(MAX_SHOWN)
         for cell in cells.iter_rows(named=True):
-            line = state.line_of(cell["_file"], cell["_row"])
-            entries.append((cell["_file"], line, cell["_col"], _describe(cell, state)))
+            line = state.line_of(cell[FILE], cell[ROW])
+            entries.append((cell[FILE], line, cell[COL], _describe(cell, state)))
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
     shown = []
     for file_no, line, _, message in entries[:MAX_SHOWN]:
@@ -191,7 +218,7 @@ def _describe(cell: dict[str, object], state: IngestState) -> str:
         str(cell[k] or "") for k in ("column", "found", "kind", "detail")
     )
     if kind == "conflict":
-        column = _column_name(state, int(str(cell["_file"])), int(str(cell["_col"])))
+        column = _column_name(state, int(str(cell[FILE])), int(str(cell[COL])))
     if kind == "empty":
         return f"column '{column}': found nothing, expected {detail}"
     if kind == "unknown":
@@ -313,33 +340,34 @@ def _check_rows(table: Table, state: IngestState) -> pl.DataFrame | None:
     layout = _layout(table, state)
     if layout is None:
         return None
-    frame = resolve(values_frame(table, layout, state), layout, state)
+    check_columns(table.body, BODY)
+    frame = check_columns(resolve(values_frame(table, layout, state), layout, state), RESOLVED)
     if frame.height == 0:
         state.warnings.append(f"{state.files[table.file_no]}: no values found; nothing to load")
         return None
     report_cell_problems(frame, table, layout, state)
     frame = frame.select(
-        pl.lit(table.file_no, dtype=pl.Int64).alias("_file"),
-        pl.col("_row").cast(pl.Int64),
-        pl.col("_col").cast(pl.Int64),
-        "_ind", "_ini", "_geo", "_per", "_src",
-        pl.col("_value").alias("value"),
+        pl.lit(table.file_no, dtype=pl.Int64).alias(FILE),
+        ROW,
+        COL,
+        IND, INI, GEO, PER, SRC,
+        pl.col(VALUE).alias("value"),
         pl.lit(pl.Series(state.currencies, dtype=pl.String))
-        .gather(pl.col("_cur")).alias("currency"),
-        pl.col("_value_text").alias("value_as_given"),
-        pl.col("_unit_text").alias("unit_as_given"),
-        pl.col("_note").alias("note"),
+        .gather(pl.col(CUR)).alias("currency"),
+        pl.col(VALUE_TEXT).alias("value_as_given"),
+        pl.col(UNIT_TEXT).alias("unit_as_given"),
+        pl.col(NOTE).alias("note"),
         pl.all_horizontal(
-            pl.col(c).is_not_null() for c in ("_ind", "_ini", "_geo", "_per", "_src", "_value")
-        ).alias("_ok"),
+            pl.col(c).is_not_null() for c in (IND, INI, GEO, PER, SRC, VALUE)
+        ).alias(OK),
     )  # fmt: skip
-    if not frame["_ok"].all():
-        frame = frame.filter("_ok")
-    for code in frame["_src"].unique().to_list():
+    if not frame[OK].all():
+        frame = frame.filter(OK)
+    for code in frame[SRC].unique().to_list():
         source_id = state.source_codes.ids[code]
         if source_id in state.new_sources:
             state.source_file.setdefault(source_id, state.files[table.file_no])
-    return frame.drop("_ok")
+    return check_columns(frame.drop(OK), CHECKED)
 
 
 # --- all files together: duplicates, canonical text ----------------------------------------
@@ -352,12 +380,12 @@ def _merge(frames: list[pl.DataFrame], state: IngestState) -> pl.DataFrame:
         return pl.DataFrame(schema=OUTPUT_SCHEMA)
     rows = pl.concat(frames)
     codes = {
-        "_ind": ("indicator", state.indicator_codes),
-        "_ini": ("initiative", state.initiative_codes),
-        "_geo": ("geography", state.geography_codes),
-        "_per": ("period", state.period_codes),
-        "_src": ("source", state.source_codes),
-    }  # fmt: skip
+        IND: ("indicator", state.indicator_codes),
+        INI: ("initiative", state.initiative_codes),
+        GEO: ("geography", state.geography_codes),
+        PER: ("period", state.period_codes),
+        SRC: ("source", state.source_codes),
+    }
     sizes = [max(len(table.ids), 1) for _, table in codes.values()]
     if math.prod(sizes) < 2**63:  # the key as one integer
         key = pl.lit(0, pl.UInt64)
@@ -367,51 +395,53 @@ def _merge(frames: list[pl.DataFrame], state: IngestState) -> pl.DataFrame:
         key = pl.struct(*codes)
     periods = [parse_period(text) for text in state.period_codes.ids]
     rows = rows.with_columns(
-        key.alias("_key"),
+        key.alias(KEY),
         *(table.lookup(table.ids, pl.String(), alias).alias(name)
           for alias, (name, table) in codes.items()),
-        state.period_codes.lookup([p.start if p else None for p in periods], pl.Date(), "_per")
+        state.period_codes.lookup([p.start if p else None for p in periods], pl.Date(), PER)
         .alias("period_start"),
-        state.period_codes.lookup([p.end if p else None for p in periods], pl.Date(), "_per")
+        state.period_codes.lookup([p.end if p else None for p in periods], pl.Date(), PER)
         .alias("period_end"),
     )  # fmt: skip
-    if rows["_key"].n_unique() < rows.height:
-        rows = _drop_repeats(rows, rows["_key"].is_duplicated(), state)
+    if rows[KEY].n_unique() < rows.height:
+        rows = _drop_repeats(rows, rows[KEY].is_duplicated(), state)
     return rows.select(OUTPUT_SCHEMA.keys())
 
 
 def _drop_repeats(rows: pl.DataFrame, duplicated: pl.Series, state: IngestState) -> pl.DataFrame:
     """Keep the first of each repeated point; refuse repeats whose value differs."""
-    first = pl.col("_key")
+    firsts = {
+        "value": FIRST_VALUE, "currency": FIRST_CURRENCY, FILE: FIRST_FILE, ROW: FIRST_ROW,
+        "value_as_given": FIRST_VALUE_AS_GIVEN, "unit_as_given": FIRST_UNIT_AS_GIVEN,
+    }  # fmt: skip
     repeats = rows.filter(duplicated).with_columns(
-        pl.col(c).first().over(first).alias(f"_first{c}")
-        for c in ("value", "currency", "_file", "_row", "value_as_given", "unit_as_given")
+        pl.col(column).first().over(KEY).alias(first) for column, first in firsts.items()
     )
-    differs = (pl.col("value") != pl.col("_firstvalue")) | pl.col("currency").ne_missing(
-        pl.col("_firstcurrency")
+    differs = (pl.col("value") != pl.col(FIRST_VALUE)) | pl.col("currency").ne_missing(
+        pl.col(FIRST_CURRENCY)
     )
     given = (
-        pl.when(pl.col("unit_as_given") != pl.col("_firstunit_as_given"))
-        .then(pl.format("{} {}", "_firstvalue_as_given", "_firstunit_as_given"))
-        .otherwise(pl.col("_firstvalue_as_given"))
+        pl.when(pl.col("unit_as_given") != pl.col(FIRST_UNIT_AS_GIVEN))
+        .then(pl.format("{} {}", FIRST_VALUE_AS_GIVEN, FIRST_UNIT_AS_GIVEN))
+        .otherwise(pl.col(FIRST_VALUE_AS_GIVEN))
     )
     key = pl.format(
         "indicator '{}', initiative '{}', geography '{}', period '{}', source '{}'",
         "indicator", "initiative", "geography", "period", "source",
     )  # fmt: skip
     conflicts = repeats.filter(differs).select(
-        "_file", "_row", "_col",
+        FILE, ROW, COL,
         pl.lit("").alias("column"),
         pl.col("value_as_given").alias("found"),
         pl.lit("conflict").alias("kind"),
-        pl.format("{}\t{}\t{}\t{}", "_first_file", "_first_row", given, key).alias("detail"),
+        pl.format("{}\t{}\t{}\t{}", FIRST_FILE, FIRST_ROW, given, key).alias("detail"),
     )  # fmt: skip
     state.problems.add_cells(conflicts)
-    later = (pl.col("_file") != pl.col("_first_file")) | (pl.col("_row") != pl.col("_first_row"))
+    later = (pl.col(FILE) != pl.col(FIRST_FILE)) | (pl.col(ROW) != pl.col(FIRST_ROW))
     dropped = repeats.filter(~differs & later)
-    for file_no, count in dropped.group_by("_file").len().sort("_file").iter_rows():
+    for file_no, count in dropped.group_by(FILE).len().sort(FILE).iter_rows():
         state.warnings.append(
             f"{state.files[file_no]}: {count} row(s) repeat a point given earlier in this call "
             "with the same value; loaded once"
         )
-    return rows.filter(~duplicated | rows["_key"].is_first_distinct())
+    return rows.filter(~duplicated | rows[KEY].is_first_distinct())

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from tracker.ingest.columns import COL, FILE, ROW, dtype
 from tracker.ingest.csv_text import Table, categories, per_category
 from tracker.models import Catalog
 from tracker.periods import parse_period
@@ -74,9 +75,9 @@ class Problems:
         return len(self.texts) + sum(frame.height for frame in self.cells)
 
 
-CELL_SCHEMA: dict[str, type[pl.DataType]] = {
-    "_file": pl.Int64, "_row": pl.Int64, "_col": pl.Int64, "column": pl.String,
-    "found": pl.String, "kind": pl.String, "detail": pl.String,
+CELL_SCHEMA: dict[str, pl.DataType] = {
+    FILE: dtype(FILE), ROW: dtype(ROW), COL: dtype(COL), "column": pl.String(),
+    "found": pl.String(), "kind": pl.String(), "detail": pl.String(),
 }  # fmt: skip
 
 
@@ -109,18 +110,18 @@ class Codes:
             self._code_of_text[text] = None if canonical is None else self.code(canonical)
         return self._code_of_text[text]
 
-    def expressions(self, frame: pl.DataFrame, name: str, alias: str) -> list[pl.Expr]:
-        """For categorical column `name`: its codes as `alias` (null when unknown or blank)
-        and whether it is blank as `alias`_blank; each category is resolved once."""
+    def expressions(self, frame: pl.DataFrame, name: str, code: str, blank: str) -> list[pl.Expr]:
+        """For categorical column `name`: its codes as column `code` (null when unknown or
+        blank) and whether it is blank as column `blank`; each category is resolved once."""
         texts = categories(frame, name)
-        blank = pl.col(name).is_null()
+        is_blank = pl.col(name).is_null()
         blanks = [not text.strip() for text in texts]
         if any(blanks):
-            blank = blank | per_category(frame, name, blanks, pl.Boolean())
+            is_blank = is_blank | per_category(frame, name, blanks, pl.Boolean())
         codes = [self.resolve_text(text) for text in texts]
         return [
-            per_category(frame, name, codes, pl.UInt32()).alias(alias),
-            blank.alias(f"{alias}_blank"),
+            per_category(frame, name, codes, pl.UInt32()).alias(code),
+            is_blank.alias(blank),
         ]
 
     def lookup(self, values: Sequence[object], dtype: pl.DataType, code: str) -> pl.Expr:

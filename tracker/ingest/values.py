@@ -12,6 +12,37 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from tracker.ingest.columns import (
+    COL,
+    CUR,
+    DIM,
+    FILE,
+    FX,
+    GEO,
+    GEO_BLANK,
+    ICUR,
+    IND,
+    IND_BLANK,
+    INI,
+    INI_BLANK,
+    MULT,
+    NOTE,
+    NUMBER,
+    OVERFLOW,
+    PER,
+    PER_BLANK,
+    ROW,
+    SRC,
+    SRC_BLANK,
+    UCUR,
+    UDIM,
+    UNIT,
+    UNIT_BLANK,
+    UNIT_TEXT,
+    USCALE,
+    VALUE,
+    VALUE_TEXT,
+)
 from tracker.ingest.csv_text import Table, categories, per_category
 from tracker.ingest.state import IngestState, unit_facts
 
@@ -36,19 +67,19 @@ def values_frame(table: Table, layout: Layout, state: IngestState) -> pl.DataFra
     a wide file is unpivoted, leaving out cells that say there is no value."""
     known = [pl.col(f"c{i}").alias(name) for name, i in layout.columns.items()]
     if not layout.wide:
-        value_column = pl.lit(layout.columns["value"], pl.Int64).alias("_col")
-        return table.body.select("_row", value_column, *known)
+        value_column = pl.lit(layout.columns["value"], pl.Int64).alias(COL)
+        return table.body.select(ROW, value_column, *known)
     cells = [pl.col(f"c{i}").alias(f"p{i}") for i in layout.periods]
-    frame = table.body.select("_row", *known, *cells)
-    index = ["_row", *layout.columns]
+    frame = table.body.select(ROW, *known, *cells)
+    index = [ROW, *layout.columns]
     frame = frame.unpivot(on=[f"p{i}" for i in layout.periods], index=index, value_name="value")
     no_value = pl.col("value").str.strip_chars().str.to_lowercase().is_in(NO_VALUE_CELLS)
     frame = frame.filter(pl.col("value").is_not_null() & ~no_value)
     codes = {f"p{i}": state.period_codes.code(p) for i, p in layout.periods.items()}
     return frame.with_columns(
-        pl.col("variable").str.slice(1).cast(pl.Int64).alias("_col"),
-        pl.col("variable").replace_strict(codes, return_dtype=pl.UInt32).alias("_per"),
-        pl.lit(False).alias("_per_blank"),
+        pl.col("variable").str.slice(1).cast(pl.Int64).alias(COL),
+        pl.col("variable").replace_strict(codes, return_dtype=pl.UInt32).alias(PER),
+        pl.lit(False).alias(PER_BLANK),
     ).drop("variable")
 
 
@@ -59,87 +90,119 @@ def _blank(name: str) -> pl.Expr:
 
 def resolve(frame: pl.DataFrame, layout: Layout, state: IngestState) -> pl.DataFrame:
     """Add codes for the id columns (blank ones defaulted), the value as a number in the
-    indicator's unit and multiplier, its currency, and the texts as given."""
-    catalog = state.catalog
+    indicator's unit and multiplier, its currency, and the texts as given (`RESOLVED`)."""
+    frame = frame.with_columns(_code_expressions(frame, state))
+    if not layout.wide and frame[IND_BLANK].any():  # rows with every field blank: skipped
+        every = pl.all_horizontal(_blank(name) for name in layout.columns)
+        skipped = frame.filter(pl.col(IND_BLANK)).filter(every)[ROW]
+        frame = frame.filter(~pl.col(ROW).is_in(skipped.implode()))
+    frame = frame.with_columns(
+        *_default_expressions(frame, state),
+        *_unit_fact_expressions(state),
+        _parse_numbers(frame[VALUE_TEXT]).alias(NUMBER),
+    )
+    return frame.with_columns(_value_expressions(frame, state))
+
+
+def _code_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Expr]:
+    """The texts as given (value, note), and each id column's code and blank flag; an
+    absent column's code is null and its flag true."""
     resolvers = {
-        "indicator": (state.indicator_codes, "_ind"),
-        "initiative": (state.initiative_codes, "_ini"),
-        "geography": (state.geography_codes, "_geo"),
-        "period": (state.period_codes, "_per"),
-        "unit": (state.unit_codes, "_unit"), "source": (state.source_codes, "_src"),
-    }  # fmt: skip
+        "indicator": (state.indicator_codes, IND, IND_BLANK),
+        "initiative": (state.initiative_codes, INI, INI_BLANK),
+        "geography": (state.geography_codes, GEO, GEO_BLANK),
+        "period": (state.period_codes, PER, PER_BLANK),
+        "unit": (state.unit_codes, UNIT, UNIT_BLANK),
+        "source": (state.source_codes, SRC, SRC_BLANK),
+    }
     note = pl.col("note").str.strip_chars() if "note" in frame.columns else pl.lit(None)
     columns: list[pl.Expr] = [
-        pl.col("value").str.strip_chars().alias("_value_text"),
-        pl.when(note != "").then(note).cast(pl.String).alias("_note"),
+        pl.col("value").str.strip_chars().alias(VALUE_TEXT),
+        pl.when(note != "").then(note).cast(pl.String).alias(NOTE),
     ]
-    for name, (codes, alias) in resolvers.items():
+    for name, (codes, code, blank) in resolvers.items():
         if name in frame.columns:
-            columns += codes.expressions(frame, name, alias)
-        elif alias not in frame.columns:
-            columns += [pl.lit(None, pl.UInt32).alias(alias), pl.lit(True).alias(f"{alias}_blank")]
-    frame = frame.with_columns(columns)
-    if not layout.wide and frame["_ind_blank"].any():  # rows with every field blank: skipped
-        every = pl.all_horizontal(_blank(name) for name in layout.columns)
-        skipped = frame.filter(pl.col("_ind_blank")).filter(every)["_row"]
-        frame = frame.filter(~pl.col("_row").is_in(skipped.implode()))
+            columns += codes.expressions(frame, name, code, blank)
+        elif code not in frame.columns:  # a wide file's period codes are already there
+            columns += [pl.lit(None, pl.UInt32).alias(code), pl.lit(True).alias(blank)]
+    return columns
 
+
+def _default_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Expr]:
+    """Blank initiatives, geographies and sources filled with their defaults: the
+    indicator's default initiative, WLD, --source (only where some are blank)."""
+    catalog = state.catalog
     indicators = [catalog.indicators[i] for i in state.indicator_codes.ids]
-    units = [state.indicator_units[i] for i in state.indicator_codes.ids]
-    facts = [unit_facts(u) for u in state.unit_codes.ids]
-    by_indicator, by_unit = state.indicator_codes.lookup, state.unit_codes.lookup
     defaults = [state.initiative_codes.code(i.default_initiative) if i.default_initiative else None
                 for i in indicators]  # fmt: skip
     world = state.geography_codes.code(catalog.geographies.get("wld", DEFAULT_GEOGRAPHY))
     filled = {
-        "_ini": by_indicator(defaults, pl.UInt32(), "_ind"),
-        "_geo": pl.lit(world, pl.UInt32),
-        "_src": pl.lit(state.default_source, pl.UInt32),
+        (INI, INI_BLANK): state.indicator_codes.lookup(defaults, pl.UInt32(), IND),
+        (GEO, GEO_BLANK): pl.lit(world, pl.UInt32),
+        (SRC, SRC_BLANK): pl.lit(state.default_source, pl.UInt32),
     }
-    money = state.dimension_code("money")
-    frame = frame.with_columns(
-        *(
-            pl.when(pl.col(f"{alias}_blank")).then(default).otherwise(alias).alias(alias)
-            for alias, default in filled.items()
-            if frame[f"{alias}_blank"].any()
-        ),
-        by_indicator([state.dimension_code(u.dimension) for u in units], pl.UInt8(), "_ind")
-        .alias("_dim"),
-        by_indicator([u.scale for u in units], pl.Float64(), "_ind").alias("_mult"),
-        by_indicator([state.currency_code(u.base) for u in units], pl.UInt16(), "_ind")
-        .alias("_icur"),
-        by_unit([state.dimension_code(f[0]) if f[0] else None for f in facts], pl.UInt8(), "_unit")
-        .alias("_udim"),
-        by_unit([f[2] for f in facts], pl.Float64(), "_unit").alias("_uscale"),
-        by_unit([state.currency_code(f[1]) if f[1] else None for f in facts], pl.UInt16(), "_unit")
-        .alias("_ucur"),
-        by_unit([f[1] in catalog.currencies for f in facts], pl.Boolean(), "_unit").alias("_fx"),
-        _parse_numbers(frame["_value_text"]).alias("_number"),
-    )  # fmt: skip
+    return [
+        pl.when(pl.col(blank)).then(default).otherwise(code).alias(code)
+        for (code, blank), default in filled.items()
+        if frame[blank].any()
+    ]
 
-    number, dimension = pl.col("_number"), pl.col("_dim")
+
+def _unit_fact_expressions(state: IngestState) -> list[pl.Expr]:
+    """Per row, the facts of the indicator's unit (dimension, multiplier, currency) and of
+    the unit given (dimension, scale, currency, whether it has exchange rates)."""
+    units = [state.indicator_units[i] for i in state.indicator_codes.ids]
+    facts = [unit_facts(u) for u in state.unit_codes.ids]
+    by_indicator, by_unit = state.indicator_codes.lookup, state.unit_codes.lookup
+    currencies = state.catalog.currencies
+    return [
+        by_indicator([state.dimension_code(u.dimension) for u in units], pl.UInt8(), IND)
+        .alias(DIM),
+        by_indicator([u.scale for u in units], pl.Float64(), IND).alias(MULT),
+        by_indicator([state.currency_code(u.base) for u in units], pl.UInt16(), IND)
+        .alias(ICUR),
+        by_unit([state.dimension_code(f[0]) if f[0] else None for f in facts], pl.UInt8(), UNIT)
+        .alias(UDIM),
+        by_unit([f[2] for f in facts], pl.Float64(), UNIT).alias(USCALE),
+        by_unit([state.currency_code(f[1]) if f[1] else None for f in facts], pl.UInt16(), UNIT)
+        .alias(UCUR),
+        by_unit([f[1] in currencies for f in facts], pl.Boolean(), UNIT).alias(FX),
+    ]  # fmt: skip
+
+
+def _value_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Expr]:
+    """The number scaled to the indicator's multiplier where its unit fits (else null),
+    whether scaling overflowed, a money value's currency, and the unit text as given."""
+    number, dimension = pl.col(NUMBER), pl.col(DIM)
+    money = state.dimension_code("money")
     unit_ok = (
-        (pl.col("_unit_blank") | pl.col("_unit").is_not_null())
-        & (pl.col("_udim").is_null() | (pl.col("_udim") == dimension))
-        & ((pl.col("_udim") != money) | pl.col("_fx")).fill_null(True)
+        (pl.col(UNIT_BLANK) | pl.col(UNIT).is_not_null())
+        & (pl.col(UDIM).is_null() | (pl.col(UDIM) == dimension))
+        & ((pl.col(UDIM) != money) | pl.col(FX)).fill_null(True)
     )
     value = number
-    if not frame["_uscale"].is_null().all():  # some unit given: scale to the multiplier
-        value = number * pl.coalesce(pl.col("_uscale"), pl.col("_mult")) / pl.col("_mult")
-    labels = by_indicator([u.label for u in units], pl.String(), "_ind")
-    unit_text = labels
-    if "unit" in frame.columns:
-        texts = [t.strip() for t in categories(frame, "unit")]
-        unit_text = per_category(frame, "unit", texts, pl.String())
-        if frame["_unit_blank"].any():
-            unit_text = pl.when(pl.col("_unit_blank")).then(labels).otherwise(unit_text)
+    if not frame[USCALE].is_null().all():  # some unit given: scale to the multiplier
+        value = number * pl.coalesce(pl.col(USCALE), pl.col(MULT)) / pl.col(MULT)
     finite = value.is_finite()  # a finite number can overflow when scaled (1e308 thousand)
-    return frame.with_columns(
-        pl.when(finite & unit_ok & dimension.is_not_null()).then(value).alias("_value"),
-        (number.is_finite() & ~finite & unit_ok).fill_null(False).alias("_overflow"),
-        pl.when(dimension == money).then(pl.coalesce("_ucur", "_icur")).alias("_cur"),
-        unit_text.alias("_unit_text"),
-    )
+    return [
+        pl.when(finite & unit_ok & dimension.is_not_null()).then(value).alias(VALUE),
+        (number.is_finite() & ~finite & unit_ok).fill_null(False).alias(OVERFLOW),
+        pl.when(dimension == money).then(pl.coalesce(UCUR, ICUR)).alias(CUR),
+        _unit_text(frame, state).alias(UNIT_TEXT),
+    ]
+
+
+def _unit_text(frame: pl.DataFrame, state: IngestState) -> pl.Expr:
+    """The unit as given, trimmed; the indicator's unit label where none is given."""
+    units = [state.indicator_units[i] for i in state.indicator_codes.ids]
+    labels = state.indicator_codes.lookup([u.label for u in units], pl.String(), IND)
+    if "unit" not in frame.columns:
+        return labels
+    texts = [t.strip() for t in categories(frame, "unit")]
+    unit_text = per_category(frame, "unit", texts, pl.String())
+    if frame[UNIT_BLANK].any():
+        unit_text = pl.when(pl.col(UNIT_BLANK)).then(labels).otherwise(unit_text)
+    return unit_text
 
 
 def _parse_numbers(text: pl.Series) -> pl.Series:
@@ -150,85 +213,134 @@ def _parse_numbers(text: pl.Series) -> pl.Series:
     return text.cast(pl.Float64, strict=False)
 
 
+# --- problems ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellCheck:
+    """Rows where `bad` holds have a problem in `column`: its kind ('empty', 'unknown',
+    'text') and detail (what is expected, or the kind of name), as `ingest.prepare` words them."""
+
+    bad: pl.Expr
+    column: str
+    kind: pl.Expr | str
+    detail: pl.Expr | str
+
+
 def report_cell_problems(
     frame: pl.DataFrame, table: Table, layout: Layout, state: IngestState
 ) -> None:
     """Every problem in the rows of one file, as frames of cells (see ingest.state.Problems)."""
-    units = [state.indicator_units[i] for i in state.indicator_codes.ids]
-    by_indicator = state.indicator_codes.lookup
+    checks = [*_id_checks(state), *_value_checks(state), *_unit_checks(state), _source_check()]
     headers = {i: h.strip() for i, h in enumerate(table.header)}
+    for check in checks:
+        bad = frame.filter(check.bad)
+        if bad.height:
+            state.problems.add_cells(_cells(bad, check, table, layout, headers))
 
-    def add(mask: pl.Expr, column: str, kind: pl.Expr | str, detail: pl.Expr | str) -> None:
-        bad = frame.filter(mask)
-        if not bad.height:
-            return
-        if layout.wide and column != "value":  # once per row, not once per period cell
-            bad = bad.unique("_row", keep="first", maintain_order=True)
-        found: pl.Expr = pl.lit(None, pl.String)
-        if column == "value":  # in a wide file, the period column of the cell
-            name = pl.col("_col").replace_strict(headers, default="value", return_dtype=pl.String)
-            index, found = pl.col("_col"), pl.col("_value_text")
-        else:
-            name, index = pl.lit(column), pl.lit(layout.columns.get(column, -1))
-            if column in bad.columns:
-                found = pl.col(column).cast(pl.String).str.strip_chars()
-        state.problems.add_cells(
-            bad.select(
-                pl.lit(table.file_no).alias("_file"),
-                "_row",
-                index.alias("_col"),
-                name.alias("column"),
-                found.alias("found"),
-                (kind if isinstance(kind, pl.Expr) else pl.lit(kind)).alias("kind"),
-                (detail if isinstance(detail, pl.Expr) else pl.lit(detail)).alias("detail"),
-            )
-        )
 
-    def if_blank(blank: str, empty: str, otherwise: str, detail: str) -> tuple[pl.Expr, pl.Expr]:
-        is_blank = pl.col(blank)
-        return (
-            pl.when(is_blank).then(pl.lit("empty")).otherwise(pl.lit(otherwise)),
-            pl.when(is_blank).then(pl.lit(empty)).otherwise(pl.lit(detail)),
-        )
+def _cells(
+    bad: pl.DataFrame, check: CellCheck, table: Table, layout: Layout, headers: dict[int, str]
+) -> pl.DataFrame:
+    """The problem cells of the rows in `bad` (CELL_SCHEMA)."""
+    column = check.column
+    if layout.wide and column != "value":  # once per row, not once per period cell
+        bad = bad.unique(ROW, keep="first", maintain_order=True)
+    found: pl.Expr = pl.lit(None, pl.String)
+    if column == "value":  # in a wide file, the period column of the cell
+        name = pl.col(COL).replace_strict(headers, default="value", return_dtype=pl.String)
+        index, found = pl.col(COL), pl.col(VALUE_TEXT)
+    else:
+        name, index = pl.lit(column), pl.lit(layout.columns.get(column, -1))
+        if column in bad.columns:
+            found = pl.col(column).cast(pl.String).str.strip_chars()
+    kind, detail = check.kind, check.detail
+    return bad.select(
+        pl.lit(table.file_no).alias(FILE),
+        ROW,
+        index.alias(COL),
+        name.alias("column"),
+        found.alias("found"),
+        (kind if isinstance(kind, pl.Expr) else pl.lit(kind)).alias("kind"),
+        (detail if isinstance(detail, pl.Expr) else pl.lit(detail)).alias("detail"),
+    )
 
-    known = pl.col("_ind").is_not_null()
-    add(~known, "indicator", *if_blank("_ind_blank", "an indicator id", "unknown", "indicator"))
+
+def _empty_or(blank: str, empty: str, otherwise: str, detail: str) -> tuple[pl.Expr, pl.Expr]:
+    """(kind, detail): 'empty' and what is expected where `blank` holds, else the others."""
+    is_blank = pl.col(blank)
+    return (
+        pl.when(is_blank).then(pl.lit("empty")).otherwise(pl.lit(otherwise)),
+        pl.when(is_blank).then(pl.lit(empty)).otherwise(pl.lit(detail)),
+    )
+
+
+def _id_checks(state: IngestState) -> list[CellCheck]:
+    """Indicator, initiative, geography and period: blank where required, or unknown."""
+    known = pl.col(IND).is_not_null()
     initiatives = ", ".join(sorted(state.catalog.initiatives))
     no_default = pl.format(
         "one of {} (indicator '{}' has no default initiative)",
         pl.lit(initiatives),
-        by_indicator(state.indicator_codes.ids, pl.String(), "_ind"),
+        state.indicator_codes.lookup(state.indicator_codes.ids, pl.String(), IND),
     )
-    add(
-        known & pl.col("_ini").is_null(),
-        "initiative",
-        pl.when(pl.col("_ini_blank")).then(pl.lit("empty")).otherwise(pl.lit("unknown")),
-        pl.when(pl.col("_ini_blank")).then(no_default).otherwise(pl.lit("initiative")),
-    )
-    add(pl.col("_geo").is_null(), "geography", "unknown", "geography")
     period = PERIOD_EXPECTED.removeprefix("expected ")
-    add(
-        pl.col("_per").is_null(), "period", *if_blank("_per_blank", period, "text", PERIOD_EXPECTED)
-    )
-    value_blank = pl.col("_value_text").is_null() | (pl.col("_value_text") == "")
-    add(value_blank, "value", "empty", "a number (leave out rows without a value)")
-    add(~value_blank & pl.col("_number").is_null(), "value", "text", "expected a number")
-    infinite = pl.col("_number").is_not_null() & ~pl.col("_number").is_finite()
-    add(infinite, "value", "text", "expected a finite number")
-    labels = by_indicator([u.label for u in units], pl.String(), "_ind")
+    return [
+        CellCheck(~known, "indicator", *_empty_or(IND_BLANK, "an indicator id", "unknown",
+                                                  "indicator")),
+        CellCheck(
+            known & pl.col(INI).is_null(),
+            "initiative",
+            pl.when(pl.col(INI_BLANK)).then(pl.lit("empty")).otherwise(pl.lit("unknown")),
+            pl.when(pl.col(INI_BLANK)).then(no_default).otherwise(pl.lit("initiative")),
+        ),
+        CellCheck(pl.col(GEO).is_null(), "geography", "unknown", "geography"),
+        CellCheck(pl.col(PER).is_null(), "period",
+                  *_empty_or(PER_BLANK, period, "text", PERIOD_EXPECTED)),
+    ]  # fmt: skip
+
+
+def _value_checks(state: IngestState) -> list[CellCheck]:
+    """The value: empty, not a number, not finite, too large once converted."""
+    units = [state.indicator_units[i] for i in state.indicator_codes.ids]
+    labels = state.indicator_codes.lookup([u.label for u in units], pl.String(), IND)
+    value_blank = pl.col(VALUE_TEXT).is_null() | (pl.col(VALUE_TEXT) == "")
+    infinite = pl.col(NUMBER).is_not_null() & ~pl.col(NUMBER).is_finite()
     too_large = pl.format("too large once converted to the indicator's unit '{}'", labels)
-    add(pl.col("_overflow"), "value", "text", too_large)
-    add(~pl.col("_unit_blank") & pl.col("_unit").is_null(), "unit", "text", UNIT_EXPECTED)
-    mismatch = pl.col("_udim").is_not_null() & (pl.col("_udim") != pl.col("_dim"))
-    dimension_names = by_indicator([u.dimension for u in units], pl.String(), "_ind")
+    return [
+        CellCheck(value_blank, "value", "empty", "a number (leave out rows without a value)"),
+        CellCheck(~value_blank & pl.col(NUMBER).is_null(), "value", "text", "expected a number"),
+        CellCheck(infinite, "value", "text", "expected a finite number"),
+        CellCheck(pl.col(OVERFLOW), "value", "text", too_large),
+    ]
+
+
+def _unit_checks(state: IngestState) -> list[CellCheck]:
+    """The unit: not a unit, of another dimension than the indicator's, or a currency
+    without exchange rates."""
+    units = [state.indicator_units[i] for i in state.indicator_codes.ids]
+    by_indicator = state.indicator_codes.lookup
+    labels = by_indicator([u.label for u in units], pl.String(), IND)
+    known = pl.col(IND).is_not_null()
+    mismatch = pl.col(UDIM).is_not_null() & (pl.col(UDIM) != pl.col(DIM))
+    dimension_names = by_indicator([u.dimension for u in units], pl.String(), IND)
     detail = pl.format("expected a {} unit like the indicator's '{}'", dimension_names, labels)
-    add(known & mismatch, "unit", "text", detail)
     no_rate = pl.format(
         "no exchange rate for {} in fx_rates; add its rates to data/reference/fx_rates.csv "
         "or give the value in USD",
-        pl.lit(pl.Series(state.currencies, dtype=pl.String)).gather(pl.col("_ucur")),
+        pl.lit(pl.Series(state.currencies, dtype=pl.String)).gather(pl.col(UCUR)),
     )
     money = state.dimension_code("money")
-    add(known & ~mismatch & (pl.col("_udim") == money) & ~pl.col("_fx"), "unit", "text", no_rate)
-    source = "a source id from data/reference/sources.csv or a citation (or give --source)"
-    add(pl.col("_src").is_null(), "source", *if_blank("_src_blank", source, "unknown", "source"))
+    return [
+        CellCheck(~pl.col(UNIT_BLANK) & pl.col(UNIT).is_null(), "unit", "text", UNIT_EXPECTED),
+        CellCheck(known & mismatch, "unit", "text", detail),
+        CellCheck(known & ~mismatch & (pl.col(UDIM) == money) & ~pl.col(FX), "unit", "text",
+                  no_rate),
+    ]  # fmt: skip
+
+
+def _source_check() -> CellCheck:
+    """The source: blank without --source, or unknown."""
+    expected = "a source id from data/reference/sources.csv or a citation (or give --source)"
+    kind, detail = _empty_or(SRC_BLANK, expected, "unknown", "source")
+    return CellCheck(pl.col(SRC).is_null(), "source", kind, detail)
