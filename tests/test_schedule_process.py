@@ -22,7 +22,7 @@ import duckdb
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import PROJECT, Inbox, invoke, runs_rows
+from tests.conftest import PROJECT, Inbox, copy_database, invoke, runs_rows
 
 NAME = "ticker"
 TICKER = """title = "Ticker"
@@ -96,7 +96,7 @@ def project(tmp_path: Path, shipped_db_template: Path) -> tuple[Path, Path]:
         shutil.copytree(PROJECT / folder, home / folder)
     (home / "reports").mkdir()
     db = tmp_path / "tracker.duckdb"
-    shutil.copyfile(shipped_db_template, db)
+    copy_database(shipped_db_template, db)
     return home, db
 
 
