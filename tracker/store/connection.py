@@ -305,6 +305,8 @@ def connect_run_history(
         if fail_dead:
             run_history.fail_dead_runs(conn)
         yield conn
+    except duckdb.IOException as error:  # a damaged file shows when a page is read
+        raise run_history_problem(db, f"cannot be read ({first_line(str(error))})") from None
     finally:
         conn.close()
 
@@ -317,6 +319,8 @@ def read_run_history(db: Path, *, wait: float | None = None) -> Iterator[Connect
     conn = _open_run_history(db, read_only=True, wait=wait)
     try:
         yield conn
+    except duckdb.IOException as error:  # a damaged file shows when a page is read
+        raise run_history_problem(db, f"cannot be read ({first_line(str(error))})") from None
     finally:
         conn.close()
 
