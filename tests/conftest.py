@@ -45,6 +45,14 @@ def runs_rows(db: Path, sql: str, params: list[object] | None = None) -> list[tu
         return conn.execute(sql, params).fetchall()
 
 
+def copy_database(source: Path, target: Path) -> Path:
+    """Copy database `source` and its run history (when it has one) to `target`."""
+    shutil.copyfile(source, target)
+    if runs_file(source).exists():
+        shutil.copyfile(runs_file(source), runs_file(target))
+    return target
+
+
 def run_count(db: Path) -> int:
     """How many briefing runs the run history of `db` holds."""
     rows = runs_rows(db, "SELECT count(*) FROM report_runs")
@@ -109,9 +117,7 @@ def shipped_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tracker_db(shipped_db_template: Path, tmp_path: Path) -> Path:
     """A fresh copy of the shipped demo database for one test to change at will."""
-    path = tmp_path / "tracker.duckdb"
-    shutil.copyfile(shipped_db_template, path)
-    return path
+    return copy_database(shipped_db_template, tmp_path / "tracker.duckdb")
 
 
 @pytest.fixture

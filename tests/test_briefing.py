@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
 from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import db_execute, db_rows, invoke, runs_rows
+from tests.conftest import copy_database, db_execute, db_rows, invoke, runs_rows
 
 REPORT = "programmes-compared"
 
@@ -60,7 +59,7 @@ def shipped_briefing(
     """The shipped briefing rendered once (PDF, HTML, CSV, manifest) from the shipped data."""
     folder = tmp_path_factory.mktemp("briefing")
     db = folder / "tracker.duckdb"
-    shutil.copyfile(shipped_db_template, db)
+    copy_database(shipped_db_template, db)
     result = invoke("brief", REPORT, "--out", folder / "out", db=db)
     assert result.exit_code == 0, result.output
     return db, _only_dir(folder / "out")

@@ -255,7 +255,7 @@ def test_an_unknown_format_exits_2(tracker_db: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_a_killed_render_stays_running_and_is_never_shown_as_succeeded(
+def test_a_killed_render_is_failed_when_next_seen_and_never_shown_as_succeeded(
     tracker_db: Path, tmp_path: Path
 ) -> None:
     tracker = Path(sys.executable).with_name("tracker")
@@ -281,7 +281,10 @@ def test_a_killed_render_stays_running_and_is_never_shown_as_succeeded(
         ("running", None)
     ]
     listing = invoke("reports", db=tracker_db)
-    assert "unfinished" in listing.output and "succeeded" not in listing.output
+    # its process is gone: the next command that reads the run history marks it failed
+    assert "last run: failed" in listing.output and "succeeded" not in listing.output
+    ((status, error),) = runs_rows(tracker_db, "SELECT status, error FROM report_runs")
+    assert status == "failed" and f"(PID {process.pid}) is gone" in str(error)
     again = invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "o", db=tracker_db)
     assert again.exit_code == 0
     assert "issue 1" in again.output  # the killed run is not an issue

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import PROJECT, Inbox, free_port, invoke, runs_file, runs_rows
+from tests.conftest import PROJECT, Inbox, copy_database, free_port, invoke, runs_file, runs_rows
 from tracker.deliver.messages import key_figure_lines
 
 REPORT = "programmes-compared"
@@ -21,7 +21,7 @@ def rendered(shipped_db_template: Path, tmp_path_factory: pytest.TempPathFactory
     """The shipped briefing rendered once (PDF, HTML, CSV) into a database of its own."""
     folder = tmp_path_factory.mktemp("rendered")
     db = folder / "tracker.duckdb"
-    shutil.copyfile(shipped_db_template, db)
+    copy_database(shipped_db_template, db)
     result = invoke("brief", REPORT, "--format", "pdf", "--out", folder / "out", db=db)
     assert result.exit_code == 0, result.output
     return db
@@ -193,10 +193,10 @@ def test_tracker_sql_reads_runs_and_deliveries_from_the_run_history(
     joined = invoke("sql", "--format", "csv", "SELECT count(*) AS n FROM report_runs r "
                     "LEFT JOIN runs.deliveries d ON d.run_id = r.id", db=db)  # fmt: skip
     assert joined.exit_code == 0 and joined.output.splitlines()[1] == "1"
-    # before any run there is no run history file; the names still answer, empty
+    # `tracker init` creates an empty run history: before any run the names answer, empty
+    assert runs_file(empty_db).exists()
     never = invoke("sql", "--format", "csv", "SELECT count(*) AS n FROM report_runs", db=empty_db)
     assert never.exit_code == 0 and never.output.splitlines()[1] == "0"
-    assert not runs_file(empty_db).exists()
     refused = invoke("sql", "DELETE FROM runs.report_runs", db=db)
     assert refused.exit_code == 2
     assert runs_rows(db, "SELECT count(*) FROM report_runs") == [(1,)]
@@ -210,7 +210,7 @@ def test_a_figure_reads_the_same_in_the_pdf_the_html_the_e_mail_and_tracker_indi
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     db = tmp_path / "tracker.duckdb"
-    shutil.copyfile(shipped_db_template, db)
+    copy_database(shipped_db_template, db)
     result = invoke("brief", REPORT, "--format", "pdf,html", "--out", tmp_path / "out", db=db)
     assert result.exit_code == 0, result.output
     (pdf,) = (tmp_path / "out").rglob(f"{REPORT}.pdf")

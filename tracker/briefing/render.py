@@ -190,8 +190,7 @@ def list_briefings(db: Path) -> list[BriefingListing]:
     runs: dict[str, dict[str, Any]] = {}
     if db.exists():
         with store.read_run_history(db) as conn:
-            if conn is not None:
-                runs = {r["report"]: r for r in store.last_runs(conn).iter_rows(named=True)}
+            runs = {r["report"]: r for r in store.last_runs(conn).iter_rows(named=True)}
     listings = []
     for definition in found:
         run = runs.get(definition.name)

@@ -5,6 +5,9 @@ inside the commands, so the rest of the command line starts without it.
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from time import perf_counter
 from typing import Annotated, Any
@@ -77,7 +80,7 @@ def brief(
     from tracker import briefing
 
     path = db_path(ctx)
-    with reported():
+    with reported(), _sigterm_ends_the_run():
         moment = briefing.parse_as_of(as_of) if as_of is not None else None
         if params or each:
             _brief_variants(path, report_name, params or [], each, formats, out_root, moment)
@@ -98,6 +101,23 @@ def brief(
                 markup=False,
                 highlight=False,
             )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during `tracker brief`: raised where the render is, so its run is recorded
+    as failed (a KeyboardInterrupt, so no `except Exception` swallows it)."""
+
+
+@contextmanager
+def _sigterm_ends_the_run() -> Iterator[None]:
+    def stop(number: int, frame: object) -> None:
+        raise Terminated("stopped by SIGTERM before it finished")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _brief_variants(

@@ -31,6 +31,7 @@ def init(ctx: typer.Context) -> None:
         with store.create_or_open(path) as conn:
             applied, counts, restored = store.initialise(conn)
             indicator_count = store.query(conn, "SELECT count(*) AS n FROM indicators")["n"][0]
+        applied += store.create_run_history(path)  # <db>.runs.duckdb: runs and deliveries
         migrations = ", ".join(applied) if applied else "schema up to date"
         tables = ", ".join(f"{table} {count}" for table, count in counts.items())
         out.print(f"{path}: {migrations}; {indicator_count} indicators; {tables}.")

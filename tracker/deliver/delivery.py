@@ -139,8 +139,6 @@ def _run_and_previous(
         "(`tracker reports` shows the last run)."
     )
     with store.read_run_history(db) as runs:
-        if runs is None:
-            raise missing
         if run_id is None:
             run = store.newest_success(runs, report)
         else:

@@ -1,18 +1,22 @@
 """One due briefing, run to the end: each variant its schedule asks for rendered in a child
-process (`tracker brief`, time-limited, retried with a growing delay), then delivered by
-another (`tracker deliver`); the owner is e-mailed when every attempt failed.
+process (`tracker brief`, time-limited, retried with a growing delay), then every delivery
+its briefing owes paid (`deliver.deliver_owed`: a succeeded scheduled run owes one, recorded
+with its success, so a scheduler killed in between loses nothing); the owner is e-mailed
+when every attempt failed.
 
-Reads the run history only in short connections, and writes it only to mark the run of a
-child it killed as failed.
+Reads the run history only in short connections, and writes it to mark the run of a child
+it killed as failed and, through deliver_owed, what was delivered to whom.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,8 +27,6 @@ from tracker.schedule.children import ChildProcesses, ChildResult, last_line
 from tracker.schedule.jobs import JobSpec, last_due
 
 log = logging.getLogger("tracker.schedule")
-
-DELIVERY_TIMEOUT = 300.0  # seconds a `tracker deliver` child may take
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class Attempts:
             trigger = triggered_by if attempt == 1 else "retry"
             outcome = self._render(label, unit.arguments, trigger, due, attempt, attempts)
             if outcome.ok:
-                self._deliver(spec.name, label, outcome.run_id, unit.recipients)
+                self._deliver_owed({spec.name: spec}, locked=True)
                 return True
             if attempt == attempts or self.stopping.is_set():
                 break
@@ -135,27 +137,60 @@ class Attempts:
                   child.seconds, attempt, attempts, detail)  # fmt: skip
         return Outcome(False, run_id, detail)
 
-    def _deliver(
-        self, name: str, label: str, run_id: int | None, recipients: Sequence[str]
-    ) -> None:
-        """`tracker deliver NAME --run ID` (with `--to` for a variant's own recipients)."""
-        if run_id is None:
-            return
-        command = [self.python, "-m", "tracker", "--db", str(self.db), "deliver", name,
-                   "--run", str(run_id)]  # fmt: skip
-        for address in recipients:
-            command += ["--to", address]
-        child = self.children.run(command, dict(os.environ), DELIVERY_TIMEOUT, "the delivery limit")
-        if child is None:
-            log.warning("not delivered %s run=%s: the scheduler stopped; deliver it with "
-                        "`tracker deliver %s --run %s`", label, run_id, name, run_id)  # fmt: skip
-        elif child.code == 0:
-            log.info("delivered %s run=%s in %.2fs: %s", label, run_id, child.seconds,
-                     last_line(child.stdout))  # fmt: skip
-        else:
-            detail = child.killed or last_line(child.stderr) or f"exit code {child.code}"
-            log.error("delivery failed %s run=%s in %.2fs: %s", label, run_id,
-                      child.seconds, detail)  # fmt: skip
+    def deliver_owed(self, specs: Mapping[str, JobSpec]) -> bool:
+        """Pay every delivery a succeeded scheduled run of `specs` owes (see deliver.owed);
+        False when one is left owed. A briefing running now pays its own after its run."""
+        with self.children.busy():
+            return self._deliver_owed(specs, locked=False)
+
+    def _deliver_owed(self, specs: Mapping[str, JobSpec], *, locked: bool) -> bool:
+        """`locked`: the caller holds the lock of the (one) briefing in `specs`."""
+        try:
+            owed = deliver.owed_runs(self.db)
+        except TrackerError as error:
+            log.error("no delivery: %s", error)
+            return False
+        complete = True
+        for run in owed:
+            spec = specs.get(run.report)
+            if spec is None:
+                if len(specs) > 1 or not locked:  # all scheduled briefings were asked for
+                    log.warning("not delivered %s run=%d: it is no longer scheduled; deliver "
+                                "it with `tracker deliver %s --run %d`", run.report,
+                                run.run_id, run.report, run.run_id)  # fmt: skip
+                    complete = False
+                continue
+            lock = self.locks.setdefault(spec.name, threading.Lock())
+            if not locked and not lock.acquire(blocking=False):
+                continue  # its run is under way and pays it when it ends
+            try:
+                complete = self._deliver_one(spec, run) and complete
+            finally:
+                if not locked:
+                    lock.release()
+        return complete
+
+    def _deliver_one(self, spec: JobSpec, run: deliver.OwedRun) -> bool:
+        label = _label_of_params(run.report, run.params)
+        started = time.monotonic()
+        try:
+            done = deliver.deliver_owed(self.db, spec.definition, run.run_id,
+                                        sleep=self._pause)  # fmt: skip
+        except TrackerError as error:
+            log.error("delivery failed %s run=%d in %.2fs: %s", label, run.run_id,
+                      time.monotonic() - started, error)  # fmt: skip
+            return False
+        where = f"outbox {done.outbox}" if done.outbox else "outbox has a newer issue"
+        mailed = f"e-mailed to {', '.join(done.sent)}" if done.sent else "no e-mail due"
+        if done.already:
+            mailed += f" (already sent to {', '.join(done.already)})"
+        log.info("delivered %s run=%d in %.2fs: %s; %s", label, run.run_id,
+                 time.monotonic() - started, where, mailed)  # fmt: skip
+        return done.complete
+
+    def _pause(self, seconds: float) -> None:
+        """Wait between e-mail retries; cut short when the scheduler stops."""
+        self.stopping.wait(seconds)
 
     def _notify_owner(self, spec: JobSpec, outcome: Outcome, attempts: int) -> None:
         try:
@@ -174,11 +209,9 @@ class Attempts:
         """The run a child recorded: (id, status, error); a killed child's run is failed."""
         try:
             if child.killed:
-                with store.connect_run_history(self.db) as runs:
+                with store.connect_run_history(self.db, fail_dead=False) as runs:
                     store.fail_unfinished(runs, child.pid, since, child.killed)
             with store.read_run_history(self.db) as runs:
-                if runs is None:
-                    return None, None, None
                 frame = store.runs_of_process(runs, child.pid, since)
         except TrackerError as error:
             log.error("the run history could not be read: %s", error)
@@ -188,6 +221,13 @@ class Attempts:
         row = frame.row(-1, named=True)
         message = str(row["error"]).strip().splitlines()[0] if row["error"] else None
         return int(row["id"]), str(row["status"]), message
+
+
+def _label_of_params(report: str, params: str | None) -> str:
+    """'country-profile', '{"geography": "KAZ"}' -> 'country-profile[geography=KAZ]'."""
+    values = json.loads(params) if params else {}
+    inner = ",".join(f"{name}={value}" for name, value in values.items())
+    return f"{report}[{inner}]" if inner else report
 
 
 def _label(arguments: Sequence[str]) -> str:

@@ -116,9 +116,8 @@ def list_schedules(
     successes: dict[str, datetime] = {}
     if db.exists():
         with store.read_run_history(db) as runs:
-            if runs is not None:
-                last = {r["report"]: r for r in store.last_runs(runs).iter_rows(named=True)}
-                successes = store.last_successes(runs)
+            last = {r["report"]: r for r in store.last_runs(runs).iter_rows(named=True)}
+            successes = store.last_successes(runs)
     listings = []
     for spec in specs:
         run = last.get(spec.name)

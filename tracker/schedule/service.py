@@ -5,8 +5,10 @@ signals, reloading of reports/ and stop grace period.
 It and schedule.cron are the only APScheduler users.
 
 The scheduler holds no DuckDB connection between runs: it reads the run history in short
-read-only connections (catch-up, the run a child recorded) and writes it only to mark a run
-it killed as failed. The run history in DuckDB is the truth for what ran.
+read-only connections (catch-up, the run a child recorded, deliveries owed) and writes it
+to mark a run it killed as failed and what it delivered. The run history in DuckDB is the
+truth for what ran and what was delivered: a run history that is missing or unreadable stops
+the scheduler with the fix, it never counts as "nothing due".
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from tracker import definitions, settings, store
@@ -53,6 +61,7 @@ class BriefingScheduler:
         self.reload_requested = False
         self.second_signal = False
         self.folder_state: dict[str, str] = {}
+        self.awaiting: set[str] = set()  # briefings another process is rendering right now
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={
@@ -69,6 +78,7 @@ class BriefingScheduler:
         """Schedule every briefing, catch up what was missed, run until SIGTERM/SIGINT;
         reload reports/ on SIGHUP and when its files change."""
         with self._single_instance(), self._signals():
+            store.settle_run_history(self.db)  # missing or unreadable: stop here, with the fix
             self.scheduler.start()
             log.info("started: db=%s reports=%s (checks reports/ every %gs; SIGHUP reloads)",
                      self.db, settings.reports_dir(), self.reload_interval)  # fmt: skip
@@ -81,6 +91,8 @@ class BriefingScheduler:
                 forced, self.reload_requested = self.reload_requested, False
                 if forced or self._state() != self.folder_state:
                     self._reload(initial=False)
+                if self.awaiting:  # another process's run may have ended: pay what it owes
+                    self._queue_owed_deliveries()
             log.info("stopping: no new runs; waiting up to %gs for running ones", self.stop_grace)
             self.scheduler.pause()
             self._wait_or_kill()
@@ -92,12 +104,14 @@ class BriefingScheduler:
         number that failed. SIGTERM/SIGINT: the running one may finish within the grace."""
         with self._single_instance(), self._signals():
             specs = self._load_specs()
-            due = self._catch_up_list(specs.values())
-            if not due:
+            due = self._catch_up_list(specs.values())  # raises when the history is unreadable
+            if not due and not self.awaiting:
                 log.info("nothing due: every briefing ran after its last due time")
             failures: list[str] = []
 
             def work() -> None:
+                if not self.runs.deliver_owed(specs):
+                    failures.append("deliveries owed")
                 for spec, when in due:
                     if self.stopping.is_set():
                         break
@@ -149,6 +163,7 @@ class BriefingScheduler:
                      f"{upcoming:%Y-%m-%d %H:%M:%S %Z}" if upcoming else "never")  # fmt: skip
         self.specs = specs
         if initial:
+            self._queue_owed_deliveries()
             for spec, when in self._catch_up_list(specs.values()):
                 log.info("catch-up %s: due %s passed without a successful run", spec.name,
                          f"{when:%Y-%m-%d %H:%M:%S %Z}")  # fmt: skip
@@ -169,15 +184,42 @@ class BriefingScheduler:
         return {spec.name: spec for spec in specs}
 
     def _catch_up_list(self, specs: Iterable[JobSpec]) -> list[tuple[JobSpec, datetime]]:
-        try:
-            with store.read_run_history(self.db) as runs:
-                successes = store.last_successes(runs)
-        except TrackerError as error:
-            log.error("no catch-up: the run history could not be read: %s", error)
-            return []
+        """What to catch up now. A briefing another process is rendering (a render child
+        that outlived a killed scheduler, a manual run) is left to it: its success counts,
+        and its delivery is paid when it ends. TrackerError when the run history is
+        missing or unreadable: never "nothing due" by mistake."""
+        with store.read_run_history(self.db) as runs:
+            successes = store.last_successes(runs)
+            going = store.runs_in_progress(runs)
         now = datetime.now(UTC)
-        due = [(s, catch_up_due(s.trigger, now, successes.get(s.name))) for s in specs]
-        return [(spec, when) for spec, when in due if when is not None]
+        self.awaiting = set()
+        found = []
+        for spec in specs:
+            when = catch_up_due(spec.trigger, now, successes.get(spec.name))
+            if spec.name in going:
+                started, pid = going[spec.name]
+                self.awaiting.add(spec.name)
+                if when is not None:
+                    log.info("catch-up %s: left to the run started %s UTC by PID %s, still "
+                             "going; it is delivered when it succeeds", spec.name,
+                             f"{started:%Y-%m-%d %H:%M:%S}", pid)  # fmt: skip
+                continue
+            if when is not None:
+                found.append((spec, when))
+        return found
+
+    def _queue_owed_deliveries(self) -> None:
+        """Pay the deliveries owed, in a job thread (the main thread keeps taking signals);
+        while another process renders a briefing, check again at each reload interval."""
+        if self.awaiting:
+            try:
+                with store.read_run_history(self.db) as runs:
+                    self.awaiting &= set(store.runs_in_progress(runs))
+            except TrackerError as error:
+                log.error("the run history could not be read: %s", error)
+                return
+        self.scheduler.add_job(self.runs.deliver_owed, "date", args=[self.specs],
+                               id="deliver-owed", replace_existing=True)  # fmt: skip
 
     def _state(self) -> dict[str, str]:
         """sha256 of each file in reports/ (the cheap check behind reloading)."""
@@ -190,10 +232,19 @@ class BriefingScheduler:
         return state
 
     def _skipped(self, event: JobEvent) -> None:
+        """APScheduler skipped a due time: a JobSubmissionEvent (max instances: the previous
+        run is still going) carries `scheduled_run_times`, a JobExecutionEvent (missed)
+        one `scheduled_run_time`."""
+        if isinstance(event, JobSubmissionEvent):
+            times = list(event.scheduled_run_times)
+        elif isinstance(event, JobExecutionEvent):
+            times = [event.scheduled_run_time]
+        else:
+            times = []
         why = ("the previous run is still going" if event.code == EVENT_JOB_MAX_INSTANCES
                else "too late to run (the machine slept?)")  # fmt: skip
-        log.info("skipped %s due %s: %s (coalesced)", event.job_id,
-                 f"{event.scheduled_run_time:%Y-%m-%d %H:%M:%S %Z}", why)  # fmt: skip
+        due = ", ".join(f"{moment:%Y-%m-%d %H:%M:%S %Z}" for moment in times) or "unknown"
+        log.info("skipped %s due %s: %s (coalesced)", event.job_id, due, why)
 
     # --- stopping ---
 

@@ -257,7 +257,7 @@ def migrate(conn: Connection, folder: str = "sql") -> list[str]:
 # analysts hold read-only sessions on it, and it never blocks an ingest for long.
 
 RUN_HISTORY_MIGRATIONS = "sql/runs"
-RUN_HISTORY_TABLES = ("report_runs", "deliveries")
+RUN_HISTORY_TABLES = ("report_runs", "deliveries", "delivery_recipients")
 
 
 def run_history_path(db: Path) -> Path:
@@ -266,65 +266,151 @@ def run_history_path(db: Path) -> Path:
     return db.with_name(f"{stem}.runs.duckdb")
 
 
-@contextmanager
-def connect_run_history(db: Path, *, wait: float | None = None) -> Iterator[Connection]:
-    """Open the run history of `db` for a short write, creating and migrating it on demand.
+def run_history_problem(db: Path, what: str) -> DatabaseFileError:
+    """The one message for a run history that is missing, unreadable or not one, with the fix."""
+    path = run_history_path(db)
+    return DatabaseFileError(
+        f"{path}: the run history of {db} {what}. Nothing was run, sent or changed. Without "
+        "it tracker cannot tell what was rendered and delivered. Fix: put the right file "
+        f"back at {path}; or move this one away and run `tracker init --db {db}`, which "
+        "starts an empty run history (every scheduled briefing then counts as never run: "
+        "the scheduler renders and delivers it at the next catch-up)."
+    )
 
-    Waits (bounded, like `connect`) while another process holds the file.
+
+def create_run_history(db: Path, *, wait: float | None = None) -> list[str]:
+    """For `tracker init`: create the run history of `db` when it has none (built under a
+    temporary name and renamed, so no reader sees it half-made), else migrate it; the
+    migrations applied."""
+    path = run_history_path(db)
+    if path.exists():
+        with connect_run_history(db, wait=wait):
+            return []
+    temporary = temporary_path(path)
+    _remove_database_files(temporary)
+    conn = _open(temporary, read_only=False, wait=wait, create=True)
+    try:
+        applied = migrate(conn, RUN_HISTORY_MIGRATIONS)
+        conn.execute("CHECKPOINT")
+    except BaseException:
+        conn.close()
+        _remove_database_files(temporary)
+        raise
+    conn.close()
+    os.replace(temporary, path)
+    return [f"runs/{name}" for name in applied]
+
+
+@contextmanager
+def connect_run_history(
+    db: Path, *, wait: float | None = None, fail_dead: bool = True
+) -> Iterator[Connection]:
+    """Open the run history of `db` for a short write, migrated, with the runs of processes
+    that are gone marked failed (`run_history.fail_dead_runs`; `fail_dead=False` leaves
+    them to a caller that knows the reason better).
+
+    Waits (bounded, like `connect`) while another process holds the file; DatabaseFileError
+    with the fix when it is missing, unreadable or not a run history.
     """
+    from tracker.store import run_history  # it imports this module
+
+    conn = _open_run_history(db, read_only=False, wait=wait)
+    try:
+        migrate(conn, RUN_HISTORY_MIGRATIONS)
+        if fail_dead:
+            run_history.fail_dead_runs(conn)
+        yield conn
+    except duckdb.IOException as error:  # a damaged file shows when a page is read
+        raise run_history_problem(db, f"cannot be read ({first_line(str(error))})") from None
+    finally:
+        conn.close()
+
+
+@contextmanager
+def read_run_history(db: Path, *, wait: float | None = None) -> Iterator[Connection]:
+    """The run history of `db` read-only. Pending migrations and runs left 'running' by a
+    process that is gone are settled first, in a short write (skipped while busy)."""
+    settle_run_history(db, wait=wait)
+    conn = _open_run_history(db, read_only=True, wait=wait)
+    try:
+        yield conn
+    except duckdb.IOException as error:  # a damaged file shows when a page is read
+        raise run_history_problem(db, f"cannot be read ({first_line(str(error))})") from None
+    finally:
+        conn.close()
+
+
+def settle_run_history(db: Path, *, wait: float | None = None) -> None:
+    """Apply the run history's pending migrations and mark the runs of processes that are
+    gone failed, when there is any; a busy file is left for the next reader."""
+    from tracker.store import run_history  # it imports this module
+
+    conn = _open_run_history(db, read_only=True, wait=wait)
+    try:
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+        behind = any(number not in done for number, _, _ in migrations(RUN_HISTORY_MIGRATIONS))
+        dead = not behind and bool(run_history.dead_runs(conn))
+    except duckdb.Error as error:
+        raise run_history_problem(db, f"cannot be read ({first_line(str(error))})") from None
+    finally:
+        conn.close()
+    if behind or dead:
+        try:
+            with connect_run_history(db, wait=wait):
+                pass
+        except DatabaseBusyError:
+            pass
+
+
+def _open_run_history(db: Path, *, read_only: bool, wait: float | None) -> Connection:
+    """The run history file of `db`, checked to be one: missing, unreadable or foreign is
+    DatabaseFileError with the fix."""
     path = run_history_path(db)
     if not db.exists():
         raise DatabaseFileError(
             f"{db}: no database here. Run `tracker init` to create it, or pass --db."
         )
-    conn = _open(path, read_only=False, wait=wait, create=True)
+    if not path.is_file():
+        raise run_history_problem(db, "is missing")
+    config = dict(SAFE_CONFIG)
     try:
-        migrate(conn, RUN_HISTORY_MIGRATIONS)
-        yield conn
-    finally:
-        conn.close()
-
-
-@contextmanager
-def read_run_history(db: Path, *, wait: float | None = None) -> Iterator[Connection | None]:
-    """The run history of `db` read-only, or None when nothing was ever recorded."""
-    path = run_history_path(db)
-    if not path.exists():
-        yield None
-        return
-    conn = _open(path, read_only=True, wait=wait)
+        conn = _while_locked(
+            path, wait, lambda: duckdb.connect(str(path), read_only=read_only, config=config),
+            "{reason}",
+        )  # fmt: skip
+    except DatabaseFileError as error:
+        reason = str(error).removeprefix(f"{path}: ")
+        raise run_history_problem(db, f"cannot be opened as a DuckDB file ({reason})") from None
     try:
-        # A file whose creator was killed before its first migration holds nothing yet.
-        yield conn if has_table(conn, "report_runs") else None
-    finally:
+        if not (has_table(conn, "schema_migrations") and has_table(conn, "report_runs")):
+            raise run_history_problem(db, "is not a tracker run history (no report_runs table)")
+        for table in RUN_HISTORY_TABLES:  # every row read whole: a truncated file fails here
+            if has_table(conn, table):
+                scalar(conn, f"SELECT sum(hash({table})) FROM {table}")
+    except duckdb.Error as error:
         conn.close()
+        raise run_history_problem(db, f"cannot be read ({first_line(str(error))})") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def attach_run_history(conn: Connection, db: Path, *, wait: float | None = None) -> None:
     """Make the run history readable on `conn` as `runs.<table>` and as temporary views
-    `report_runs` and `deliveries` (for `tracker sql`); read-only. When no run was ever
-    recorded, empty temporary tables of the same shape stand in. Call before `lock_down`."""
+    `report_runs`, `deliveries`, `delivery_recipients` (for `tracker sql`); read-only.
+    DatabaseFileError with the fix when it is missing or not one. Call before `lock_down`."""
+    settle_run_history(db, wait=wait)
     path = run_history_path(db)
-    if path.exists():
-        _while_locked(
-            path,
-            wait,
-            lambda: conn.execute("ATTACH ? AS runs (READ_ONLY)", [str(path)]),
-            "the run history cannot be opened ({reason}). Move the file away; a new one is "
-            "created by the next run.",
-        )
-    else:
-        # No run recorded yet: the same tables, empty, as temporary objects (a read-only
-        # connection can create nothing else), so queries naming them still answer.
-        for _, _, sql in migrations(RUN_HISTORY_MIGRATIONS):
-            conn.execute(_EMPTY_TEMPORARY.sub(r"CREATE TEMP \1 IF NOT EXISTS", sql))
-        return
+    _while_locked(
+        path,
+        wait,
+        lambda: conn.execute("ATTACH ? AS runs (READ_ONLY)", [str(path)]),
+        "the run history cannot be opened ({reason}).",
+    )
     for table in RUN_HISTORY_TABLES:
         if has_table(conn, table, database="runs"):
             conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM runs.{table}")
-
-
-_EMPTY_TEMPORARY = re.compile(r"CREATE (SEQUENCE|TABLE) IF NOT EXISTS")
 
 
 def has_table(conn: Connection, table: str, *, database: str | None = None) -> bool:

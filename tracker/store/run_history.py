@@ -1,6 +1,8 @@
 """Briefing runs in `report_runs` of the run history file (`store.connect_run_history`,
 migrations in tracker/store/sql/runs): record a run as 'running', close it as 'succeeded' or
-'failed', list the last run of each briefing, find what the scheduler needs.
+'failed' (a succeeded scheduled run then owes a delivery: `delivery` = 'pending'), mark the
+runs of processes that are gone as failed, list the last run of each briefing, find what the
+scheduler needs.
 
 Each statement is a named constant run through `connection.query`; every function takes a
 connection to the run history, not to the main database.
@@ -8,8 +10,10 @@ connection to the run history, not to the main database.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracker.store import connection
@@ -28,7 +32,9 @@ RETURNING id
 FINISH_RUN = """
 UPDATE report_runs
 SET status = $2, finished_at = $3, data_as_of = $4, issue = $5, output_dir = $6,
-    outputs = $7, key_figures = $8, error = $9
+    outputs = $7, key_figures = $8, error = $9,
+    -- a scheduled run that succeeded owes a delivery, recorded with its success
+    delivery = CASE WHEN $2 = 'succeeded' AND triggered_by <> 'manual' THEN 'pending' END
 WHERE id = $1
 RETURNING id
 """
@@ -182,3 +188,74 @@ def success_before(
     """The succeeded current run of `report` before run `run_id`, or None."""
     frame = connection.query(conn, SUCCESS_BEFORE, [report, run_id])
     return frame.row(0, named=True) if frame.height else None
+
+
+# --- runs whose process is gone ------------------------------------------------------------
+
+RUNNING = """
+SELECT id, report, pid, started_at FROM report_runs WHERE status = 'running' ORDER BY id
+"""
+FAIL_RUN = """
+UPDATE report_runs SET status = 'failed', finished_at = $2, error = $3
+WHERE id = $1 AND status = 'running'
+"""
+# Slack between a process's start (from /proc, whole seconds of boot time) and the
+# started_at it recorded: a process that started later than this is another one (pid reuse).
+_START_SLACK = 2.0
+
+
+def dead_runs(conn: connection.Connection) -> list[tuple[int, int | None]]:
+    """The runs left 'running' whose process is gone: (id, pid)."""
+    rows = conn.execute(RUNNING).fetchall()  # plain rows: `tracker sql` starts without polars
+    return [(int(i), pid) for i, _, pid, started in rows if not process_alive(pid, started)]
+
+
+def fail_dead_runs(conn: connection.Connection) -> list[int]:
+    """Mark the runs left 'running' by a process that is gone (killed, crashed, the machine
+    restarted) as failed, with the reason; their ids."""
+    failed = []
+    for run_id, pid in dead_runs(conn):
+        moment = connection.utc_now()
+        error = (f"the process that rendered it (PID {pid}) is gone: it was killed or crashed "
+                 f"before it finished (noticed {moment:%Y-%m-%d %H:%M:%S} UTC)")  # fmt: skip
+        conn.execute(FAIL_RUN, [run_id, moment, error])
+        failed.append(run_id)
+    return failed
+
+
+def process_alive(pid: int | None, started_at: datetime) -> bool:
+    """Whether the process that recorded a run at `started_at` (naive UTC) as `pid` still
+    runs: the pid exists, is not a zombie and (where /proc tells) started by then, so a
+    reused pid does not count."""
+    if pid is None or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        pass  # another user's process: it exists
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(line for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))  # fmt: skip
+    except (OSError, StopIteration):
+        return True  # no /proc: the pid exists, trust it
+    fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (name) ": state is field 3
+    if fields[0] in ("Z", "X"):
+        return False  # a zombie: it ended, its parent has not reaped it yet
+    started = int(boot.split()[1]) + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return started <= started_at.replace(tzinfo=UTC).timestamp() + _START_SLACK
+
+
+# Runs under way now (runs of processes that are gone were failed when the file was opened).
+IN_PROGRESS = """
+SELECT report, min(started_at) AS started_at, any_value(pid) AS pid
+FROM report_runs WHERE status = 'running' AND as_of IS NULL GROUP BY report
+"""
+
+
+def runs_in_progress(conn: connection.Connection) -> dict[str, tuple[datetime, int | None]]:
+    """Each briefing with a current run under way: (when it started, its pid)."""
+    rows = connection.query(conn, IN_PROGRESS).iter_rows()
+    return {report: (started, pid) for report, started, pid in rows}
