@@ -79,7 +79,7 @@ def main() -> None:
     big_rows = 200_000 if quick else 10_000_000
     if {"store", "queries"} & set(args.only):
         _say(f"adding {big_rows:,} synthetic observations (DuckDB SQL, range()) ...")
-        shutil.copyfile(demo, big)
+        synthetic.copy_database(demo, big)
         synthetic.add_many_observations(big, big_rows)
     steps: dict[str, Callable[[], Row | list[Row]]] = {
         "ingest": lambda: ingest_row(100_000 if quick else 1_000_000, 1 if quick else 3),
@@ -308,8 +308,7 @@ def print_table(rows: list[Row], seconds: float, quick: bool) -> None:
 
 def _copy(source: Path, name: str) -> Path:
     target = WORK / name
-    shutil.copyfile(source, target)
-    return target
+    return synthetic.copy_database(source, target)
 
 
 def _count(db: Path) -> int:

@@ -32,6 +32,7 @@ from pathlib import Path
 import polars as pl
 import vl_convert
 
+from tests.benchmarks import synthetic
 from tracker import briefing, definitions, settings, store
 from tracker.briefing.build import build_briefing
 from tracker.briefing.charts import VEGA_LITE_VERSION
@@ -59,7 +60,7 @@ def main() -> None:
     print(f"  ratio ours / bare: {ours / bare:.2f}x (goal <= 1.2x)")
 
     big_db = WORK / "big.duckdb"
-    shutil.copyfile(db, big_db)
+    synthetic.copy_database(db, big_db)
     _add_synthetic(big_db)
     small, big = _medians([lambda: _render(db), lambda: _render(big_db)], args.repeat)
     print(

@@ -7,6 +7,7 @@ Every row says it is synthetic: source 'synthetic-benchmark-*' of kind 'syntheti
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,16 @@ CROSS JOIN unnest(['new_deal_value', 'new_deals', 'power_capacity', 'trade_centr
 CROSS JOIN range(2019, 2025) AS y(year)
 JOIN indicators AS d ON d.id = i.indicator
 """
+
+
+def copy_database(source: Path, target: Path) -> Path:
+    """Copy a tracker database with its run history (`tracker init` made both; commands that
+    render or deliver refuse a database without its run history)."""
+    shutil.copyfile(source, target)
+    runs = store.run_history_path(source)
+    if runs.exists():
+        shutil.copyfile(runs, store.run_history_path(target))
+    return target
 
 
 def build_demo(db: Path) -> None:
