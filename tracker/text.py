@@ -87,5 +87,16 @@ def did_you_mean(found: str, known: Iterable[str]) -> str:
     >>> did_you_mean("zzz", ["programmes-compared"])
     ''
     """
-    close = get_close_matches(found, list(known), n=1)
-    return f" Did you mean '{close[0]}'?" if close else ""
+    match = closest(found, known)
+    return f" Did you mean '{match}'?" if match else ""
+
+
+def closest(found: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The name of `known` closest to `found` (difflib's ratio at least `cutoff`), or None:
+    the one rule behind every suggestion tracker makes.
+
+    >>> closest("KAZZ", ["KAZ", "KGZ"]), closest("zzz", ["KAZ"])
+    ('KAZ', None)
+    """
+    close = get_close_matches(found, list(known), n=1, cutoff=cutoff)
+    return close[0] if close else None

@@ -13,7 +13,6 @@ which line is malformed.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 from collections.abc import Callable, Sequence
@@ -61,6 +60,7 @@ from tracker.periods import parse_period
 from tracker.store.batches import write_batch
 from tracker.store.connection import Connection
 from tracker.store.sync import catalog as store_catalog
+from tracker.text import closest
 
 OUTPUT_SCHEMA: dict[str, type[pl.DataType]] = {
     "indicator": pl.String, "initiative": pl.String, "geography": pl.String,
@@ -308,8 +308,8 @@ def _layout(table: Table, state: IngestState) -> Layout | None:
     if unknown:
         described = []
         for name in unknown[:10]:
-            close = difflib.get_close_matches(name.lower(), LONG_COLUMNS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            match = closest(name.lower(), LONG_COLUMNS)
+            hint = f" (did you mean '{match}'?)" if match else ""
             described.append(f"'{show(name, 40)}'{hint}")
         more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
         state.problems.add(

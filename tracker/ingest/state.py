@@ -9,7 +9,6 @@ them is comparable across files.
 from __future__ import annotations
 
 import codecs
-import difflib
 import hashlib
 import re
 import unicodedata
@@ -22,6 +21,7 @@ from tracker.ingest.columns import COL, FILE, ROW, dtype
 from tracker.ingest.csv_text import Table, categories, per_category
 from tracker.models import Catalog
 from tracker.periods import parse_period
+from tracker.text import closest
 from tracker.units import Unit, parse_scale_only, parse_unit
 
 SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -239,18 +239,18 @@ class IngestState:
         catalog = self.catalog
         if what == "geography":  # names are matched lower-cased; suggest the id
             names = list(catalog.geographies)
-            close = difflib.get_close_matches(found.lower(), names, n=1, cutoff=0.75)
-            if close:
-                return f"; did you mean '{catalog.geographies[close[0]]}'?"
+            match = closest(found.lower(), names, cutoff=0.75)
+            if match:
+                return f"; did you mean '{catalog.geographies[match]}'?"
         else:
             known = {
                 "indicator": catalog.indicators,
                 "initiative": catalog.initiatives,
                 "source": catalog.sources,
             }.get(what, ())
-            close = difflib.get_close_matches(found, sorted(known), n=1)
-            if close:
-                return f"; did you mean '{close[0]}'?"
+            match = closest(found, sorted(known))
+            if match:
+                return f"; did you mean '{match}'?"
         return {
             "indicator": "; run `tracker indicators` to list them",
             "initiative": f"; expected one of {', '.join(sorted(self.catalog.initiatives))}",
