@@ -69,9 +69,7 @@ def ingest_command(
     path = db_path(ctx)
     options = ingest.IngestOptions(source=source, encoding=encoding, delimiter=delimiter)
     with reported():
-        for file in files:
-            if not file.is_file():
-                raise InputError(f"{file}: no such file. Nothing was loaded.")
+        ingest.check_files(files)
         with store.connect(path) as conn, store.transaction(conn):
             store.sync_definitions(conn)
             with progress_bar() as progress:
