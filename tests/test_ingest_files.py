@@ -106,8 +106,11 @@ def test_migration_003_turns_the_old_separated_text_into_lists(
         (["x.csv", "y.csv"], ["1", "2"])
     ]
     assert db_rows(tracker_db, "SELECT count(*) FROM batches") == count
-    kinds = db_rows(tracker_db, "SELECT data_type FROM information_schema.columns WHERE "
-                                "table_name = 'batches' AND column_name IN ('files', 'sha256')")  # fmt: skip
+    kinds = db_rows(
+        tracker_db,
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_name = 'batches' AND column_name IN ('files', 'sha256')",
+    )
     assert kinds == [("VARCHAR[]",), ("VARCHAR[]",)]
 
 
