@@ -8,11 +8,16 @@ figure reads the same everywhere: `USD 121.8 bn`, `EUR 306 bn`, `1,308 deals`, `
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from difflib import get_close_matches
 
 NO_DATA = "no data yet"
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+# Shown as \uXXXX: other controls (DEL, C1), invisible format characters (zero-width space,
+# BOM, direction marks) and the Unicode line and paragraph separators.
+_ESCAPED_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
 
 
 def number(value: float | None) -> str:
@@ -100,3 +105,14 @@ def closest(found: str, known: Iterable[str], cutoff: float = 0.6) -> str | None
     """
     close = get_close_matches(found, list(known), n=1, cutoff=cutoff)
     return close[0] if close else None
+
+
+def show(text: str, limit: int = 80) -> str:
+    """Text made safe for a one-line message: controls, line separators and invisible format
+    characters (zero-width space, BOM, right-to-left marks) escaped, long text cut:
+    'gfdc-bri-2023' and a zero-width space show as 'gfdc-bri-2023\\u200b'."""
+    shown = text[: limit + 1].translate(_CONTROL_ESCAPES)
+    if not shown.isprintable():
+        shown = "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in _ESCAPED_CATEGORIES
+                        else c for c in shown)  # fmt: skip
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."

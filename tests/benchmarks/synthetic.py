@@ -22,7 +22,7 @@ NOTE = "SYNTHETIC benchmark row, not real data"
 _BATCH = """
 INSERT INTO batches (files, sha256, rows_read, rows_new, rows_revised, rows_unchanged,
                      recorded_at)
-VALUES ($1, '-', $2, $2, 0, 0, $3)
+VALUES ([$1], ['-'], $2, $2, 0, 0, $3)
 RETURNING id
 """
 _SOURCE = """

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tracker.cli import sql_output
 from tracker.cli.shared import db_path, err, out, progress_bar, reported
@@ -69,9 +70,7 @@ def ingest_command(
     path = db_path(ctx)
     options = ingest.IngestOptions(source=source, encoding=encoding, delimiter=delimiter)
     with reported():
-        for file in files:
-            if not file.is_file():
-                raise InputError(f"{file}: no such file. Nothing was loaded.")
+        ingest.check_files(files)
         with store.connect(path) as conn, store.transaction(conn):
             store.sync_definitions(conn)
             with progress_bar() as progress:
@@ -163,7 +162,7 @@ def indicators_show(
         targets = store.query_rows(conn, TARGETS_OF_INDICATOR, [indicator_id])
         sources = store.query_rows(conn, SOURCES_OF_INDICATOR, [indicator_id])
     definition = records[0]
-    out.print(f"[bold]{definition['id']}[/bold]: {definition['name']}", highlight=False)
+    out.print(Text.assemble((definition["id"], "bold"), f": {definition['name']}"))
     out.print(definition["description"], markup=False, highlight=False)
     for key in ("unit", "measure", "base_date", "base_note", "frequency", "category",
                 "preferred_source", "default_initiative", "definition_file"):  # fmt: skip

@@ -116,6 +116,7 @@ def deliver_command(
     path = db_path(ctx)
     _log_to_stderr()
     with reported():
+        to = [definitions.check_email_address(address, "--to") for address in to or ()]
         definition = definitions.load_briefing(
             definitions.find_briefing(settings.reports_dir(), report_name),
             settings.templates_dir(),

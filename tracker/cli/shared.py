@@ -19,8 +19,19 @@ from tracker.errors import TrackerError
 
 # Piped output is not cut to 80 columns: tables keep their natural width for grep and files.
 PIPED_WIDTH = 10_000
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH)
-err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else PIPED_WIDTH)
+
+
+def plain_console(*, stderr: bool) -> Console:
+    """A console that prints every text as it is: notes, sources, titles and file names come
+    from data, and Rich would read '[/]' or '[bold]' in them as markup (a traceback, or text
+    swallowed), ':smile:' as an emoji, and colour numbers. Style is given as Text objects."""
+    terminal = (sys.stderr if stderr else sys.stdout).isatty()
+    return Console(stderr=stderr, soft_wrap=True, width=None if terminal else PIPED_WIDTH,
+                   markup=False, highlight=False, emoji=False)  # fmt: skip
+
+
+out = plain_console(stderr=False)
+err = plain_console(stderr=True)
 
 
 @dataclass

@@ -3,6 +3,8 @@
 from tracker.definitions.briefings import (
     briefing_files,
     check_briefing_names,
+    check_email_address,
+    check_one_line,
     check_param_value,
     find_briefing,
     load_briefing,
@@ -12,6 +14,8 @@ from tracker.definitions.indicators import definitions_digest, load_indicators
 
 __all__ = [
     "check_param_value",
+    "check_email_address",
+    "check_one_line",
     "check_briefing_names",
     "find_briefing",
     "load_briefing",

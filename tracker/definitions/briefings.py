@@ -2,7 +2,9 @@
 with their parameters (`[params.<name>]`, see tracker.briefing.variants).
 
 Each file is checked against `tracker/definitions/schemas/report.schema.json`; errors name
-the file and the key.
+the file and the key. Texts that go into an e-mail header (the title is the Subject) are one
+line without control characters; recipients and owners are one e-mail address each (checked
+with email-validator, offline); sections and charts are limited (MAX_SECTIONS, MAX_CHARTS).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -34,11 +37,19 @@ from tracker.models import (
     SeriesChartSpec,
 )
 from tracker.periods import parse_period
-from tracker.text import did_you_mean
+from tracker.text import did_you_mean, show
 
 REPORT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\.html$")
 DEFAULT_TEMPLATE = "briefing.html"
+# Far beyond any real briefing (the shipped ones have 7 sections and 3 charts); also in the
+# schema as maxItems. Without a limit, 10,000 charts render for hours.
+MAX_SECTIONS = 100
+MAX_CHARTS = 50  # per series section
+# One-line texts: the title is the e-mail Subject; all are shown on one line.
+ONE_LINE_FIELDS = ("title", "audience", "cadence")
+# Control characters (CR, LF, tab, NUL, DEL, C1) and the Unicode line and paragraph separators.
+_NOT_ONE_LINE = {"Cc", "Zl", "Zp"}
 
 
 @cache
@@ -104,6 +115,7 @@ def load_briefing(path: Path, templates: Path) -> BriefingDefinition:
     check_briefing_name(path.stem)
     raw = path.read_bytes()
     document = _document(path, raw)
+    _check_header_texts(path, document)
     template = _template(path, document, templates)
     formats = _formats(path, document)
     params = _params(path, document)
@@ -142,8 +154,83 @@ def _document(path: Path, raw: bytes) -> dict[str, Any]:
     if problems:
         first = problems[0]
         key = ".".join(str(part) for part in first.absolute_path) or "(top level)"
-        raise DefinitionError(f"{path}: key '{key}': {first.message}.")
+        message = first.message
+        if first.validator == "maxItems":  # not jsonschema's message: it repeats every item
+            message = (
+                f"found {len(first.instance)} items, at most {first.validator_value} are "
+                "allowed; split the briefing"
+            )
+        raise DefinitionError(f"{path}: key '{key}': {message}.")
     return document
+
+
+def check_one_line(text: str, where: str, error: type[InputError] = InputError) -> str:
+    """Refuse a text holding a line break or another control character (it would end an
+    e-mail header, or break a line the reader sees as one).
+
+    >>> check_one_line("Infrastructure programmes compared", "x")
+    'Infrastructure programmes compared'
+    """
+    bad = next((c for c in text if unicodedata.category(c) in _NOT_ONE_LINE), None)
+    if bad is None:
+        return text
+    what = "a line break" if bad in "\r\n\u2028\u2029\x85" else "a control character"
+    raise error(
+        f"{where}: found '{show(text)}', which holds {what} (U+{ord(bad):04X}); expected one "
+        "line of text without control characters (a TOML multi-line string keeps its line "
+        "breaks: write it on one line)."
+    )
+
+
+def check_email_address(address: str, where: str, error: type[InputError] = InputError) -> str:
+    """Refuse anything but one plain e-mail address (no display name, no list, no line
+    break), checked by email-validator without looking anything up.
+
+    >>> check_email_address("desk@example.org", "x")
+    'desk@example.org'
+    """
+    check_one_line(address, where, error)
+    from email_validator import EmailNotValidError, validate_email  # here: few commands need it
+
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as problem:
+        why = str(problem).rstrip(".")
+        raise error(
+            f"{where}: found '{show(address)}', which is not one e-mail address: "
+            f"{why[:1].lower()}{why[1:]}. Expected one address per entry, such as "
+            "desk@example.org, without a display name or angle brackets."
+        ) from None
+    return address
+
+
+def _check_header_texts(path: Path, document: Mapping[str, Any]) -> None:
+    """Titles and other one-line texts are one line; recipients and the owner are one
+    e-mail address each (they become the Subject, To and From of e-mails)."""
+    for prefix, item in _places(document):
+        for field in ONE_LINE_FIELDS:
+            if field in item:
+                check_one_line(item[field], f"{path}: key '{prefix}{field}'", DefinitionError)
+    schedule = document.get("schedule", {})
+    addresses = [(f"schedule.recipients.{i}", a)
+                 for i, a in enumerate(schedule.get("recipients", []))]  # fmt: skip
+    if "owner" in schedule:
+        addresses.append(("schedule.owner", schedule["owner"]))
+    for name, item in document.get("params", {}).items():
+        for value, listed in item.get("recipients", {}).items():
+            key = f"params.{name}.recipients.{value}"
+            addresses.extend((f"{key}.{i}", a) for i, a in enumerate(listed))
+    for key, address in addresses:
+        check_email_address(address, f"{path}: key '{key}'", DefinitionError)
+
+
+def _places(document: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """The document, each section and each chart, with the key prefix that names it."""
+    yield "", document
+    for i, section in enumerate(document.get("sections", [])):
+        yield f"sections.{i}.", section
+        for j, chart in enumerate(section.get("charts", [])):
+            yield f"sections.{i}.charts.{j}.", chart
 
 
 def _template(path: Path, document: Mapping[str, Any], templates: Path) -> str:
@@ -499,12 +586,7 @@ def _check_placeholders(
     declared = {param.name for param in params}
     known = ", ".join(f"{{{n}{f}}}" for n in sorted(declared) for f in TEXT_FORMS[n])
     expected = f"one of {known}" if known else "no placeholder (no [params] are declared)"
-    places: list[tuple[str, Mapping[str, Any]]] = [("", document)]
-    for i, section in enumerate(document.get("sections", [])):
-        places.append((f"sections.{i}.", section))
-        charts = enumerate(section.get("charts", []))
-        places.extend((f"sections.{i}.charts.{j}.", chart) for j, chart in charts)
-    for prefix, item in places:
+    for prefix, item in _places(document):
         for field in ("title", "audience", "intro"):
             for found in _PLACEHOLDER.findall(str(item.get(field, ""))):
                 name, dot, form = found.partition(".")

@@ -5,6 +5,7 @@ from tracker.ingest.prepare import (
     LONG_COLUMNS,
     OBSERVATION_COLUMNS,
     PreparedBatch,
+    check_files,
     load,
     prepare,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "LONG_COLUMNS",
     "OBSERVATION_COLUMNS",
     "PreparedBatch",
+    "check_files",
     "load",
     "prepare",
     "IngestOptions",

@@ -22,10 +22,10 @@ from tracker.ingest.csv_text import Table, categories, per_category
 from tracker.models import Catalog
 from tracker.periods import parse_period
 from tracker.text import closest
+from tracker.text import show as show  # part of ingest's interface
 from tracker.units import Unit, parse_scale_only, parse_unit
 
 SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t"}
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,6 @@ class IngestOptions:
     source: str | None = None  # a source id or citation for rows whose source is empty
     encoding: str = "utf-8"  # any Python codec name; utf-8 accepts a byte-order mark
     delimiter: str | None = None  # None: ',' unless the header has no ',' but ';' or a tab
-
-
-def show(text: str, limit: int = 80) -> str:
-    """Text made safe for a one-line message: controls and invisible format characters
-    (zero-width space, BOM, right-to-left marks) escaped, long text cut."""
-    shown = text[: limit + 1].translate(_CONTROL_ESCAPES)
-    if not shown.isascii():
-        shown = "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cf" else c
-                        for c in shown)  # fmt: skip
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def visible(text: str) -> str:

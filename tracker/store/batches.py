@@ -58,7 +58,7 @@ def write_batch(
                     conn,
                     "INSERT INTO batches (files, sha256, rows_read, rows_new, rows_revised, "
                     "rows_unchanged, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    ["; ".join(files), "; ".join(sha256s), rows.height, new, revised,
+                    [list(files), list(sha256s), rows.height, new, revised,
                      unchanged, recorded_at],
                 )
             )  # fmt: skip
