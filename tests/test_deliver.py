@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
+from datetime import date
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
 from tests.conftest import PROJECT, Inbox, copy_database, free_port, invoke, runs_file, runs_rows
-from tracker.deliver.messages import key_figure_lines
+from tracker import definitions
+from tracker.deliver.messages import briefing_message, key_figure_lines
 
 REPORT = "programmes-compared"
 
@@ -244,3 +249,22 @@ def test_key_figures_recorded_before_the_e_mail_read_them_still_make_lines() -> 
     )  # fmt: skip
     assert line.since_previous == "new period 2025-H1: 176 (was 2024-H2: 160)"
     assert key_figure_lines({"key_figures": None}, None) == []
+
+
+def test_a_line_break_in_a_title_from_data_never_splits_the_subject_header(
+    tmp_path: Path,
+) -> None:
+    # A variant's title takes a geography's name from the database, which no definition
+    # check sees: "Kazakhstan\nBcc: ..." must stay one Subject line, with no Bcc header.
+    definition = definitions.load_briefing(
+        PROJECT / "reports" / f"{REPORT}.toml", PROJECT / "templates"
+    )
+    tampered = dataclasses.replace(definition, title="Profile: Kazakhstan\r\nBcc: x@example.org")
+    pdf = tmp_path / "b.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n")
+    run = {"issue": 3, "briefing_date": date(2026, 11, 25), "data_as_of": None}
+    message = briefing_message(tampered, run, None, pdf, ["a@example.org"], "t@example.org")
+    raw = message.as_bytes()
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert parsed["Bcc"] is None
+    assert parsed["Subject"] == "Profile: Kazakhstan Bcc: x@example.org: issue 3, 25 November 2026"

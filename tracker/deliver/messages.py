@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.models import BriefingDefinition
-from tracker.text import amount, change
+from tracker.text import amount, change, show
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,9 @@ def _recorded_figures(run: dict[str, Any] | None) -> list[dict[str, Any]]:
 def _addressed(subject: str, sender: str, to: str) -> EmailMessage:
     """An empty message with its subject, sender, recipients, date and a Message-ID."""
     message = EmailMessage()
-    message["Subject"] = subject
+    # Definitions refuse line breaks in titles, but a variant's title takes a name from the
+    # database: a header is one line, whatever the data holds.
+    message["Subject"] = show(" ".join(subject.split()), 200)
     message["From"] = sender
     message["To"] = to
     message["Date"] = formatdate(localtime=False)
