@@ -203,7 +203,8 @@ def test_near_misses_of_a_period_are_refused_never_read_as_another(
     misses = [f"{year}-{13 + shift}", f"Q{5 + shift} {year}", f"H{3 + shift} {year}",
               f"{year}H{3 + shift}", f"{30 + (shift % 2)} Feb {year}", f"{year}-00",
               f"{year % 100:02d}-Q1", f"{period.text}x", f"Q1 {year % 100:02d}",
-              f"{year}-{shift + 1:02d}-{32 + shift}", f"FY{year}/{(year + 2 + shift) % 100:02d}"]  # fmt: skip
+              f"{year}-{shift + 1:02d}-{32 + shift}",
+              f"FY{year}/{(year + 2 + shift) % 100:02d}"]  # fmt: skip
     for miss in misses:
         assert parse_period(miss) is None, miss
         assert parse_period(miss, FiscalYear(shift + 1, named_by)) is None, miss

@@ -213,7 +213,7 @@ def unit_registry() -> Any:
     installed files (nothing is fetched). pint is imported here, on first use."""
     import pint
 
-    registry = pint.UnitRegistry(cache_folder=None)
+    registry: Any = pint.UnitRegistry(cache_folder=None)
     definitions = resources.files("tracker").joinpath("unit_definitions.txt")
     with resources.as_file(definitions) as path:
         registry.load_definitions(str(path))
