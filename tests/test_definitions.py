@@ -54,7 +54,7 @@ GOOD = (
     ("text", "expected"),
     [
         (GOOD.replace('"flow"', '"flows"'), "key 'measure': 'flows' is not one of"),
-        (GOOD.replace('unit = "USD bn"', 'unit = "furlongs"'), "key 'unit': found 'furlongs'"),
+        (GOOD.replace('unit = "USD bn"', 'unit = "widgets"'), "key 'unit': found 'widgets'"),
         (GOOD.replace('name = "A"\n', ""), "'name' is a required property"),
         (GOOD + 'colour = "red"\n', "Additional properties are not allowed ('colour'"),
         (

@@ -385,7 +385,8 @@ def test_a_period_in_non_ascii_digits_is_refused(tracker_db: Path, tmp_path: Pat
     )
     assert (
         f"{path}:2: column 'period': found '\uff11\uff19\uff19\uff10', expected a period like "
-        "2024, 2024-H1, 2024-Q3, 2024-07 or 2024-07-15"
+        "2024, 2024-H1 (H1 2024), 2024-Q3 (Q3 2024), 2024-07 (Jul 2024) or 2024-07-15 "
+        "(15 Jul 2024)"
     ) in output
 
 

@@ -621,7 +621,8 @@ def test_every_bad_cell_is_named_by_line_column_found_and_expected(
         "new_deals,BRII,Kazakstan,2024-13,abc,,gfdc-bri-2032,",
         "new_deals,BRI,Atlantis,,NaN,GW,,",
         f"financing,,WLD,2024,1,XYZ bn,{SOURCE},",
-        f"financing,GG,WLD,2024,inf,furlongs,{SOURCE},",
+        f"financing,GG,WLD,2024,inf,widgets,{SOURCE},",
+        f"financing,GG,WLD,2027,1,furlongs,{SOURCE},",
         f"financing,GG,WLD,2025,,USD bn,{SOURCE},",
         f"financing,GG,WLD,2026,\"1,23\",USD bn,{SOURCE},",
     )  # fmt: skip
@@ -631,17 +632,18 @@ def test_every_bad_cell_is_named_by_line_column_found_and_expected(
         "'new_deals'?",
         f"{f}:3: column 'initiative': found 'BRII', unknown initiative; did you mean 'BRI'?",
         f"{f}:3: column 'geography': found 'Kazakstan', unknown geography; did you mean 'KAZ'?",
-        f"{f}:3: column 'period': found '2024-13', expected a period like 2024, 2024-H1, "
-        "2024-Q3, 2024-07 or 2024-07-15",
+        f"{f}:3: column 'period': found '2024-13', expected a period like 2024, 2024-H1 "
+        "(H1 2024), 2024-Q3 (Q3 2024), 2024-07 (Jul 2024) or 2024-07-15 (15 Jul 2024)",
         f"{f}:3: column 'value': found 'abc', expected a number",
         f"{f}:3: column 'source': found 'gfdc-bri-2032', unknown source; did you mean "
         "'gfdc-bri-2023'?",
         f"{f}:4: column 'geography': found 'Atlantis', unknown geography; expected an ISO "
         "alpha-3 code, a region id or a name from data/reference/geographies.csv",
-        f"{f}:4: column 'period': found nothing, expected a period like 2024, 2024-H1, "
-        "2024-Q3, 2024-07 or 2024-07-15",
+        f"{f}:4: column 'period': found nothing, expected a period like 2024, 2024-H1 "
+        "(H1 2024), 2024-Q3 (Q3 2024), 2024-07 (Jul 2024) or 2024-07-15 (15 Jul 2024)",
         f"{f}:4: column 'value': found 'NaN', expected a finite number",
-        f"{f}:4: column 'unit': found 'GW', expected a count unit like the indicator's 'count'",
+        f"{f}:4: column 'unit': found 'GW', a unit of power, which cannot be converted to the "
+        "indicator's unit 'count' (a unit of deals); expected a unit of deals",
         f"{f}:4: column 'source': found nothing, expected a source id from "
         "data/reference/sources.csv or a citation (or give --source)",
         f"{f}:5: column 'initiative': found nothing, expected one of BRI, CHN_ODF, GG, PGII, "
@@ -649,10 +651,12 @@ def test_every_bad_cell_is_named_by_line_column_found_and_expected(
         f"{f}:5: column 'unit': found 'XYZ bn', no exchange rate for XYZ in fx_rates; add its "
         "rates to data/reference/fx_rates.csv or give the value in USD",
         f"{f}:6: column 'value': found 'inf', expected a finite number",
-        f"{f}:6: column 'unit': found 'furlongs', expected a unit such as 'USD bn', 'EUR m', "
-        "'GW', 'MW' or 'count'",
-        f"{f}:7: column 'value': found nothing, expected a number (leave out rows without a value)",
-        f"{f}:8: column 'value': found '1,23', expected a number",
+        f"{f}:6: column 'unit': found 'widgets', expected a unit such as 'USD bn', 'EUR m', "
+        "'GW', 'count', 'km', 'Mt', '%', 'pp' or 'TEU'",
+        f"{f}:7: column 'unit': found 'furlongs', a unit of length, which cannot be converted "
+        "to the indicator's unit 'USD bn' (a unit of money); expected a unit of money",
+        f"{f}:8: column 'value': found nothing, expected a number (leave out rows without a value)",
+        f"{f}:9: column 'value': found '1,23', expected a number",
     ]
 
 

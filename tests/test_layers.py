@@ -27,6 +27,7 @@ ONLY_IN = {
     "vl_convert": {"briefing.charts"},
     "apscheduler": {"schedule"},
     "typer": {"cli"},
+    "pint": {"units"},
 }
 
 

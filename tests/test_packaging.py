@@ -47,7 +47,7 @@ def test_the_wheel_holds_every_package_its_sql_and_its_schemas(wheel: Path) -> N
     )
     data = sorted(
         p.relative_to(PROJECT).as_posix()
-        for pattern in ("*.sql", "*.json", "py.typed")
+        for pattern in ("*.sql", "*.json", "*.txt", "py.typed")
         for p in (PROJECT / "tracker").rglob(pattern)
     )
     assert len(packages) >= 8 and len(data) >= 6

@@ -25,7 +25,7 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 # pydantic: typer 0.29 and later validate every parameter with it (see pyproject.toml).
 NEVER_AT_START = ("altair", "polars", "weasyprint", "pydantic")
-NOT_FOR_THESE = ("vl_convert", "apscheduler", "jinja2", "jsonschema", "pyarrow")
+NOT_FOR_THESE = ("vl_convert", "apscheduler", "jinja2", "jsonschema", "pyarrow", "pint")
 
 
 def _run_and_list_modules(*args: str) -> tuple[str, set[str]]:

@@ -44,6 +44,10 @@ class Indicator:
     base_note: str | None = None
     default_initiative: str | None = None
     count_noun: str | None = None  # what a 'count' counts: 'deals' in '1,308 deals'
+    # its fiscal year, when its files give fiscal years (FY2025): first month, and whether
+    # FY2025 names the year it starts ('start') or ends in ('end'); see tracker.periods
+    fiscal_year_start_month: int | None = None
+    fiscal_year_named_by: str | None = None
     targets: tuple[Target, ...] = ()
     path: Path | None = None
     sha256: str = ""
@@ -72,6 +76,10 @@ class IndicatorInfo:
     base_unit: str
     multiplier: float
     default_initiative: str | None
+    unit: str = ""  # as readers see it: 'USD bn', 'km'
+    count_noun: str | None = None
+    fiscal_year_start_month: int | None = None
+    fiscal_year_named_by: str | None = None
 
 
 @dataclass(frozen=True)

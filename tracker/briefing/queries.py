@@ -8,13 +8,15 @@ so `--as-of` and a current run share one path.
 # One value per series point (indicator, initiative, geography, period): the indicator's
 # preferred source first, then a primary source, then the newest vintage, then by id.
 # `point_sources` keeps every source that gives the point: they are never merged.
-# `grain` (year, half, quarter, month, day) keeps half-years from being compared with years.
+# `grain` (year, half, quarter, month, day, fiscal_year) keeps half-years from being compared
+# with years, and a fiscal year (FY2024/25) from being compared with a calendar year.
 POINTS_CTE = """
 points AS (
     SELECT o.indicator, i.name AS indicator_name, i.unit, i.measure, i.frequency,
            o.initiative, o.geography, o.period, o.period_start, o.period_end, o.value,
            o.currency, o.source, s.kind AS source_kind, o.note, o.recorded_at,
            CASE
+               WHEN o.period LIKE 'FY%' THEN 'fiscal_year'
                WHEN o.period LIKE '%-H%' THEN 'half'
                WHEN o.period LIKE '%-Q%' THEN 'quarter'
                WHEN length(o.period) = 4 THEN 'year'

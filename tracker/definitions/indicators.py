@@ -82,7 +82,8 @@ def load_indicator(path: Path) -> Indicator:
     if unit is None:
         raise DefinitionError(
             f"{path}: key 'unit': found '{document['unit']}', expected a unit such as "
-            "'USD bn', 'EUR m', 'GW', 'MW' or 'count'."
+            "'USD bn', 'EUR m', 'GW', 'count', 'km', 'Mt', '%', 'pp', 'TEU' or 'deals' "
+            '(README, "Indicator definitions").'
         )
     if "count_noun" in document and unit.dimension != "count":
         raise DefinitionError(
@@ -106,6 +107,8 @@ def load_indicator(path: Path) -> Indicator:
         base_note=document.get("base_note"),
         default_initiative=document.get("default_initiative"),
         count_noun=document.get("count_noun"),
+        fiscal_year_start_month=document.get("fiscal_year", {}).get("start_month"),
+        fiscal_year_named_by=document.get("fiscal_year", {}).get("named_by"),
         targets=targets,
         path=path,
         sha256=hashlib.sha256(raw).hexdigest(),
@@ -123,7 +126,7 @@ def _target(path: Path, indicator: str, index: int, item: Mapping[str, Any]) -> 
     if unit is None:
         raise DefinitionError(
             f"{path}: key 'targets.{index}.unit': found '{item['unit']}', expected a unit "
-            "such as 'USD bn' or 'EUR bn'."
+            "such as 'USD bn', 'EUR bn', 'GW', 'km' or 'Mt'."
         )
     return Target(
         indicator=indicator,

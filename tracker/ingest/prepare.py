@@ -56,9 +56,14 @@ from tracker.ingest.columns import (
 from tracker.ingest.csv_text import Dialect, Table, parse
 from tracker.ingest.state import IngestOptions as IngestOptions  # part of ingest's interface
 from tracker.ingest.state import IngestState, canonical_period, show
-from tracker.ingest.values import Layout, report_cell_problems, resolve, values_frame
+from tracker.ingest.values import (
+    Layout,
+    fiscal_pending,
+    report_cell_problems,
+    resolve,
+    values_frame,
+)
 from tracker.models import BatchSummary, Catalog
-from tracker.periods import parse_period
 from tracker.store.batches import write_batch
 from tracker.store.connection import Connection
 from tracker.store.sync import catalog as store_catalog
@@ -410,7 +415,8 @@ def _check_rows(table: Table, state: IngestState) -> pl.DataFrame | None:
         pl.col(UNIT_TEXT).alias("unit_as_given"),
         pl.col(NOTE).alias("note"),
         pl.all_horizontal(
-            pl.col(c).is_not_null() for c in (IND, INI, GEO, PER, SRC, VALUE)
+            *(pl.col(c).is_not_null() for c in (IND, INI, GEO, PER, SRC, VALUE)),
+            ~fiscal_pending(state),
         ).alias(OK),
     )  # fmt: skip
     if not frame[OK].all():
@@ -445,10 +451,15 @@ def _merge(frames: list[pl.DataFrame], state: IngestState) -> pl.DataFrame:
             key = key * size + pl.col(alias).cast(pl.UInt64)
     else:
         key = pl.struct(*codes)
-    periods = [parse_period(text) for text in state.period_codes.ids]
+    periods = [state.period_of(text) for text in state.period_codes.ids]
+    texts = {
+        PER: [
+            p.text if p else text for p, text in zip(periods, state.period_codes.ids, strict=True)
+        ]
+    }
     rows = rows.with_columns(
         key.alias(KEY),
-        *(table.lookup(table.ids, pl.String(), alias).alias(name)
+        *(table.lookup(texts.get(alias, table.ids), pl.String(), alias).alias(name)
           for alias, (name, table) in codes.items()),
         state.period_codes.lookup([p.start if p else None for p in periods], pl.Date(), PER)
         .alias("period_start"),

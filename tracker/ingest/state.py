@@ -20,10 +20,10 @@ import polars as pl
 from tracker.ingest.columns import COL, FILE, ROW, dtype
 from tracker.ingest.csv_text import Table, categories, per_category
 from tracker.models import Catalog
-from tracker.periods import parse_period
+from tracker.periods import FiscalYear, Period, fiscal_period, parse_fiscal_label, parse_period
 from tracker.text import closest
 from tracker.text import show as show  # part of ingest's interface
-from tracker.units import Unit, parse_scale_only, parse_unit
+from tracker.units import Unit, counted_unit, parse_scale_only, parse_unit
 
 SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -119,25 +119,43 @@ class Codes:
         return pl.lit(pl.Series(values, dtype=dtype)).gather(pl.col(code))
 
 
+SCALE_OR_UNIT = frozenset({"m"})  # a million of money or counts; a metre otherwise
+FISCAL_PENDING = "?"  # starts the code of a fiscal-year label awaiting its indicator's year
+
+
 def canonical_period(text: str) -> str | None:
+    """A period's canonical text; a fiscal-year label ('FY2025') as '?FY2025', to be given
+    dates by each row's indicator (`IngestState.fiscal_code`)."""
     period = parse_period(text)
-    return period.text if period else None
+    if period is not None:
+        return period.text
+    label = parse_fiscal_label(text)
+    return None if label is None else FISCAL_PENDING + label.text
 
 
 def canonical_unit(text: str) -> str | None:
-    """'dimension|base|scale' for a full unit, '|scale' for a bare scale word."""
-    unit = parse_unit(text)
-    if unit is not None:
-        return f"{unit.dimension}|{unit.base}|{unit.scale!r}"
+    """'dimension|base|scale' for a full unit, '||scale' for a bare scale word ('m' is a
+    million of the indicator's unit, not a metre)."""
     scale = parse_scale_only(text)
-    return None if scale is None else f"||{scale!r}"
+    if scale is not None:
+        unit = parse_unit(text) if text in SCALE_OR_UNIT else None
+        other = f"|{unit.dimension}|{unit.scale!r}" if unit else ""
+        return f"||{scale!r}{other}"  # '||1e6|length|1.0': a million, or a metre
+    unit = parse_unit(text)
+    return None if unit is None else f"{unit.dimension}|{unit.base}|{unit.scale!r}"
 
 
 def unit_facts(canonical: str) -> tuple[str | None, str | None, float]:
     """(dimension, base, scale) of a unit code's canonical text; a bare scale word has
     neither dimension nor base."""
-    dimension, base, scale = canonical.split("|")
+    dimension, base, scale = canonical.split("|")[:3]
     return dimension or None, base or None, float(scale)
+
+
+def unit_alternative(canonical: str) -> tuple[str, float] | None:
+    """(dimension, scale) of the unit a bare scale word also is ('m': a metre), or None."""
+    parts = canonical.split("|")
+    return (parts[3], float(parts[4])) if len(parts) == 5 else None
 
 
 # --- one run of prepare --------------------------------------------------------------------
@@ -155,7 +173,8 @@ class IngestState:
         self.new_sources: dict[str, tuple[str, str | None]] = {}  # id -> (title, url)
         self.source_file: dict[str, str] = {}  # new source id -> first file using it
         self.indicator_units = {
-            i.id: Unit(i.dimension, i.base_unit, i.multiplier) for i in catalog.indicators.values()
+            i.id: counted_unit(Unit(i.dimension, i.base_unit, i.multiplier, i.unit), i.count_noun)
+            for i in catalog.indicators.values()
         }
         self.initiatives_by_lower = {i.lower(): i for i in catalog.initiatives}
         self.indicators_by_lower = {i.lower(): i for i in catalog.indicators}
@@ -163,12 +182,47 @@ class IngestState:
         self.initiative_codes = Codes(lambda t: self.initiatives_by_lower.get(t.lower()))
         self.geography_codes = Codes(lambda t: catalog.geographies.get(t.lower()))
         self.period_codes = Codes(canonical_period)
+        self.fiscal_periods: dict[str, Period] = {}  # period code id -> a fiscal year
         self.unit_codes = Codes(canonical_unit)
         self.source_codes = Codes(self._resolve_source)
         self.dimensions: dict[str, int] = {}
         self.currencies: list[str] = []
         self._currency_codes: dict[str, int] = {}
         self.option_problems = self._check_options(options)
+
+    def fiscal_code(self, indicator: str, pending: str) -> int | None:
+        """The period code of a fiscal-year label ('?FY2025') under the fiscal year of
+        `indicator`; None when it declares none or the label does not fit it."""
+        info = self.catalog.indicators[indicator]
+        label = parse_fiscal_label(pending.removeprefix(FISCAL_PENDING))
+        fiscal = FiscalYear.of(info.fiscal_year_start_month, info.fiscal_year_named_by)
+        if fiscal is None or label is None:
+            return None
+        period = fiscal_period(label, fiscal)
+        if period is None:
+            return None
+        if period.grain != "fiscal_year":  # a fiscal year starting in January: the year
+            return self.period_codes.code(period.text)
+        key = f"{period.text}@{period.start.isoformat()}"  # one code per text and dates
+        self.fiscal_periods[key] = period
+        return self.period_codes.code(key)
+
+    def period_of(self, code_id: str) -> Period | None:
+        """The period a period code stands for (None for a label still awaiting dates)."""
+        return self.fiscal_periods.get(code_id) or parse_period(code_id)
+
+    def fiscal_refusal(self, indicator: str) -> str:
+        """Why a fiscal-year label was refused for `indicator`, and what to do."""
+        if self.catalog.indicators[indicator].fiscal_year_start_month is None:
+            return (
+                f"a fiscal year, but indicator '{indicator}' declares none; add "
+                'fiscal_year = {start_month = 4, named_by = "end"} (its own) to '
+                f"indicators/{indicator}.toml (see README), or give the calendar period"
+            )
+        return (
+            f"a fiscal year over two calendar years, but indicator '{indicator}' has its "
+            "fiscal year start in January; expected FY2024 or 2024"
+        )
 
     def dimension_code(self, dimension: str) -> int:
         return self.dimensions.setdefault(dimension, len(self.dimensions))

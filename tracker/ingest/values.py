@@ -44,12 +44,18 @@ from tracker.ingest.columns import (
     VALUE_TEXT,
 )
 from tracker.ingest.csv_text import Table, categories, per_category
-from tracker.ingest.state import IngestState, unit_facts
+from tracker.ingest.state import FISCAL_PENDING, IngestState, unit_alternative, unit_facts
+from tracker.units import COUNT_DIMENSIONS
 
 NO_VALUE_CELLS = ("", "..", "na", "n/a", "-")
 DEFAULT_GEOGRAPHY = "WLD"
-PERIOD_EXPECTED = "expected a period like 2024, 2024-H1, 2024-Q3, 2024-07 or 2024-07-15"
-UNIT_EXPECTED = "expected a unit such as 'USD bn', 'EUR m', 'GW', 'MW' or 'count'"
+PERIOD_EXPECTED = (
+    "expected a period like 2024, 2024-H1 (H1 2024), 2024-Q3 (Q3 2024), 2024-07 (Jul 2024) or "
+    "2024-07-15 (15 Jul 2024)"
+)
+UNIT_EXPECTED = (
+    "expected a unit such as 'USD bn', 'EUR m', 'GW', 'count', 'km', 'Mt', '%', 'pp' or 'TEU'"
+)
 THOUSANDS = r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$"
 
 
@@ -92,6 +98,8 @@ def resolve(frame: pl.DataFrame, layout: Layout, state: IngestState) -> pl.DataF
     """Add codes for the id columns (blank ones defaulted), the value as a number in the
     indicator's unit and multiplier, its currency, and the texts as given (`RESOLVED`)."""
     frame = frame.with_columns(_code_expressions(frame, state))
+    if any(code.startswith(FISCAL_PENDING) for code in state.period_codes.ids):
+        frame = frame.with_columns(_fiscal_period_codes(frame, state))
     if not layout.wide and frame[IND_BLANK].any():  # rows with every field blank: skipped
         every = pl.all_horizontal(_blank(name) for name in layout.columns)
         skipped = frame.filter(pl.col(IND_BLANK)).filter(every)[ROW]
@@ -128,6 +136,28 @@ def _code_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Expr]:
     return columns
 
 
+def fiscal_pending(state: IngestState) -> pl.Expr:
+    """Whether the row's period is a fiscal-year label its indicator could not date."""
+    pending = [code.startswith(FISCAL_PENDING) for code in state.period_codes.ids]
+    return state.period_codes.lookup(pending, pl.Boolean(), PER).fill_null(False)
+
+
+def _fiscal_period_codes(frame: pl.DataFrame, state: IngestState) -> pl.Expr:
+    """Fiscal-year labels ('FY2025') given dates by each row's indicator: one lookup per
+    distinct (indicator, label); a label the indicator cannot date keeps its pending code."""
+    pending = fiscal_pending(state)
+    pairs = frame.filter(pending & pl.col(IND).is_not_null()).select(IND, PER).unique()
+    key = pl.col(IND).cast(pl.UInt64) * 2**32 + pl.col(PER).cast(pl.UInt64)
+    dated: dict[int, int] = {}
+    for indicator, period in pairs.iter_rows():
+        code = state.fiscal_code(state.indicator_codes.ids[indicator],
+                                 state.period_codes.ids[period])  # fmt: skip
+        if code is not None:
+            dated[indicator * 2**32 + period] = code
+    resolved = key.replace_strict(dated, default=pl.col(PER), return_dtype=pl.UInt32)
+    return pl.when(pending).then(resolved).otherwise(pl.col(PER)).alias(PER)
+
+
 def _default_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Expr]:
     """Blank initiatives, geographies and sources filled with their defaults: the
     indicator's default initiative, WLD, --source (only where some are blank)."""
@@ -155,15 +185,34 @@ def _unit_fact_expressions(state: IngestState) -> list[pl.Expr]:
     facts = [unit_facts(u) for u in state.unit_codes.ids]
     by_indicator, by_unit = state.indicator_codes.lookup, state.unit_codes.lookup
     currencies = state.catalog.currencies
+    indicator_dimension = by_indicator([state.dimension_code(u.dimension) for u in units],
+                                       pl.UInt8(), IND)  # fmt: skip
+    given_dimension = by_unit([state.dimension_code(f[0]) if f[0] else None for f in facts],
+                              pl.UInt8(), UNIT)  # fmt: skip
+    given_scale = by_unit([f[2] for f in facts], pl.Float64(), UNIT)
+    others = [unit_alternative(u) for u in state.unit_codes.ids]
+    if any(others):  # 'm' for an indicator that is neither money nor a count: a metre
+        scalable = [state.dimension_code(d) for d in sorted({"money", *COUNT_DIMENSIONS})]
+        other = by_unit([o is not None for o in others], pl.Boolean(), UNIT).fill_null(False)
+        use_other = other & ~indicator_dimension.is_in(scalable)
+        other_dimension = [state.dimension_code(o[0]) if o else None for o in others]
+        given_dimension = (
+            pl.when(use_other)
+            .then(by_unit(other_dimension, pl.UInt8(), UNIT))
+            .otherwise(given_dimension)
+        )
+        given_scale = (
+            pl.when(use_other)
+            .then(by_unit([o[1] if o else None for o in others], pl.Float64(), UNIT))
+            .otherwise(given_scale)
+        )
     return [
-        by_indicator([state.dimension_code(u.dimension) for u in units], pl.UInt8(), IND)
-        .alias(DIM),
+        indicator_dimension.alias(DIM),
         by_indicator([u.scale for u in units], pl.Float64(), IND).alias(MULT),
         by_indicator([state.currency_code(u.base) for u in units], pl.UInt16(), IND)
         .alias(ICUR),
-        by_unit([state.dimension_code(f[0]) if f[0] else None for f in facts], pl.UInt8(), UNIT)
-        .alias(UDIM),
-        by_unit([f[2] for f in facts], pl.Float64(), UNIT).alias(USCALE),
+        given_dimension.alias(UDIM),
+        given_scale.alias(USCALE),
         by_unit([state.currency_code(f[1]) if f[1] else None for f in facts], pl.UInt16(), UNIT)
         .alias(UCUR),
         by_unit([f[1] in currencies for f in facts], pl.Boolean(), UNIT).alias(FX),
@@ -177,8 +226,9 @@ def _value_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Expr]
     money = state.dimension_code("money")
     unit_ok = (
         (pl.col(UNIT_BLANK) | pl.col(UNIT).is_not_null())
-        & (pl.col(UDIM).is_null() | (pl.col(UDIM) == dimension))
+        & (pl.col(UDIM).is_null() | _fits(state))
         & ((pl.col(UDIM) != money) | pl.col(FX)).fill_null(True)
+        & ~_bare_scale_refused(state)
     )
     value = number
     if not frame[USCALE].is_null().all():  # some unit given: scale to the multiplier
@@ -190,6 +240,23 @@ def _value_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Expr]
         pl.when(dimension == money).then(pl.coalesce(UCUR, ICUR)).alias(CUR),
         _unit_text(frame, state).alias(UNIT_TEXT),
     ]
+
+
+def _fits(state: IngestState) -> pl.Expr:
+    """Whether the given unit converts to the indicator's: the same dimension, or a plain
+    count for a count of something (see tracker.units.fits)."""
+    counts = [state.dimension_code(d) for d in sorted(COUNT_DIMENSIONS)]
+    plain_count = state.dimension_code("count")
+    udim, dim = pl.col(UDIM), pl.col(DIM)
+    return (udim == dim) | ((udim == plain_count) & dim.is_in(counts))
+
+
+def _bare_scale_refused(state: IngestState) -> pl.Expr:
+    """A bare scale word ('m', 'thousand') for an indicator that is neither money nor a
+    count: refused, as 'm' could be a metre and 'million' of what is unclear."""
+    scalable = [state.dimension_code(d) for d in sorted({"money", *COUNT_DIMENSIONS})]
+    bare = pl.col(UDIM).is_null() & pl.col(USCALE).is_not_null()
+    return (bare & ~pl.col(DIM).is_in(scalable)).fill_null(False)
 
 
 def _unit_text(frame: pl.DataFrame, state: IngestState) -> pl.Expr:
@@ -285,6 +352,7 @@ def _id_checks(state: IngestState) -> list[CellCheck]:
         state.indicator_codes.lookup(state.indicator_codes.ids, pl.String(), IND),
     )
     period = PERIOD_EXPECTED.removeprefix("expected ")
+    fiscal = [state.fiscal_refusal(i) for i in state.indicator_codes.ids]
     return [
         CellCheck(~known, "indicator", *_empty_or(IND_BLANK, "an indicator id", "unknown",
                                                   "indicator")),
@@ -297,6 +365,8 @@ def _id_checks(state: IngestState) -> list[CellCheck]:
         CellCheck(pl.col(GEO).is_null(), "geography", "unknown", "geography"),
         CellCheck(pl.col(PER).is_null(), "period",
                   *_empty_or(PER_BLANK, period, "text", PERIOD_EXPECTED)),
+        CellCheck(known & fiscal_pending(state), "period", "text",
+                  state.indicator_codes.lookup(fiscal, pl.String(), IND)),
     ]  # fmt: skip
 
 
@@ -322,9 +392,19 @@ def _unit_checks(state: IngestState) -> list[CellCheck]:
     by_indicator = state.indicator_codes.lookup
     labels = by_indicator([u.label for u in units], pl.String(), IND)
     known = pl.col(IND).is_not_null()
-    mismatch = pl.col(UDIM).is_not_null() & (pl.col(UDIM) != pl.col(DIM))
+    mismatch = pl.col(UDIM).is_not_null() & ~_fits(state)
     dimension_names = by_indicator([u.dimension for u in units], pl.String(), IND)
-    detail = pl.format("expected a {} unit like the indicator's '{}'", dimension_names, labels)
+    given_names = pl.lit(pl.Series(list(state.dimensions), dtype=pl.String)).gather(pl.col(UDIM))
+    detail = pl.format(
+        "a unit of {}, which cannot be converted to the indicator's unit '{}' (a unit of {}); "
+        "expected a unit of {}",
+        given_names, labels, dimension_names, dimension_names,
+    )  # fmt: skip
+    bare = pl.format(
+        "a bare scale word, which says no unit for the indicator's unit '{}' (a unit of {}); "
+        "expected the unit itself, such as '{}'",
+        labels, dimension_names, labels,
+    )  # fmt: skip
     no_rate = pl.format(
         "no exchange rate for {} in fx_rates; add its rates to data/reference/fx_rates.csv "
         "or give the value in USD",
@@ -334,6 +414,7 @@ def _unit_checks(state: IngestState) -> list[CellCheck]:
     return [
         CellCheck(~pl.col(UNIT_BLANK) & pl.col(UNIT).is_null(), "unit", "text", UNIT_EXPECTED),
         CellCheck(known & mismatch, "unit", "text", detail),
+        CellCheck(known & _bare_scale_refused(state), "unit", "text", bare),
         CellCheck(known & ~mismatch & (pl.col(UDIM) == money) & ~pl.col(FX), "unit", "text",
                   no_rate),
     ]  # fmt: skip

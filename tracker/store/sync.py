@@ -19,7 +19,7 @@ from tracker.store.connection import (
     transaction,
     utc_now,
 )
-from tracker.units import parse_unit
+from tracker.units import counted_unit, fits, parse_unit
 
 REFERENCE_TABLES = ("initiatives", "geographies", "geography_members", "sources", "fx_rates")
 
@@ -145,7 +145,8 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
                 indicator.base_note, indicator.frequency, indicator.category,
                 indicator.preferred_source, indicator.default_initiative,
                 str(indicator.path.name) if indicator.path else None, indicator.sha256, now,
-                indicator.count_noun,
+                indicator.count_noun, indicator.fiscal_year_start_month,
+                indicator.fiscal_year_named_by,
             )
         )  # fmt: skip
         for target in indicator.targets:
@@ -162,11 +163,7 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
             )  # fmt: skip
     conn.execute("DELETE FROM targets")
     conn.execute("DELETE FROM indicators WHERE NOT list_contains(?, id)", [sorted(wanted)])
-    conn.executemany(
-        "INSERT OR REPLACE INTO indicators VALUES "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
+    conn.executemany(INSERT_INDICATOR, rows)
     if target_rows:
         conn.executemany(
             "INSERT INTO targets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", target_rows
@@ -174,6 +171,17 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('definitions_sha256', ?)", [digest])
     added = sorted(wanted - stored)
     return [f"added {name}" for name in added] + [f"removed {name}" for name in removed]
+
+
+INSERT_INDICATOR = f"""
+INSERT OR REPLACE INTO indicators BY NAME
+SELECT {", ".join(f"? AS {name}" for name in (
+    "id", "name", "description", "unit", "dimension", "base_unit", "multiplier", "measure",
+    "base_date", "base_note", "frequency", "category", "preferred_source",
+    "default_initiative", "definition_file", "definition_sha256", "synced_at", "count_noun",
+    "fiscal_year_start_month", "fiscal_year_named_by",
+))}
+"""  # fmt: skip
 
 
 def _check_definition_references(conn: Connection, indicators: Sequence[Indicator]) -> None:
@@ -198,7 +206,7 @@ def _check_definition_references(conn: Connection, indicators: Sequence[Indicato
             key = f"targets.{index}"
             target_unit = parse_unit(target.unit)
             assert target_unit is not None
-            if target_unit.dimension != unit.dimension:
+            if not fits(target_unit, counted_unit(unit, indicator.count_noun)):
                 raise DefinitionError(
                     f"{where}: key '{key}.unit': found '{target.unit}', expected a unit "
                     f"convertible to the indicator's '{indicator.unit}'."
@@ -221,9 +229,20 @@ def _check_definition_references(conn: Connection, indicators: Sequence[Indicato
 def catalog(conn: Connection) -> Catalog:
     """The names a CSV may use: indicators, initiatives, geographies, sources, currencies."""
     indicators = {
-        row[0]: IndicatorInfo(row[0], row[1], row[2], float(row[3]), row[4])
+        row[0]: IndicatorInfo(
+            row[0],
+            row[1],
+            row[2],
+            float(row[3]),
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            row[8],
+        )
         for row in conn.execute(
-            "SELECT id, dimension, base_unit, multiplier, default_initiative FROM indicators"
+            "SELECT id, dimension, base_unit, multiplier, default_initiative, unit, count_noun, "
+            "fiscal_year_start_month, fiscal_year_named_by FROM indicators"
         ).fetchall()
     }
     geographies: dict[str, str] = {}
