@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 
 MEASURES = ("flow", "level", "cumulative")
+# The initiative of every row of a context indicator (GDP, population): no programme's.
+CONTEXT_INITIATIVE = "CONTEXT"
 FREQUENCIES = ("annual", "semiannual", "quarterly", "monthly", "daily", "irregular")
 
 
@@ -43,6 +45,7 @@ class Indicator:
     base_date: date | None = None
     base_note: str | None = None
     default_initiative: str | None = None
+    context: bool = False  # belongs to no programme: GDP, population, total trade
     count_noun: str | None = None  # what a 'count' counts: 'deals' in '1,308 deals'
     targets: tuple[Target, ...] = ()
     path: Path | None = None
@@ -72,6 +75,7 @@ class IndicatorInfo:
     base_unit: str
     multiplier: float
     default_initiative: str | None
+    context: bool = False  # belongs to no programme (GDP, population): rows take CONTEXT
 
 
 @dataclass(frozen=True)
@@ -80,10 +84,13 @@ class Catalog:
 
     indicators: dict[str, IndicatorInfo]
     initiatives: set[str]
-    geographies: dict[str, str]  # lower-cased id or name -> id
+    geographies: dict[str, str]  # lower-cased id, or name as text.name_key -> id
     sources: dict[str, str]  # id -> title
     source_titles: dict[str, str]  # title -> id
     currencies: set[str]  # currencies with fx rates, USD included
+    geography_names: dict[str, str] = field(default_factory=dict)  # id -> name
+    # a name (text.name_key) that two geographies share -> their ids: refused, never guessed
+    ambiguous_geographies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # --- briefing definitions (reports/<name>.toml) --------------------------------------------

@@ -19,9 +19,19 @@ from tracker.store.connection import (
     transaction,
     utc_now,
 )
+from tracker.text import name_key
 from tracker.units import parse_unit
 
 REFERENCE_TABLES = ("initiatives", "geographies", "geography_members", "sources", "fx_rates")
+
+
+# The columns sync_indicators writes, in the order of its rows.
+INDICATOR_COLUMNS = (
+    "id", "name", "description", "unit", "dimension", "base_unit", "multiplier", "measure",
+    "base_date", "base_note", "frequency", "category", "preferred_source",
+    "default_initiative", "definition_file", "definition_sha256", "synced_at", "count_noun",
+    "context",
+)  # fmt: skip
 
 
 # What `tracker init` compares before and after syncing, to say what it restored: the
@@ -145,7 +155,7 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
                 indicator.base_note, indicator.frequency, indicator.category,
                 indicator.preferred_source, indicator.default_initiative,
                 str(indicator.path.name) if indicator.path else None, indicator.sha256, now,
-                indicator.count_noun,
+                indicator.count_noun, indicator.context,
             )
         )  # fmt: skip
         for target in indicator.targets:
@@ -163,8 +173,8 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
     conn.execute("DELETE FROM targets")
     conn.execute("DELETE FROM indicators WHERE NOT list_contains(?, id)", [sorted(wanted)])
     conn.executemany(
-        "INSERT OR REPLACE INTO indicators VALUES "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT OR REPLACE INTO indicators ({', '.join(INDICATOR_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * len(INDICATOR_COLUMNS))})",
         rows,
     )
     if target_rows:
@@ -221,16 +231,22 @@ def _check_definition_references(conn: Connection, indicators: Sequence[Indicato
 def catalog(conn: Connection) -> Catalog:
     """The names a CSV may use: indicators, initiatives, geographies, sources, currencies."""
     indicators = {
-        row[0]: IndicatorInfo(row[0], row[1], row[2], float(row[3]), row[4])
+        row[0]: IndicatorInfo(row[0], row[1], row[2], float(row[3]), row[4], bool(row[5]))
         for row in conn.execute(
-            "SELECT id, dimension, base_unit, multiplier, default_initiative FROM indicators"
+            "SELECT id, dimension, base_unit, multiplier, default_initiative, context "
+            "FROM indicators"
         ).fetchall()
     }
-    geographies: dict[str, str] = {}
+    names: dict[str, str] = {}
+    by_name: dict[str, set[str]] = {}
     for geo_id, name in conn.execute("SELECT id, name FROM geographies").fetchall():
-        geographies.setdefault(str(name).lower(), geo_id)
-    for (geo_id,) in conn.execute("SELECT id FROM geographies").fetchall():
+        names[geo_id] = name
+        by_name.setdefault(name_key(str(name)), set()).add(geo_id)
+    geographies = {key: ids.pop() for key, ids in by_name.items() if len(ids) == 1}
+    ambiguous = {key: tuple(sorted(ids)) for key, ids in by_name.items() if len(ids) > 1}
+    for geo_id in names:  # an id always means itself, whatever name another place has
         geographies[str(geo_id).lower()] = geo_id
+        ambiguous.pop(str(geo_id).lower(), None)
     source_rows = conn.execute("SELECT id, title FROM sources").fetchall()
     currencies = {r[0] for r in conn.execute("SELECT DISTINCT currency FROM fx_rates").fetchall()}
     return Catalog(
@@ -240,4 +256,6 @@ def catalog(conn: Connection) -> Catalog:
         sources={row[0]: row[1] for row in source_rows},
         source_titles={row[1]: row[0] for row in source_rows},
         currencies=currencies | {"USD"},
+        geography_names=names,
+        ambiguous_geographies=ambiguous,
     )
