@@ -630,7 +630,8 @@ def test_every_bad_cell_is_named_by_line_column_found_and_expected(
         f"{f}:2: column 'indicator': found 'new_deal', unknown indicator; did you mean "
         "'new_deals'?",
         f"{f}:3: column 'initiative': found 'BRII', unknown initiative; did you mean 'BRI'?",
-        f"{f}:3: column 'geography': found 'Kasakstan', unknown geography; did you mean 'KAZ' (Kazakhstan)?",
+        f"{f}:3: column 'geography': found 'Kasakstan', unknown geography; did you mean 'KAZ' "
+        "(Kazakhstan)?",
         f"{f}:3: column 'period': found '2024-13', expected a period like 2024, 2024-H1, "
         "2024-Q3, 2024-07 or 2024-07-15",
         f"{f}:3: column 'value': found 'abc', expected a number",

@@ -143,8 +143,11 @@ def indicators_list(ctx: typer.Context) -> None:
             else amount(row["latest_value"], row["unit"], row["currency"], row["count_noun"]),
             row["latest_period"] or "no data yet",
             # a context figure is no programme's: never shown as if CONTEXT were one
-            " ".join(filter(None, [CONTEXT_LABEL if row["context"] else row["initiative"],
-                                   row["source"]])),
+            " ".join(
+                filter(
+                    None, [CONTEXT_LABEL if row["context"] else row["initiative"], row["source"]]
+                )
+            ),
             str(row["series"]),
         )
     out.print(table)

@@ -1,7 +1,8 @@
 """Geography texts of a CSV -> geography ids, never by a guess.
 
-A text resolves, in this order, to: an id or a name of the shipped table (case and the kind
-of apostrophe do not matter; a name two geographies share is refused); else a country name
+A text resolves, in this order, to: an id as written; an id or a name of the shipped table
+(case and the kind of apostrophe do not matter; a name two geographies share, or one that is
+another's id, is refused); else a country name
 as other datasets spell it (`Kyrgyz Republic`, `Lao PDR`, `Egypt, Arab Rep.`, `Viet Nam`),
 through country_converter's regular expressions. A text that matches no country, or more
 than one, or that is part of another country's name (`Korea`: North Korea; `Congo`: the
@@ -67,6 +68,8 @@ class GeographyResolver:
         self.refused: dict[str, tuple[str, ...]] = {}
 
     def __call__(self, text: str) -> str | None:
+        if text in self.catalog.geography_names:  # an id as written always means itself
+            return text
         key = name_key(text)
         known = self.catalog.geographies.get(key) or self.catalog.geographies.get(text.lower())
         if known is not None:

@@ -119,7 +119,10 @@ class Codes:
         blanks = [not text.strip() for text in texts]
         if any(blanks):
             is_blank = is_blank | per_category(frame, name, blanks, pl.Boolean())
-        codes = [self.resolve_text(text) for text in texts]
+        # Only the categories rows use: the categories also hold texts no row has (the
+        # header's), and resolving a geography text may load country_converter.
+        used = set(frame.get_column(name).to_physical().unique().drop_nulls().to_list())
+        codes = [self.resolve_text(text) if i in used else None for i, text in enumerate(texts)]
         return [
             per_category(frame, name, codes, pl.UInt32()).alias(code),
             is_blank.alias(blank),

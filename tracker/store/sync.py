@@ -242,11 +242,10 @@ def catalog(conn: Connection) -> Catalog:
     for geo_id, name in conn.execute("SELECT id, name FROM geographies").fetchall():
         names[geo_id] = name
         by_name.setdefault(name_key(str(name)), set()).add(geo_id)
+    for geo_id in names:  # 'micronesia' is a region's id and (any case) a country's name
+        by_name.setdefault(str(geo_id).lower(), set()).add(geo_id)
     geographies = {key: ids.pop() for key, ids in by_name.items() if len(ids) == 1}
     ambiguous = {key: tuple(sorted(ids)) for key, ids in by_name.items() if len(ids) > 1}
-    for geo_id in names:  # an id always means itself, whatever name another place has
-        geographies[str(geo_id).lower()] = geo_id
-        ambiguous.pop(str(geo_id).lower(), None)
     source_rows = conn.execute("SELECT id, title FROM sources").fetchall()
     currencies = {r[0] for r in conn.execute("SELECT DISTINCT currency FROM fx_rates").fetchall()}
     return Catalog(
