@@ -97,3 +97,17 @@ def test_a_context_definition_with_a_programme_key_is_refused(
         result.output.split()
     )
     assert "Traceback" not in result.output
+
+
+def test_aggregates_and_context_are_neither_regions_nor_programmes_of_variants(
+    tracker_db: Path,
+) -> None:
+    from tracker import store
+    from tracker.briefing.variants import GEOGRAPHY_FACTS, INITIATIVES
+
+    with store.connect(tracker_db, read_only=True) as conn:
+        facts = conn.execute(GEOGRAPHY_FACTS, [["KAZ"]]).fetchall()
+        initiatives = [row[0] for row in conn.execute(INITIATIVES).fetchall()]
+    # KAZ is also a land-locked developing country (an aggregate): not a region it is in
+    assert facts[0][2] == ["central-asia", "asia"]
+    assert "CONTEXT" not in initiatives and "BRI" in initiatives
