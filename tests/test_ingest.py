@@ -618,7 +618,7 @@ def test_every_bad_cell_is_named_by_line_column_found_and_expected(
     path = long_csv(
         tmp_path, "bad.csv",
         f"new_deal,BRI,WLD,2024,1,,{SOURCE},",
-        "new_deals,BRII,Kazakstan,2024-13,abc,,gfdc-bri-2032,",
+        "new_deals,BRII,Kasakstan,2024-13,abc,,gfdc-bri-2032,",
         "new_deals,BRI,Atlantis,,NaN,GW,,",
         f"financing,,WLD,2024,1,XYZ bn,{SOURCE},",
         f"financing,GG,WLD,2024,inf,widgets,{SOURCE},",
@@ -631,7 +631,8 @@ def test_every_bad_cell_is_named_by_line_column_found_and_expected(
         f"{f}:2: column 'indicator': found 'new_deal', unknown indicator; did you mean "
         "'new_deals'?",
         f"{f}:3: column 'initiative': found 'BRII', unknown initiative; did you mean 'BRI'?",
-        f"{f}:3: column 'geography': found 'Kazakstan', unknown geography; did you mean 'KAZ'?",
+        f"{f}:3: column 'geography': found 'Kasakstan', unknown geography; did you mean 'KAZ' "
+        "(Kazakhstan)?",
         f"{f}:3: column 'period': found '2024-13', expected a period like 2024, 2024-H1 "
         "(H1 2024), 2024-Q3 (Q3 2024), 2024-07 (Jul 2024) or 2024-07-15 (15 Jul 2024)",
         f"{f}:3: column 'value': found 'abc', expected a number",

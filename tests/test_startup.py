@@ -24,7 +24,7 @@ print()
 print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 # pydantic: typer 0.29 and later validate every parameter with it (see pyproject.toml).
-NEVER_AT_START = ("altair", "polars", "weasyprint", "pydantic")
+NEVER_AT_START = ("altair", "polars", "weasyprint", "pydantic", "country_converter", "pandas")
 NOT_FOR_THESE = ("vl_convert", "apscheduler", "jinja2", "jsonschema", "pyarrow", "pint")
 
 

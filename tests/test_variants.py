@@ -288,7 +288,9 @@ def test_a_geography_id_that_cannot_name_a_file_is_refused_before_rendering(
 ) -> None:
     with duckdb.connect(str(tracker_db)) as conn:
         conn.execute("INSERT INTO geographies (id, name, kind) VALUES ('bad id', 'Bad', 'country')")
-        conn.execute("INSERT INTO geography_members VALUES ('central-asia', 'bad id')")
+        conn.execute(
+            "INSERT INTO geography_members (region, member) VALUES ('central-asia', 'bad id')"
+        )
     result = invoke("brief", REPORT, "--each", "geography", "--out", tmp_path / "o",
                     db=tracker_db)  # fmt: skip
     assert result.exit_code == 2

@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 
 MEASURES = ("flow", "level", "cumulative")
+# The initiative of every row of a context indicator (GDP, population): no programme's.
+CONTEXT_INITIATIVE = "CONTEXT"
 FREQUENCIES = ("annual", "semiannual", "quarterly", "monthly", "daily", "irregular")
 
 
@@ -43,6 +45,7 @@ class Indicator:
     base_date: date | None = None
     base_note: str | None = None
     default_initiative: str | None = None
+    context: bool = False  # belongs to no programme: GDP, population, total trade
     count_noun: str | None = None  # what a 'count' counts: 'deals' in '1,308 deals'
     # its fiscal year, when its files give fiscal years (FY2025): first month, and whether
     # FY2025 names the year it starts ('start') or ends in ('end'); see tracker.periods
@@ -80,6 +83,7 @@ class IndicatorInfo:
     count_noun: str | None = None
     fiscal_year_start_month: int | None = None
     fiscal_year_named_by: str | None = None
+    context: bool = False  # belongs to no programme (GDP, population): rows take CONTEXT
 
 
 @dataclass(frozen=True)
@@ -88,10 +92,13 @@ class Catalog:
 
     indicators: dict[str, IndicatorInfo]
     initiatives: set[str]
-    geographies: dict[str, str]  # lower-cased id or name -> id
+    geographies: dict[str, str]  # lower-cased id, or name as text.name_key -> id
     sources: dict[str, str]  # id -> title
     source_titles: dict[str, str]  # title -> id
     currencies: set[str]  # currencies with fx rates, USD included
+    geography_names: dict[str, str] = field(default_factory=dict)  # id -> name
+    # a name (text.name_key) that two geographies share -> their ids: refused, never guessed
+    ambiguous_geographies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # --- briefing definitions (reports/<name>.toml) --------------------------------------------

@@ -103,7 +103,7 @@ def closest(found: str, known: Iterable[str], cutoff: float = 0.6) -> str | None
     >>> closest("KAZZ", ["KAZ", "KGZ"]), closest("zzz", ["KAZ"])
     ('KAZ', None)
     """
-    close = get_close_matches(found, list(known), n=1, cutoff=cutoff)
+    close = closest_few(found, known, 1, cutoff)
     return close[0] if close else None
 
 
@@ -116,3 +116,25 @@ def show(text: str, limit: int = 80) -> str:
         shown = "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in _ESCAPED_CATEGORIES
                         else c for c in shown)  # fmt: skip
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def closest_few(found: str, known: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """Up to `n` names of `known` closest to `found`, closest first, by the rule of `closest`.
+
+    >>> closest_few("Nigr", ["Niger", "Nigeria", "Norway"])
+    ['Niger', 'Nigeria']
+    """
+    return get_close_matches(found, list(known), n=n, cutoff=cutoff)
+
+
+_APOSTROPHES = str.maketrans(dict.fromkeys("\u2019\u2018\u02bc\u02b9\u2032\u00b4`", "'"))
+
+
+def name_key(name: str) -> str:
+    """A name as names are compared: case-folded, every apostrophe straight, white space
+    collapsed.
+
+    >>> name_key("Côte d\u2019Ivoire") == name_key("CÔTE  D'IVOIRE")
+    True
+    """
+    return " ".join(name.translate(_APOSTROPHES).casefold().split())

@@ -49,13 +49,12 @@ def write_csv(template: Path, path: Path, rows: int) -> int:
     """A long CSV of `rows` distinct points; returns the number written."""
     with store.connect(template, read_only=True) as conn:
         catalog = store.catalog(conn)
+    # programme figures only: context indicators take no initiative (README "CSV format")
+    programme = sorted(i for i, info in catalog.indicators.items() if not info.context)
     indicators = pl.DataFrame(
-        {
-            "indicator": sorted(catalog.indicators),
-            "unit": [_label(catalog.indicators[i]) for i in sorted(catalog.indicators)],
-        }
+        {"indicator": programme, "unit": [_label(catalog.indicators[i]) for i in programme]}
     )
-    initiatives = pl.DataFrame({"initiative": sorted(catalog.initiatives)})
+    initiatives = pl.DataFrame({"initiative": sorted(catalog.initiatives - {"CONTEXT"})})
     geographies = pl.DataFrame({"geography": sorted(set(catalog.geographies.values()))})
     years = [str(y) for y in range(2000, 2031)]
     months = [f"{y}-{m:02d}" for y in range(2000, 2031) for m in range(1, 13)]

@@ -37,8 +37,10 @@ VALUES ($1, $2, 'tests/benchmarks', 'synthetic', $3)
 # regions) is touched, so it renders the same pages.
 MANY_OBSERVATIONS = """
 INSERT INTO observations
-WITH ind AS (SELECT id, dimension, row_number() OVER (ORDER BY id) - 1 AS k FROM indicators),
-     ini AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM initiatives),
+WITH ind AS (SELECT id, dimension, row_number() OVER (ORDER BY id) - 1 AS k FROM indicators
+             WHERE NOT context),
+     ini AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM initiatives
+             WHERE id <> 'CONTEXT'),
      geo AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM geographies
              WHERE kind = 'country' AND NOT list_contains($5, id)),
      sizes AS (SELECT (SELECT count(*) FROM ind) AS ni, (SELECT count(*) FROM ini) AS nn,

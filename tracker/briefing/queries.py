@@ -93,6 +93,7 @@ ORDER BY w.position, list_position($3, l.initiative), list_position($4, l.geogra
 
 # Money figures of the programmes on one USD basis, through comparison_usd_as_of, with
 # what each programme counts (initiatives.measures) and whether the source is secondary.
+# Context figures (GDP, population) are no programme's and are never compared with one.
 COMPARISON = """
 SELECT c.initiative, c.initiative_name, n.measures, n.colour, c.indicator, c.geography,
        c.period, c.period_end, c.value, c.currency, c.unit, c.measure, c.usd_per_unit,
@@ -104,6 +105,7 @@ LEFT JOIN initiatives AS n ON n.id = c.initiative
 LEFT JOIN sources AS s ON s.id = c.source
 WHERE list_contains($2, c.indicator) AND list_contains($3, c.initiative)
   AND list_contains($4, c.geography) AND c.period_end >= $5 AND c.period_end <= $6
+  AND NOT c.context
 ORDER BY list_position($3, c.initiative), c.period_end, c.source
 """
 

@@ -60,7 +60,8 @@ SELECT g.id FROM geographies AS g
 WHERE g.kind = 'country'
   AND (g.id IN (SELECT id FROM with_data)
        OR g.id IN (SELECT m.member FROM geography_members AS m
-                   JOIN with_data AS d ON d.id = m.region))
+                   JOIN with_data AS d ON d.id = m.region
+                   JOIN geographies AS r ON r.id = m.region AND r.kind = 'region'))
 ORDER BY g.id
 """
 # These three take no parameters: every id of the reference table.
@@ -68,9 +69,11 @@ COUNTRIES = "SELECT id FROM geographies WHERE kind = 'country' ORDER BY id"
 REGIONS = "SELECT id FROM geographies WHERE kind = 'region' ORDER BY id"
 INITIATIVES_WITH_DATA = f"""
 WITH {_WITH_DATA.format(column="initiative")}
-SELECT i.id FROM initiatives AS i SEMI JOIN with_data AS d ON d.id = i.id ORDER BY i.id
+SELECT i.id FROM initiatives AS i SEMI JOIN with_data AS d ON d.id = i.id
+WHERE i.id <> 'CONTEXT' ORDER BY i.id
 """
-INITIATIVES = "SELECT id FROM initiatives ORDER BY id"
+# CONTEXT holds figures of no programme: never a programme's variant.
+INITIATIVES = "SELECT id FROM initiatives WHERE id <> 'CONTEXT' ORDER BY id"
 
 VALUE_QUERIES: dict[tuple[str, str], str] = {
     ("geography", "geographies with data"): GEOGRAPHIES_WITH_DATA,
@@ -86,16 +89,19 @@ VALUE_QUERIES: dict[tuple[str, str], str] = {
 assert set(VALUE_QUERIES) == {(n, q) for n, qs in PARAM_VALUE_QUERIES.items() for q in qs}
 
 # What a placeholder is replaced by: the name, the id, the regions a geography belongs to
-# (smallest first: central-asia before asia).
+# (smallest first: central-asia before asia). Regions only: an aggregate such as the least
+# developed countries or a World Bank income group is not where a country is.
 GEOGRAPHY_FACTS = """
-WITH sizes AS (SELECT region, count(*) AS members FROM geography_members GROUP BY region)
+WITH sizes AS (SELECT region, count(*) AS members FROM geography_members GROUP BY region),
+     regional AS (SELECT m.* FROM geography_members AS m
+                  JOIN geographies AS r ON r.id = m.region AND r.kind = 'region')
 SELECT g.id, g.name,
        list(m.region ORDER BY s.members, m.region) FILTER (WHERE m.region IS NOT NULL)
            AS regions,
        list(r.name ORDER BY s.members, m.region) FILTER (WHERE m.region IS NOT NULL)
            AS region_names
 FROM geographies AS g
-LEFT JOIN geography_members AS m ON m.member = g.id
+LEFT JOIN regional AS m ON m.member = g.id
 LEFT JOIN sizes AS s ON s.region = m.region
 LEFT JOIN geographies AS r ON r.id = m.region
 WHERE list_contains($1, g.id)

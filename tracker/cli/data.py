@@ -98,8 +98,11 @@ def ingest_command(
 
 # --- indicators ---------------------------------------------------------------------------
 
+# How a context indicator (context = true in its definition) is named where a programme would be.
+CONTEXT_LABEL = "context"
+
 LATEST_PER_INDICATOR = """
-SELECT i.id, i.name, i.unit, i.count_noun, i.measure, i.frequency, i.category,
+SELECT i.id, i.name, i.unit, i.count_noun, i.measure, i.frequency, i.category, i.context,
        l.value AS latest_value, l.currency, l.period AS latest_period,
        l.initiative, l.source, coalesce(n.series, 0) AS series
 FROM indicators AS i
@@ -138,7 +141,12 @@ def indicators_list(ctx: typer.Context) -> None:
             if row["latest_value"] is None
             else amount(row["latest_value"], row["unit"], row["currency"], row["count_noun"]),
             row["latest_period"] or "no data yet",
-            " ".join(filter(None, [row["initiative"], row["source"]])),
+            # a context figure is no programme's: never shown as if CONTEXT were one
+            " ".join(
+                filter(
+                    None, [CONTEXT_LABEL if row["context"] else row["initiative"], row["source"]]
+                )
+            ),
             str(row["series"]),
         )
     out.print(table)
@@ -168,6 +176,9 @@ def indicators_show(
                 "preferred_source", "default_initiative", "definition_file"):  # fmt: skip
         if definition[key] is not None:
             out.print(f"  {key}: {definition[key]}", markup=False, highlight=False)
+    if definition["context"]:
+        out.print(f"  {CONTEXT_LABEL}: belongs to no programme; never compared with one",
+                  markup=False, highlight=False)  # fmt: skip
     out.print(sql_output.table(series, "Series (current vintages)"))
     out.print(sql_output.table(targets, "Targets") if any(targets.batches) else "Targets: none")
     out.print(sql_output.table(sources, "Sources"))

@@ -90,6 +90,12 @@ def load_indicator(path: Path) -> Indicator:
             f"{path}: key 'count_noun': found '{document['count_noun']}' for the unit "
             f"'{document['unit']}', expected it only with the unit 'count' (remove the key)."
         )
+    if document.get("context") and ("default_initiative" in document or "targets" in document):
+        key = "default_initiative" if "default_initiative" in document else "targets"
+        raise DefinitionError(
+            f"{path}: key '{key}': a context indicator (context = true) belongs to no "
+            "programme, so it takes no default initiative and no targets (remove the key)."
+        )
     targets = tuple(
         _target(path, document["id"], index, item)
         for index, item in enumerate(document.get("targets", []))
@@ -106,6 +112,7 @@ def load_indicator(path: Path) -> Indicator:
         base_date=_date(document.get("base_date")),
         base_note=document.get("base_note"),
         default_initiative=document.get("default_initiative"),
+        context=bool(document.get("context", False)),
         count_noun=document.get("count_noun"),
         fiscal_year_start_month=document.get("fiscal_year", {}).get("start_month"),
         fiscal_year_named_by=document.get("fiscal_year", {}).get("named_by"),

@@ -19,7 +19,8 @@ import polars as pl
 
 from tracker.ingest.columns import COL, FILE, ROW, dtype
 from tracker.ingest.csv_text import Table, categories, per_category
-from tracker.models import Catalog
+from tracker.ingest.geographies import GeographyResolver
+from tracker.models import CONTEXT_INITIATIVE, Catalog
 from tracker.periods import FiscalYear, Period, fiscal_period, parse_fiscal_label, parse_period
 from tracker.text import closest
 from tracker.text import show as show  # part of ingest's interface
@@ -108,7 +109,10 @@ class Codes:
         blanks = [not text.strip() for text in texts]
         if any(blanks):
             is_blank = is_blank | per_category(frame, name, blanks, pl.Boolean())
-        codes = [self.resolve_text(text) for text in texts]
+        # Only the categories rows use: the categories also hold texts no row has (the
+        # header's), and resolving a geography text may load country_converter.
+        used = set(frame.get_column(name).to_physical().unique().drop_nulls().to_list())
+        codes = [self.resolve_text(text) if i in used else None for i, text in enumerate(texts)]
         return [
             per_category(frame, name, codes, pl.UInt32()).alias(code),
             is_blank.alias(blank),
@@ -180,7 +184,8 @@ class IngestState:
         self.indicators_by_lower = {i.lower(): i for i in catalog.indicators}
         self.indicator_codes = Codes(lambda t: self.indicators_by_lower.get(t.lower()))
         self.initiative_codes = Codes(lambda t: self.initiatives_by_lower.get(t.lower()))
-        self.geography_codes = Codes(lambda t: catalog.geographies.get(t.lower()))
+        self.geographies = GeographyResolver(catalog)
+        self.geography_codes = Codes(self.geographies)
         self.period_codes = Codes(canonical_period)
         self.fiscal_periods: dict[str, Period] = {}  # period code id -> a fiscal year
         self.unit_codes = Codes(canonical_unit)
@@ -281,11 +286,10 @@ class IngestState:
     def suggestion(self, what: str, found: str) -> str:
         """'; did you mean ...?' with the closest known name, else what is expected."""
         catalog = self.catalog
-        if what == "geography":  # names are matched lower-cased; suggest the id
-            names = list(catalog.geographies)
-            match = closest(found.lower(), names, cutoff=0.75)
-            if match:
-                return f"; did you mean '{catalog.geographies[match]}'?"
+        if what == "geography":
+            hint = self.geographies.suggestion(found)
+            if hint:
+                return hint
         else:
             known = {
                 "indicator": catalog.indicators,
@@ -297,7 +301,8 @@ class IngestState:
                 return f"; did you mean '{match}'?"
         return {
             "indicator": "; run `tracker indicators` to list them",
-            "initiative": f"; expected one of {', '.join(sorted(self.catalog.initiatives))}",
+            "initiative": "; expected one of "
+            + ", ".join(sorted(self.catalog.initiatives - {CONTEXT_INITIATIVE})),
             "geography": "; expected an ISO alpha-3 code, a region id or a name from "
             "data/reference/geographies.csv",
             "source": "; a source id must be in data/reference/sources.csv (free text with "

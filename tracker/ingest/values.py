@@ -45,6 +45,7 @@ from tracker.ingest.columns import (
 )
 from tracker.ingest.csv_text import Table, categories, per_category
 from tracker.ingest.state import FISCAL_PENDING, IngestState, unit_alternative, unit_facts
+from tracker.models import CONTEXT_INITIATIVE
 from tracker.units import COUNT_DIMENSIONS
 
 NO_VALUE_CELLS = ("", "..", "na", "n/a", "-")
@@ -163,8 +164,9 @@ def _default_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Exp
     indicator's default initiative, WLD, --source (only where some are blank)."""
     catalog = state.catalog
     indicators = [catalog.indicators[i] for i in state.indicator_codes.ids]
-    defaults = [state.initiative_codes.code(i.default_initiative) if i.default_initiative else None
-                for i in indicators]  # fmt: skip
+    defaults = [state.initiative_codes.code(CONTEXT_INITIATIVE) if i.context
+                else state.initiative_codes.code(i.default_initiative) if i.default_initiative
+                else None for i in indicators]  # fmt: skip
     world = state.geography_codes.code(catalog.geographies.get("wld", DEFAULT_GEOGRAPHY))
     filled = {
         (INI, INI_BLANK): state.indicator_codes.lookup(defaults, pl.UInt32(), IND),
@@ -345,7 +347,13 @@ def _empty_or(blank: str, empty: str, otherwise: str, detail: str) -> tuple[pl.E
 def _id_checks(state: IngestState) -> list[CellCheck]:
     """Indicator, initiative, geography and period: blank where required, or unknown."""
     known = pl.col(IND).is_not_null()
-    initiatives = ", ".join(sorted(state.catalog.initiatives))
+    initiatives = ", ".join(sorted(state.catalog.initiatives - {CONTEXT_INITIATIVE}))
+    names = state.indicator_codes.lookup(state.indicator_codes.ids, pl.String(), IND)
+    is_context = state.indicator_codes.lookup(
+        [state.catalog.indicators[i].context for i in state.indicator_codes.ids], pl.Boolean(), IND
+    )
+    context = state.initiative_codes.code(CONTEXT_INITIATIVE)
+    given = known & pl.col(INI).is_not_null()
     no_default = pl.format(
         "one of {} (indicator '{}' has no default initiative)",
         pl.lit(initiatives),
@@ -361,6 +369,20 @@ def _id_checks(state: IngestState) -> list[CellCheck]:
             "initiative",
             pl.when(pl.col(INI_BLANK)).then(pl.lit("empty")).otherwise(pl.lit("unknown")),
             pl.when(pl.col(INI_BLANK)).then(no_default).otherwise(pl.lit("initiative")),
+        ),
+        CellCheck(
+            given & is_context & (pl.col(INI) != context),
+            "initiative",
+            "text",
+            pl.format("expected nothing: indicator '{}' is a context figure of no programme "
+                      "(context = true); leave the initiative empty", names),
+        ),
+        CellCheck(
+            given & ~is_context & (pl.col(INI) == context),
+            "initiative",
+            "text",
+            pl.format("expected a programme: {} is only for context indicators, and "
+                      "indicator '{}' is not one", pl.lit(CONTEXT_INITIATIVE), names),
         ),
         CellCheck(pl.col(GEO).is_null(), "geography", "unknown", "geography"),
         CellCheck(pl.col(PER).is_null(), "period",

@@ -19,9 +19,19 @@ from tracker.store.connection import (
     transaction,
     utc_now,
 )
+from tracker.text import name_key
 from tracker.units import counted_unit, fits, parse_unit
 
 REFERENCE_TABLES = ("initiatives", "geographies", "geography_members", "sources", "fx_rates")
+
+
+# The columns sync_indicators writes, in the order of its rows.
+INDICATOR_COLUMNS = (
+    "id", "name", "description", "unit", "dimension", "base_unit", "multiplier", "measure",
+    "base_date", "base_note", "frequency", "category", "preferred_source",
+    "default_initiative", "definition_file", "definition_sha256", "synced_at", "count_noun",
+    "fiscal_year_start_month", "fiscal_year_named_by", "context",
+)  # fmt: skip
 
 
 # What `tracker init` compares before and after syncing, to say what it restored: the
@@ -146,7 +156,7 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
                 indicator.preferred_source, indicator.default_initiative,
                 str(indicator.path.name) if indicator.path else None, indicator.sha256, now,
                 indicator.count_noun, indicator.fiscal_year_start_month,
-                indicator.fiscal_year_named_by,
+                indicator.fiscal_year_named_by, indicator.context,
             )
         )  # fmt: skip
         for target in indicator.targets:
@@ -175,13 +185,8 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
 
 INSERT_INDICATOR = f"""
 INSERT OR REPLACE INTO indicators BY NAME
-SELECT {", ".join(f"? AS {name}" for name in (
-    "id", "name", "description", "unit", "dimension", "base_unit", "multiplier", "measure",
-    "base_date", "base_note", "frequency", "category", "preferred_source",
-    "default_initiative", "definition_file", "definition_sha256", "synced_at", "count_noun",
-    "fiscal_year_start_month", "fiscal_year_named_by",
-))}
-"""  # fmt: skip
+SELECT {", ".join(f"? AS {name}" for name in INDICATOR_COLUMNS)}
+"""
 
 
 def _check_definition_references(conn: Connection, indicators: Sequence[Indicator]) -> None:
@@ -239,17 +244,22 @@ def catalog(conn: Connection) -> Catalog:
             row[6],
             row[7],
             row[8],
+            bool(row[9]),
         )
         for row in conn.execute(
             "SELECT id, dimension, base_unit, multiplier, default_initiative, unit, count_noun, "
-            "fiscal_year_start_month, fiscal_year_named_by FROM indicators"
+            "fiscal_year_start_month, fiscal_year_named_by, context FROM indicators"
         ).fetchall()
     }
-    geographies: dict[str, str] = {}
+    names: dict[str, str] = {}
+    by_name: dict[str, set[str]] = {}
     for geo_id, name in conn.execute("SELECT id, name FROM geographies").fetchall():
-        geographies.setdefault(str(name).lower(), geo_id)
-    for (geo_id,) in conn.execute("SELECT id FROM geographies").fetchall():
-        geographies[str(geo_id).lower()] = geo_id
+        names[geo_id] = name
+        by_name.setdefault(name_key(str(name)), set()).add(geo_id)
+    for geo_id in names:  # 'micronesia' is a region's id and (any case) a country's name
+        by_name.setdefault(str(geo_id).lower(), set()).add(geo_id)
+    geographies = {key: ids.pop() for key, ids in by_name.items() if len(ids) == 1}
+    ambiguous = {key: tuple(sorted(ids)) for key, ids in by_name.items() if len(ids) > 1}
     source_rows = conn.execute("SELECT id, title FROM sources").fetchall()
     currencies = {r[0] for r in conn.execute("SELECT DISTINCT currency FROM fx_rates").fetchall()}
     return Catalog(
@@ -259,4 +269,6 @@ def catalog(conn: Connection) -> Catalog:
         sources={row[0]: row[1] for row in source_rows},
         source_titles={row[1]: row[0] for row in source_rows},
         currencies=currencies | {"USD"},
+        geography_names=names,
+        ambiguous_geographies=ambiguous,
     )
