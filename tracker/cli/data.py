@@ -62,12 +62,26 @@ def ingest_command(
         str | None,
         typer.Option(help="Field delimiter [default: ',' or, by the header, ';' or tab]."),
     ] = None,
+    locale: Annotated[
+        str | None,
+        typer.Option(
+            help="How the numbers are written, e.g. de (1.234,5), fr, de_CH, en_IN [default: "
+            "en, refusing a number another locale reads differently]."
+        ),
+    ] = None,
+    decimal: Annotated[
+        str | None,
+        typer.Option(help="Only the decimal mark, '.' or ',' (digits grouped by the other, "
+                     "a space or an apostrophe)."),
+    ] = None,
 ) -> None:
     """Load indicator values from CSV files: all of them, or none if anything is refused."""
     from tracker import ingest, store
 
     path = db_path(ctx)
-    options = ingest.IngestOptions(source=source, encoding=encoding, delimiter=delimiter)
+    options = ingest.IngestOptions(
+        source=source, encoding=encoding, delimiter=delimiter, locale=locale, decimal=decimal
+    )
     with reported():
         for file in files:
             if not file.is_file():
