@@ -115,7 +115,7 @@ def ingest_command(
 
 LATEST_PER_INDICATOR = """
 SELECT i.id, i.name, i.unit, i.count_noun, i.measure, i.frequency, i.category,
-       l.value AS latest_value, l.currency, l.period AS latest_period,
+       l.value AS latest_value, l.qualifier, l.currency, l.period AS latest_period,
        l.initiative, l.source, coalesce(n.series, 0) AS series
 FROM indicators AS i
 LEFT JOIN (
@@ -151,7 +151,10 @@ def indicators_list(ctx: typer.Context) -> None:
             row["category"],
             "-"
             if row["latest_value"] is None
-            else amount(row["latest_value"], row["unit"], row["currency"], row["count_noun"]),
+            else amount(
+                row["latest_value"], row["unit"], row["currency"], row["count_noun"],
+                row["qualifier"],
+            ),
             row["latest_period"] or "no data yet",
             " ".join(filter(None, [row["initiative"], row["source"]])),
             str(row["series"]),
@@ -191,14 +194,18 @@ def indicators_show(
 SERIES_OF_INDICATOR = """
 SELECT c.initiative, c.geography, c.source, count(*) AS points,
        arg_min(c.period, c.period_end) AS first, arg_max(c.period, c.period_end) AS last,
-       arg_max(c.value, c.period_end) AS latest_value, any_value(c.currency) AS currency
+       arg_max(c.value, c.period_end) AS latest_value,
+       -- the newest point's qualifier, NULL when it is exact (arg_max would skip the NULL)
+       arg_max_null(c.qualifier, c.period_end) AS latest_qualifier,
+       any_value(c.currency) AS currency
 FROM observations_current AS c
 WHERE c.indicator = ?
 GROUP BY ALL ORDER BY c.initiative, c.geography, c.source
 """
 TARGETS_OF_INDICATOR = """
 SELECT initiative, geography, label, target_value, target_currency, due, latest_period,
-       latest_value, round(share_achieved * 100, 1) AS percent_achieved, target_source
+       latest_value, latest_qualifier, round(share_achieved * 100, 1) AS percent_achieved,
+       target_source
 FROM target_progress WHERE indicator = ? ORDER BY initiative, due, target_value
 """
 SOURCES_OF_INDICATOR = """
