@@ -11,10 +11,10 @@ import pytest
 
 from tests.conftest import ingest_rows, invoke
 
-# The views as migration 001 defined them, over observations_current.
+# The views as migrations 001 and 004 defined them, over observations_current.
 RANKED_LATEST_VALUES = """
 SELECT c.indicator, c.initiative, c.geography, c.source, c.period, c.period_start,
-       c.period_end, c.value, c.currency, i.unit, i.measure, c.note, c.recorded_at
+       c.period_end, c.value, c.qualifier, c.currency, i.unit, i.measure, c.note, c.recorded_at
 FROM observations_current AS c
 JOIN indicators AS i ON i.id = c.indicator
 QUALIFY row_number() OVER (

@@ -161,13 +161,14 @@ def _read_figures(frame: pl.DataFrame, layout: Layout, state: IngestState) -> pl
             results[name].append(result)
     read = distinct.with_columns(
         pl.Series(NUMBER, results[NUMBER], pl.Float64),
-        pl.Series("_q", results[QUAL], pl.String),
-        pl.Series("_u", results[UNIT], pl.UInt32),
+        pl.Series("read_qualifier", results[QUAL], pl.String),
+        pl.Series("read_unit", results[UNIT], pl.UInt32),
         pl.Series(VALUE_UNIT, results[VALUE_UNIT], pl.String),
         pl.Series(VALUE_PROBLEM, results[VALUE_PROBLEM], pl.String),
     )
     updates = cells.join(read, on=keys, how="left", nulls_equal=True).select(
-        ROW, COL, NUMBER, pl.col("_q").alias(QUAL), pl.col("_u").alias(UNIT), VALUE_UNIT,
+        ROW, COL, NUMBER, pl.col("read_qualifier").alias(QUAL), pl.col("read_unit").alias(UNIT),
+        VALUE_UNIT,
         VALUE_PROBLEM,
     )  # fmt: skip
     return frame.update(updates, on=[ROW, COL], include_nulls=True)
