@@ -33,9 +33,7 @@ def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def counts(db: Path) -> tuple[Any, ...]:
-    return rows(db, "SELECT (SELECT count(*) FROM observations), (SELECT count(*) FROM batches)")[
-        0
-    ]
+    return rows(db, "SELECT (SELECT count(*) FROM observations), (SELECT count(*) FROM batches)")[0]
 
 
 def refused(db: Path, path: Path, *options: str) -> list[str]:
@@ -272,16 +270,20 @@ def _dry_run(db: Path, path: Path, **options: Any) -> list[float]:
     return prepared.rows["value"].to_list()
 
 
-numbers = st.decimals(min_value=-10**12, max_value=10**12, places=3, allow_nan=False)
+numbers = st.decimals(min_value=-(10**12), max_value=10**12, places=3, allow_nan=False)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(value=numbers, locale=st.sampled_from(LOCALES))
 def test_numbers_formatted_by_babel_read_back_under_the_same_locale(
     empty_db: Path, tmp_path: Path, value: Any, locale: str
 ) -> None:
     text = format_decimal(value, locale=locale)  # the locale's own grouping (lakh in en_IN)
-    path = write(tmp_path, "n.csv", f"indicator;period;value;source\nnew_deals;2030;{text};{SOURCE}\n")
+    path = write(
+        tmp_path, "n.csv", f"indicator;period;value;source\nnew_deals;2030;{text};{SOURCE}\n"
+    )
     assert _dry_run(empty_db, path, locale=locale) == [float(value)]
 
 
@@ -296,13 +298,17 @@ def _readings(text: str) -> dict[str, float]:
     return found
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(value=numbers, locale=st.sampled_from(LOCALES))
 def test_a_number_two_locales_read_differently_is_refused_without_a_locale(
     empty_db: Path, tmp_path: Path, value: Any, locale: str
 ) -> None:
     text = format_decimal(value, locale=locale)
-    path = write(tmp_path, "n.csv", f"indicator;period;value;source\nnew_deals;2030;{text};{SOURCE}\n")
+    path = write(
+        tmp_path, "n.csv", f"indicator;period;value;source\nnew_deals;2030;{text};{SOURCE}\n"
+    )
     readings = _readings(text)
     if len(set(readings.values())) > 1 or "en" not in readings:
         try:

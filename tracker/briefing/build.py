@@ -210,8 +210,9 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
             KeyFigure(
                 name=row["indicator_name"],
                 where=", ".join(filter(None, [row["initiative"], row["geography_name"]])),
-                value=amount(row["value"], row["unit"], row["currency"], row["count_noun"],
-                             row["qualifier"])
+                value=amount(
+                    row["value"], row["unit"], row["currency"], row["count_noun"], row["qualifier"]
+                )
                 if has_data
                 else "no data yet",
                 period=row["period"] or "",
@@ -257,10 +258,10 @@ def _comparison(parts: _Parts, head: dict[str, Any], data: SectionData) -> Secti
             points.append(
                 ComparisonPoint(
                     period=row["period"],
-                    as_published=amount(row["value"], row["unit"], row["currency"],
-                                        qualifier=row["qualifier"]),
-                    in_usd=amount(row["value_usd"], row["unit"], "USD",
-                                  qualifier=row["qualifier"])
+                    as_published=amount(
+                        row["value"], row["unit"], row["currency"], qualifier=row["qualifier"]
+                    ),
+                    in_usd=amount(row["value_usd"], row["unit"], "USD", qualifier=row["qualifier"])
                     if row["value_usd"] is not None
                     else "no rate",
                     rate_used=row["rate_used"] if converted else "",
@@ -321,8 +322,9 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
             [row["target_source"]] + ([row["latest_source"]] if row["latest_source"] else [])
         )
         noun = row["count_noun"]
-        latest = amount(row["latest_value"], row["unit"], row["target_currency"], noun,
-                        row["latest_qualifier"])
+        latest = amount(
+            row["latest_value"], row["unit"], row["target_currency"], noun, row["latest_qualifier"]
+        )
         rows.append(
             TargetRow(
                 label=row["label"],
@@ -343,8 +345,9 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
         "initiative",
         pl.col("share_achieved").alias("share"),
         pl.struct("share_achieved", "latest_qualifier")
-        .map_elements(lambda r: percent(r["share_achieved"], r["latest_qualifier"]),
-                      return_dtype=pl.String)
+        .map_elements(
+            lambda r: percent(r["share_achieved"], r["latest_qualifier"]), return_dtype=pl.String
+        )
         .fill_null("no data yet")
         .alias("share_text"),
     )

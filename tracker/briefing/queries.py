@@ -256,7 +256,8 @@ SELECT CASE
        c.indicator, i.name AS indicator_name, i.unit, i.count_noun, c.initiative, c.geography,
        c.period,
        b.value AS old_value, b.qualifier AS old_qualifier, b.currency AS old_currency,
-       c.value AS new_value, c.qualifier AS new_qualifier, c.currency AS new_currency, c.source, c.note, b.note AS old_note, c.recorded_at,
+       c.value AS new_value, c.qualifier AS new_qualifier, c.currency AS new_currency,
+       c.source, c.note, b.note AS old_note, c.recorded_at,
        b.recorded_at AS old_recorded_at
 FROM scoped_now AS c
 JOIN indicators AS i ON i.id = c.indicator

@@ -71,8 +71,10 @@ def ingest_command(
     ] = None,
     decimal: Annotated[
         str | None,
-        typer.Option(help="Only the decimal mark, '.' or ',' (digits grouped by the other, "
-                     "a space or an apostrophe)."),
+        typer.Option(
+            help="Only the decimal mark, '.' or ',' (digits grouped by the other, "
+            "a space or an apostrophe)."
+        ),
     ] = None,
 ) -> None:
     """Load indicator values from CSV files: all of them, or none if anything is refused."""
@@ -152,7 +154,10 @@ def indicators_list(ctx: typer.Context) -> None:
             "-"
             if row["latest_value"] is None
             else amount(
-                row["latest_value"], row["unit"], row["currency"], row["count_noun"],
+                row["latest_value"],
+                row["unit"],
+                row["currency"],
+                row["count_noun"],
                 row["qualifier"],
             ),
             row["latest_period"] or "no data yet",

@@ -175,7 +175,10 @@ def _read_figures(frame: pl.DataFrame, layout: Layout, state: IngestState) -> pl
 
 
 def _combine(
-    figure: Figure, unit: int | None, unit_blank: bool, column_qualifier: str | None,
+    figure: Figure,
+    unit: int | None,
+    unit_blank: bool,
+    column_qualifier: str | None,
     state: IngestState,
 ) -> tuple[float | None, str | None, int | None, str | None, str | None]:
     """(number, qualifier, unit code, unit in the cell, problem) of one value cell read
@@ -437,8 +440,9 @@ def _value_checks(state: IngestState) -> list[CellCheck]:
     return [
         CellCheck(value_blank, "value", "empty", "a number (leave out rows without a value)"),
         CellCheck(~read, "value", "text", pl.col(VALUE_PROBLEM)),
-        CellCheck(~value_blank & read & pl.col(NUMBER).is_null(), "value", "text",
-                  "expected a number"),
+        CellCheck(
+            ~value_blank & read & pl.col(NUMBER).is_null(), "value", "text", "expected a number"
+        ),
         CellCheck(pl.col(QUAL_BAD), "qualifier", "text", f"expected {QUALIFIERS_ACCEPTED}"),
         CellCheck(infinite, "value", "text", "expected a finite number"),
         CellCheck(pl.col(OVERFLOW), "value", "text", too_large),
