@@ -156,6 +156,8 @@ trend AS (
            min(period_end) AS trend_from_end, max(period_end) AS trend_to_end,
            arg_min(value, period_end) AS trend_from_value,
            arg_max(value, period_end) AS trend_to_value,
+           arg_min_null(qualifier, period_end) AS trend_from_qualifier,
+           arg_max_null(qualifier, period_end) AS trend_to_qualifier,
            max(recorded_at) AS recorded_at,
            -- a trend through a bound or an approximate figure is one too: say so
            string_agg(DISTINCT qualifier, ', ' ORDER BY qualifier) AS trend_qualifiers
@@ -168,6 +170,7 @@ SELECT p.indicator, i.name AS indicator_name, i.unit, i.count_noun, p.initiative
        p.latest_period, p.latest_value, p.latest_qualifier, p.latest_source,
        p.share_achieved, p.days_left, p.note, tr.trend_points, tr.trend_from_period,
        tr.trend_to_period, tr.trend_from_value, tr.trend_to_value, tr.trend_qualifiers,
+       tr.trend_from_qualifier, tr.trend_to_qualifier,
        tr.recorded_at,
        CASE
            WHEN p.latest_value IS NULL THEN 'no data yet'

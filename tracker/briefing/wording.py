@@ -140,8 +140,10 @@ def projection_text(row: Mapping[str, Any]) -> str:
         )
     if status == "one point":
         return f"No trend: only one data point ({row['latest_period']})."
-    start = f"{row['trend_from_period']}: {number(row['trend_from_value'])}"
-    end = f"{row['trend_to_period']}: {number(row['trend_to_value'])}"
+    start = f"{row['trend_from_period']}: {number(row['trend_from_value'], row.get('trend_from_qualifier'))}"
+    end = (
+        f"{row['trend_to_period']}: {number(row['trend_to_value'], row.get('trend_to_qualifier'))}"
+    )
     if status == "not rising":
         return f"No trend: the last two points ({start}, {end}) do not rise."
     projected: date = row["projected_date"]

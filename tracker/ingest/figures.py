@@ -58,8 +58,8 @@ _QUALIFIER = re.compile(
     re.IGNORECASE,
 )
 _AMOUNT = re.compile(
-    r"^(?P<sign>[+-]?)\s*(?P<cur>US\$|[$€£¥]|[A-Za-z]{3}(?=[\s\d]))?\s*"
-    rf"(?P<num>[+-]?(?:\d[\d.,{_SPACES}{_APOSTROPHES}]*\d|\d)(?:[eE][+-]?\d+)?)"
+    r"^(?P<sign>[+-]?)(?:(?P<cur>US\$|[$€£¥]|[A-Za-z]{3}(?=[\s\d+-]))\s*)?(?P<sign2>[+-]?)"
+    rf"(?P<num>(?:\d[\d.,{_SPACES}{_APOSTROPHES}]*\d|\d)(?:[eE][+-]?\d+)?)"
     r"\s*(?P<rest>.*)$",
     re.DOTALL,
 )
@@ -114,7 +114,7 @@ def read_figure(text: str, reading: NumberReading) -> Figure:
         qualifier = qualifier_of(match.group("q"))
         text = text[match.end() :]
     amount = _AMOUNT.match(text)
-    if amount is None:
+    if amount is None or (amount.group("sign") and amount.group("sign2")):
         return Figure(problem=_not_a_number(reading))
     currency, rest = amount.group("cur"), amount.group("rest").strip()
     unit = None
@@ -132,7 +132,7 @@ def read_figure(text: str, reading: NumberReading) -> Figure:
     number = _number(amount.group("num"), reading)
     if isinstance(number, str):
         return Figure(problem=number)
-    if amount.group("sign") == "-":
+    if "-" in (amount.group("sign"), amount.group("sign2")):
         number = -number
     return Figure(number=number, qualifier=qualifier, unit=unit)
 
