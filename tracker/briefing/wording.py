@@ -140,10 +140,9 @@ def projection_text(row: Mapping[str, Any]) -> str:
         )
     if status == "one point":
         return f"No trend: only one data point ({row['latest_period']})."
-    start = f"{row['trend_from_period']}: {number(row['trend_from_value'], row.get('trend_from_qualifier'))}"
-    end = (
-        f"{row['trend_to_period']}: {number(row['trend_to_value'], row.get('trend_to_qualifier'))}"
-    )
+    first = number(row["trend_from_value"], row.get("trend_from_qualifier"))
+    last = number(row["trend_to_value"], row.get("trend_to_qualifier"))
+    start, end = f"{row['trend_from_period']}: {first}", f"{row['trend_to_period']}: {last}"
     if status == "not rising":
         return f"No trend: the last two points ({start}, {end}) do not rise."
     projected: date = row["projected_date"]
