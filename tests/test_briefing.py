@@ -302,3 +302,28 @@ def test_as_of_today_renders_the_data_as_it_stands(tracker_db: Path, tmp_path: P
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "USD 121.8 bn" in _text_of_html(_only_dir(tmp_path / "o") / f"{REPORT}.html")
+
+
+def test_a_qualified_figure_is_printed_with_its_qualifier_and_a_share_or_trend_on_it_says_so(
+    tracker_db: Path, tmp_path: Path
+) -> None:
+    extra = tmp_path / "qualified.csv"
+    extra.write_text(
+        "indicator,initiative,geography,period,value,unit,source,note\n"
+        "financing,PGII,WLD,2024,more than $60 billion,,Qualified test figure,\n"
+        "trade_central_asia,BRI,central-asia,2023,~80,USD bn,seed-003-cgtn-central-asia,\n",
+        encoding="utf-8",
+    )
+    assert invoke("ingest", extra, db=tracker_db).exit_code == 0
+    result = invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "o", db=tracker_db)
+    assert result.exit_code == 0, result.output
+    folder = _only_dir(tmp_path / "o")
+    text = _text_of_html(folder / f"{REPORT}.html")
+    assert "> USD 60 bn" in text
+    assert "more than 10.0 %" in text  # of the USD 600 bn target: a lower bound too
+    assert "(2023: ~80 → 2024: 94.8)" in text
+    assert "It is built on figures that are not exact (approximate)" in text
+    with open(folder / f"{REPORT}.csv", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    qualified = [r for r in table if r["initiative"] == "PGII" and r["period"] == "2024"]
+    assert qualified and {r["qualifier"] for r in qualified} == {"more than"}

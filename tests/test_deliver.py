@@ -238,6 +238,39 @@ def test_a_figure_reads_the_same_in_the_pdf_the_html_the_e_mail_and_tracker_indi
         assert old_form not in plain.get_content() + listing.output
 
 
+def test_a_qualified_figure_reads_the_same_in_the_pdf_the_html_the_e_mail_and_tracker_indicators(
+    shipped_db_template: Path,
+    home: Path,
+    tmp_path: Path,
+    smtp_server: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = tmp_path / "tracker.duckdb"
+    copy_database(shipped_db_template, db)
+    later = tmp_path / "later.csv"
+    later.write_text(
+        "indicator,initiative,geography,period,value,source\n"
+        "power_capacity,BRI,WLD,2025-08-01,~170 gigawatts,seed-000-bri-2-0\n",
+        encoding="utf-8",
+    )
+    assert invoke("ingest", later, db=db).exit_code == 0
+    result = invoke("brief", REPORT, "--format", "pdf,html", "--out", tmp_path / "out", db=db)
+    assert result.exit_code == 0, result.output
+    (pdf,) = (tmp_path / "out").rglob(f"{REPORT}.pdf")
+    pdf_text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
+    html_text = pdf.with_suffix(".html").read_text(encoding="utf-8")
+    _use(smtp_server, monkeypatch)
+    assert invoke("deliver", REPORT, db=db).exit_code == 0
+    (message,) = smtp_server.messages
+    plain, page = message.get_body(("plain",)), message.get_body(("html",))
+    assert plain is not None and page is not None
+    listing = invoke("indicators", db=db)
+    for where, shown in (("PDF", pdf_text), ("HTML", html_text), ("e-mail text",
+                         plain.get_content()), ("e-mail HTML", page.get_content()),
+                         ("tracker indicators", listing.output)):  # fmt: skip
+        assert "~170 GW" in shown, f"'~170 GW' not in the {where}"
+
+
 def test_key_figures_recorded_before_the_e_mail_read_them_still_make_lines() -> None:
     """Runs recorded by an earlier tracker hold six fields per key figure, no name or unit."""
     old = '[{"indicator": "new_deals", "initiative": "BRI", "geography": "WLD", '

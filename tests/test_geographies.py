@@ -181,3 +181,13 @@ def test_a_file_of_ids_never_imports_country_converter(tracker_db: Path, tmp_pat
         capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
     assert done.stdout.strip().endswith("no coco"), done.stdout + done.stderr
+
+
+def test_a_geography_text_too_long_for_any_name_is_refused_without_a_guess(
+    tracker_db: Path, tmp_path: Path
+) -> None:
+    # Hostile input: country_converter's regular expressions would take minutes on it.
+    code, output = ingest_geographies(tracker_db, tmp_path, ["Kazakhstan " * 10_000])
+    assert code == 2
+    assert "column 'geography'" in output and "unknown geography" in output
+    assert loaded(tracker_db) == {}

@@ -103,7 +103,7 @@ def test_prepared_rows_have_the_documented_types(tracker_db: Path, tmp_path: Pat
         "indicator": "String", "initiative": "String", "geography": "String",
         "period": "String", "period_start": "Date", "period_end": "Date", "source": "String",
         "value": "Float64", "currency": "String", "value_as_given": "String",
-        "unit_as_given": "String", "note": "String",
+        "unit_as_given": "String", "note": "String", "qualifier": "String",
     }  # fmt: skip
     assert prepared.files == (str(path),)
     assert len(prepared.sha256s[0]) == 64
@@ -446,7 +446,7 @@ def test_empty_file_is_refused(tracker_db: Path, tmp_path: Path) -> None:
     path = write(tmp_path, "empty.csv", "")
     assert problems(tracker_db, path) == [
         f"{path}: the file is empty; expected a header line such as "
-        "indicator,initiative,geography,period,value,unit,source,note"
+        "indicator,initiative,geography,period,value,unit,source,note,qualifier"
     ]
 
 
@@ -576,7 +576,8 @@ def test_unknown_columns_are_refused_with_a_close_match(tracker_db: Path, tmp_pa
     )
     assert problems(tracker_db, path, source=SOURCE) == [
         f"{path}:1: unknown columns 'sorce' (did you mean 'source'?), 'colour'; accepted "
-        "columns: indicator, initiative, geography, period, value, unit, source, note, or "
+        "columns: indicator, initiative, geography, period, value, unit, source, note, qualifier, "
+        "or "
         "instead of period and value one column per period (2019, 2024-H1, ...)"
     ]
 
@@ -657,7 +658,9 @@ def test_every_bad_cell_is_named_by_line_column_found_and_expected(
         f"{f}:7: column 'unit': found 'furlongs', a unit of length, which cannot be converted "
         "to the indicator's unit 'USD bn' (a unit of money); expected a unit of money",
         f"{f}:8: column 'value': found nothing, expected a number (leave out rows without a value)",
-        f"{f}:9: column 'value': found '1,23', expected a number",
+        f"{f}:9: column 'value': found '1,23', ambiguous: it reads 1.23 with a decimal comma "
+        "(--decimal , or --locale de) but is not a number with a decimal point (1,234.5); run "
+        "again with --decimal or --locale to say how this file writes numbers",
     ]
 
 

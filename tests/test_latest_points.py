@@ -11,11 +11,12 @@ import pytest
 
 from tests.conftest import ingest_rows, invoke
 
-# The views as migrations 001 and 005 (the context column) define them, over
-# observations_current.
+# The views as migrations 001, 004 (the qualifier), 005 (the context column) and 007 define
+# them, over observations_current.
 RANKED_LATEST_VALUES = """
 SELECT c.indicator, c.initiative, c.geography, c.source, c.period, c.period_start,
-       c.period_end, c.value, c.currency, i.unit, i.measure, c.note, c.recorded_at, i.context
+       c.period_end, c.value, c.qualifier, c.currency, i.unit, i.measure, c.note, c.recorded_at,
+       i.context
 FROM observations_current AS c
 JOIN indicators AS i ON i.id = c.indicator
 QUALIFY row_number() OVER (

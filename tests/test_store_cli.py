@@ -441,3 +441,14 @@ def test_sql_output_of_many_batches_holds_every_row_once(tracker_db: Path) -> No
     assert json.loads(as_json.output) == [{"n": n} for n in range(25001)]
     empty = invoke("sql", "--format", "json", "SELECT 1 AS n WHERE false", db=tracker_db)
     assert empty.output == "[]\n"
+
+
+def test_views_that_show_a_value_show_its_qualifier_and_whether_it_is_context(
+    tracker_db: Path,
+) -> None:
+    for view in ("latest_values", "comparison_usd", "observations_current"):
+        columns = {row[0] for row in db_rows(tracker_db, f"DESCRIBE {view}")}
+        assert "qualifier" in columns, view
+    for view in ("latest_values", "comparison_usd"):
+        columns = {row[0] for row in db_rows(tracker_db, f"DESCRIBE {view}")}
+        assert "context" in columns, view

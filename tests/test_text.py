@@ -56,3 +56,15 @@ def test_did_you_mean_names_the_closest_known_name_or_nothing() -> None:
 def test_the_docstring_examples_hold() -> None:
     failed, tried = doctest.testmod(text)
     assert tried >= 6 and failed == 0
+
+
+def test_a_qualified_figure_keeps_its_qualifier_and_a_share_of_it_says_so() -> None:
+    assert text.amount(22, "GW", qualifier="approximate") == "~22 GW"
+    assert text.amount(60, "USD bn", qualifier="more than") == "> USD 60 bn"
+    assert text.amount(30, "count", None, "deals", "at least") == "≥ 30 deals"
+    assert text.amount(5, "EUR bn", qualifier="up to") == "≤ EUR 5 bn"
+    assert text.amount(None, "GW", qualifier="approximate") == "no data yet"
+    assert text.number(7, "less than") == "< 7"
+    assert text.percent(0.3, "at least") == "at least 30.0 %"
+    assert text.percent(0.1, "more than") == "more than 10.0 %"
+    assert text.percent(0.5, "approximate") == "about 50.0 %"

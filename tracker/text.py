@@ -2,7 +2,8 @@
 
 The PDF and HTML briefing, the e-mail and the command line all call these functions, so a
 figure reads the same everywhere: `USD 121.8 bn`, `EUR 306 bn`, `1,308 deals`, `156 GW`,
-`94.8 %`. Pure functions of plain values; imports nothing of tracker.
+`94.8 %`, with its qualifier when it has one: `~22 GW`, `> USD 60 bn`, `at least 30 %`.
+Pure functions of plain values; imports nothing of tracker.
 """
 
 from __future__ import annotations
@@ -18,19 +19,41 @@ _CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r"
 # Shown as \uXXXX: other controls (DEL, C1), invisible format characters (zero-width space,
 # BOM, direction marks) and the Unicode line and paragraph separators.
 _ESCAPED_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
+# How a qualified figure is written (observations.qualifier -> sign), and how a share or a
+# projection computed from it is worded: a bound stays a bound.
+QUALIFIER_SIGNS = {
+    "approximate": "~", "more than": "> ", "at least": "≥ ", "less than": "< ", "up to": "≤ ",
+}  # fmt: skip
+QUALIFIER_WORDS = {
+    "approximate": "about", "more than": "more than", "at least": "at least",
+    "less than": "less than", "up to": "up to",
+}  # fmt: skip
 
 
-def number(value: float | None) -> str:
+def qualified(text: str, qualifier: str | None) -> str:
+    """A written figure with its qualifier's sign in front ('' and 'no data yet' stay).
+
+    >>> qualified("22 GW", "approximate"), qualified("USD 60 bn", "more than"), qualified("5", None)
+    ('~22 GW', '> USD 60 bn', '5')
+    """
+    if not qualifier or not text or text == NO_DATA:
+        return text
+    return QUALIFIER_SIGNS.get(qualifier, f"{qualifier} ") + text
+
+
+def number(value: float | None, qualifier: str | None = None) -> str:
     """A value as readers see it: thousands separated, one decimal (two below 10), no '.0'.
 
     >>> number(1308.0), number(121.8), number(193.5527), number(0.95), number(None)
     ('1,308', '121.8', '193.6', '0.95', '')
+    >>> number(22, "approximate")
+    '~22'
     """
     if value is None:
         return ""
     if abs(value) < 10 and value != round(value):
-        return f"{value:,.2f}".rstrip("0").rstrip(".")
-    return f"{value:,.1f}".removesuffix(".0")
+        return qualified(f"{value:,.2f}".rstrip("0").rstrip("."), qualifier)
+    return qualified(f"{value:,.1f}".removesuffix(".0"), qualifier)
 
 
 def amount(
@@ -38,31 +61,41 @@ def amount(
     unit: str,
     currency: str | None = None,
     count_noun: str | None = None,
+    qualifier: str | None = None,
 ) -> str:
-    """A value with its unit: money in its own currency first, a count with its noun.
+    """A value with its unit: money in its own currency first, a count with its noun, the
+    qualifier in front.
 
     >>> amount(121.8, "USD bn", "EUR"), amount(156, "GW"), amount(1308, "count", None, "deals")
     ('EUR 121.8 bn', '156 GW', '1,308 deals')
     >>> amount(1308, "count"), amount(None, "USD bn")
     ('1,308', 'no data yet')
+    >>> amount(22, "GW", qualifier="approximate"), amount(60, "USD bn", qualifier="more than")
+    ('~22 GW', '> USD 60 bn')
     """
     if value is None:
         return NO_DATA
     parts = unit.split()
     if parts and _CURRENCY.match(parts[0]):
-        return " ".join([currency or parts[0], number(value), *parts[1:]])
-    if parts and parts[0] == "count":
-        return " ".join([number(value), *parts[1:], *([count_noun] if count_noun else [])])
-    return f"{number(value)} {unit}".strip()
+        text = " ".join([currency or parts[0], number(value), *parts[1:]])
+    elif parts and parts[0] == "count":
+        text = " ".join([number(value), *parts[1:], *([count_noun] if count_noun else [])])
+    else:
+        text = f"{number(value)} {unit}".strip()
+    return qualified(text, qualifier)
 
 
-def percent(share: float | None) -> str:
-    """A share as a percentage with one decimal.
+def percent(share: float | None, qualifier: str | None = None) -> str:
+    """A share as a percentage with one decimal; a share of a qualified figure says so in
+    words.
 
-    >>> percent(0.948), percent(None)
-    ('94.8 %', 'no data yet')
+    >>> percent(0.948), percent(None), percent(0.3, "at least"), percent(0.1, "approximate")
+    ('94.8 %', 'no data yet', 'at least 30.0 %', 'about 10.0 %')
     """
-    return NO_DATA if share is None else f"{share * 100:.1f} %"
+    if share is None:
+        return NO_DATA
+    word = QUALIFIER_WORDS.get(qualifier or "", qualifier)
+    return f"{word + ' ' if word else ''}{share * 100:.1f} %"
 
 
 def signed(value: float) -> str:

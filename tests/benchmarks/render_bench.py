@@ -135,6 +135,7 @@ def _add_synthetic(db: Path) -> None:
                 (pl.col("n") % 997).cast(pl.String).alias("value_as_given"),
                 pl.lit("synthetic").alias("unit_as_given"),
                 pl.lit("SYNTHETIC benchmark row, not real data").alias("note"),
+                pl.lit(None, pl.String).alias("qualifier"),
             )
         )
         sources = pl.DataFrame(

@@ -51,9 +51,9 @@ from tracker.text import amount, number, percent
 # with (indicator, initiative, geography, period, value, currency), and the e-mail writes
 # its lines from the rest. Rows written before the e-mail read them have only the first six.
 KEY_FIGURE_FIELDS = (
-    "indicator", "initiative", "geography", "period", "value", "currency",
+    "indicator", "initiative", "geography", "period", "value", "qualifier", "currency",
     "indicator_name", "geography_name", "unit", "count_noun",
-    "previous_period", "previous_value", "change", "change_share",
+    "previous_period", "previous_value", "previous_qualifier", "change", "change_share",
 )  # fmt: skip
 
 PROJECTION_METHOD = (
@@ -159,7 +159,8 @@ class _Parts:
         self.previous_figures = pl.DataFrame(
             json.loads(previous["key_figures"][0] or "[]") if previous.height else [],
             schema={"indicator": pl.String, "initiative": pl.String, "geography": pl.String,
-                    "period": pl.String, "value": pl.Float64, "currency": pl.String},
+                    "period": pl.String, "value": pl.Float64, "currency": pl.String,
+                    "qualifier": pl.String},
         )  # fmt: skip
 
 
@@ -195,7 +196,7 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
     with_previous = frame.join(
         parts.previous_figures.rename(
             {"period": "briefing_period", "value": "briefing_value",
-             "currency": "briefing_currency"}
+             "currency": "briefing_currency", "qualifier": "briefing_qualifier"}
         ),
         on=["indicator", "initiative", "geography"],
         how="left",
@@ -209,7 +210,9 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
             KeyFigure(
                 name=row["indicator_name"],
                 where=", ".join(filter(None, [row["initiative"], row["geography_name"]])),
-                value=amount(row["value"], row["unit"], row["currency"], row["count_noun"])
+                value=amount(
+                    row["value"], row["unit"], row["currency"], row["count_noun"], row["qualifier"]
+                )
                 if has_data
                 else "no data yet",
                 period=row["period"] or "",
@@ -227,8 +230,9 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
         present.select(
             pl.lit("Key figures").alias("section"),
             pl.col("indicator_name").alias("item"),
-            "indicator", "initiative", "geography", "period", "value", "currency", "unit",
-            "previous_period", "previous_value", "change", "change_share", "source", "note",
+            "indicator", "initiative", "geography", "period", "value", "qualifier",
+            "currency", "unit", "previous_period", "previous_value", "previous_qualifier",
+            "change", "change_share", "source", "note",
         )
     )  # fmt: skip
     return KeyFiguresSection(**head, figures=tuple(figures))
@@ -254,8 +258,10 @@ def _comparison(parts: _Parts, head: dict[str, Any], data: SectionData) -> Secti
             points.append(
                 ComparisonPoint(
                     period=row["period"],
-                    as_published=amount(row["value"], row["unit"], row["currency"]),
-                    in_usd=amount(row["value_usd"], row["unit"], "USD")
+                    as_published=amount(
+                        row["value"], row["unit"], row["currency"], qualifier=row["qualifier"]
+                    ),
+                    in_usd=amount(row["value_usd"], row["unit"], "USD", qualifier=row["qualifier"])
                     if row["value_usd"] is not None
                     else "no rate",
                     rate_used=row["rate_used"] if converted else "",
@@ -274,7 +280,9 @@ def _comparison(parts: _Parts, head: dict[str, Any], data: SectionData) -> Secti
             )
         )
     labelled = frame.with_columns(
-        label=pl.col("value_usd").map_elements(number, return_dtype=pl.String)
+        label=pl.struct("value_usd", "qualifier").map_elements(
+            lambda r: number(r["value_usd"], r["qualifier"]), return_dtype=pl.String
+        )
     )
     chart = _chart(
         parts,
@@ -293,8 +301,8 @@ def _comparison(parts: _Parts, head: dict[str, Any], data: SectionData) -> Secti
         frame.select(
             pl.lit("Comparison").alias("section"),
             pl.lit("Financing on one USD basis").alias("item"),
-            "indicator", "initiative", "geography", "period", "value", "currency", "unit",
-            "value_usd", "rate_used", "source", "note",
+            "indicator", "initiative", "geography", "period", "value", "qualifier",
+            "currency", "unit", "value_usd", "rate_used", "source", "note",
         )
     )  # fmt: skip
     return ComparisonSection(**head, programmes=tuple(programmes), chart=chart, caveats=caveats)
@@ -314,7 +322,9 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
             [row["target_source"]] + ([row["latest_source"]] if row["latest_source"] else [])
         )
         noun = row["count_noun"]
-        latest = amount(row["latest_value"], row["unit"], row["target_currency"], noun)
+        latest = amount(
+            row["latest_value"], row["unit"], row["target_currency"], noun, row["latest_qualifier"]
+        )
         rows.append(
             TargetRow(
                 label=row["label"],
@@ -323,7 +333,7 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
                 f" by {row['due']:%d %b %Y}",
                 latest=latest,
                 latest_period=row["latest_period"] or "",
-                share=percent(row["share_achieved"]),
+                share=percent(row["share_achieved"], row["latest_qualifier"]),
                 time_left=time_left_text(row["days_left"], row["due"]),
                 projection=projection_text(row),
                 note=row["note"],
@@ -334,8 +344,10 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
         "label",
         "initiative",
         pl.col("share_achieved").alias("share"),
-        pl.col("share_achieved")
-        .map_elements(percent, return_dtype=pl.String)
+        pl.struct("share_achieved", "latest_qualifier")
+        .map_elements(
+            lambda r: percent(r["share_achieved"], r["latest_qualifier"]), return_dtype=pl.String
+        )
         .fill_null("no data yet")
         .alias("share_text"),
     )
@@ -354,6 +366,7 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
             "indicator", "initiative", "geography",
             pl.col("latest_period").alias("period"),
             pl.col("latest_value").alias("value"),
+            pl.col("latest_qualifier").alias("qualifier"),
             pl.col("target_currency").alias("currency"), "unit", "target_value", "due",
             "share_achieved", "days_left", "trend_status", "projected_date",
             pl.col("latest_source").alias("source"), "note",
@@ -381,7 +394,9 @@ def _series_chart(parts: _Parts, chart: ChartData) -> Chart:
     letters = "abcdefghijklmnopqrstuvwxyz"
     noted = noted.with_columns(
         letter=pl.col("letter").map_elements(lambda i: letters[i % 26], return_dtype=pl.String),
-        value_text=pl.col("value").map_elements(number, return_dtype=pl.String),
+        value_text=pl.struct("value", "qualifier").map_elements(
+            lambda r: number(r["value"], r["qualifier"]), return_dtype=pl.String
+        ),
     ).with_columns(
         label=pl.when(pl.col("letter").is_not_null())
         .then(pl.format("{} ({})", "value_text", "letter"))
@@ -464,8 +479,10 @@ def _changes(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
             where=f"{row['initiative']}, {row['geography']}",
             period=row["period"],
             old="" if row["old_value"] is None
-            else amount(row["old_value"], row["unit"], row["old_currency"], row["count_noun"]),
-            new=amount(row["new_value"], row["unit"], row["new_currency"], row["count_noun"]),
+            else amount(row["old_value"], row["unit"], row["old_currency"], row["count_noun"],
+                        row["old_qualifier"]),
+            new=amount(row["new_value"], row["unit"], row["new_currency"], row["count_noun"],
+                       row["new_qualifier"]),
             recorded=f"{row['recorded_at']:%Y-%m-%d %H:%M}",
             footnotes=parts.sources.cite([row["source"]]),
         )

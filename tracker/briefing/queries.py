@@ -14,7 +14,7 @@ POINTS_CTE = """
 points AS (
     SELECT o.indicator, i.name AS indicator_name, i.unit, i.measure, i.frequency,
            o.initiative, o.geography, o.period, o.period_start, o.period_end, o.value,
-           o.currency, o.source, s.kind AS source_kind, o.note, o.recorded_at,
+           o.qualifier, o.currency, o.source, s.kind AS source_kind, o.note, o.recorded_at,
            CASE
                WHEN o.period LIKE 'FY%' THEN 'fiscal_year'
                WHEN o.period LIKE '%-H%' THEN 'half'
@@ -59,6 +59,7 @@ latest AS (
     SELECT p.*,
            lag(p.period) OVER same_grain AS previous_period,
            lag(p.value) OVER same_grain AS previous_value,
+           lag(p.qualifier) OVER same_grain AS previous_qualifier,
            lag(p.currency) OVER same_grain AS previous_currency,
            lag(p.source) OVER same_grain AS previous_source
     FROM points AS p
@@ -75,9 +76,9 @@ wanted AS (
 )
 SELECT w.indicator, i.name AS indicator_name, i.unit, i.count_noun, i.measure, i.frequency,
        l.initiative, n.name AS initiative_name, l.geography, g.name AS geography_name,
-       l.period, l.grain, l.value, l.currency, l.source, l.source_kind, l.note,
+       l.period, l.grain, l.value, l.qualifier, l.currency, l.source, l.source_kind, l.note,
        l.point_sources, l.recorded_at,
-       l.previous_period, l.previous_value, l.previous_source,
+       l.previous_period, l.previous_value, l.previous_qualifier, l.previous_source,
        CASE WHEN l.previous_currency IS NOT DISTINCT FROM l.currency
             THEN round(l.value - l.previous_value, 9) END AS change,
        CASE WHEN l.previous_currency IS NOT DISTINCT FROM l.currency
@@ -96,7 +97,8 @@ ORDER BY w.position, list_position($3, l.initiative), list_position($4, l.geogra
 # Context figures (GDP, population) are no programme's and are never compared with one.
 COMPARISON = """
 SELECT c.initiative, c.initiative_name, n.measures, n.colour, c.indicator, c.geography,
-       c.period, c.period_end, c.value, c.currency, c.unit, c.measure, c.usd_per_unit,
+       c.period, c.period_end, c.value, c.qualifier, c.currency, c.unit, c.measure,
+       c.usd_per_unit,
        c.rate_year, c.rate_source, round(c.value_usd, 9) AS value_usd, c.rate_used, c.source,
        s.kind AS source_kind, c.note, o.recorded_at
 FROM comparison_usd_as_of($1) AS c
@@ -131,7 +133,7 @@ WITH progress AS (
 {POINTS_CTE},
 last_two AS (
     SELECT t.label, t.indicator, t.initiative, t.geography, p.period, p.period_end,
-           p.recorded_at,
+           p.recorded_at, p.qualifier,
            CASE
                WHEN p.currency IS NULL OR p.currency = t.target_currency THEN p.value
                ELSE p.value
@@ -158,16 +160,22 @@ trend AS (
            min(period_end) AS trend_from_end, max(period_end) AS trend_to_end,
            arg_min(value, period_end) AS trend_from_value,
            arg_max(value, period_end) AS trend_to_value,
-           max(recorded_at) AS recorded_at
+           arg_min_null(qualifier, period_end) AS trend_from_qualifier,
+           arg_max_null(qualifier, period_end) AS trend_to_qualifier,
+           max(recorded_at) AS recorded_at,
+           -- a trend through a bound or an approximate figure is one too: say so
+           string_agg(DISTINCT qualifier, ', ' ORDER BY qualifier) AS trend_qualifiers
     FROM last_two
     GROUP BY ALL
 )
 SELECT p.indicator, i.name AS indicator_name, i.unit, i.count_noun, p.initiative,
        n.name AS initiative_name, n.colour, p.geography, g.name AS geography_name, p.label,
        p.target_value, p.target_currency, p.target_unit, p.due, p.target_source,
-       p.latest_period, p.latest_value, p.latest_source, p.share_achieved, p.days_left,
-       p.note, tr.trend_points, tr.trend_from_period, tr.trend_to_period,
-       tr.trend_from_value, tr.trend_to_value, tr.recorded_at,
+       p.latest_period, p.latest_value, p.latest_qualifier, p.latest_source,
+       p.share_achieved, p.days_left, p.note, tr.trend_points, tr.trend_from_period,
+       tr.trend_to_period, tr.trend_from_value, tr.trend_to_value, tr.trend_qualifiers,
+       tr.trend_from_qualifier, tr.trend_to_qualifier,
+       tr.recorded_at,
        CASE
            WHEN p.latest_value IS NULL THEN 'no data yet'
            WHEN p.latest_value >= p.target_value THEN 'reached'
@@ -207,8 +215,8 @@ WITH {_CHARTS_CTE.format("$7", "$8", "$9", "$10")},
 {POINTS_CTE}
 SELECT c.chart, p.indicator, p.indicator_name, p.unit, p.initiative,
        n.name AS initiative_name, p.geography, g.name AS geography_name, p.period,
-       p.period_start, p.period_end, p.grain, p.value, p.currency, p.source, p.source_kind,
-       p.note, p.point_sources, p.recorded_at
+       p.period_start, p.period_end, p.grain, p.value, p.qualifier, p.currency, p.source,
+       p.source_kind, p.note, p.point_sources, p.recorded_at
 FROM points AS p
 JOIN charts AS c
     ON c.chart_indicator = p.indicator AND list_contains(c.chart_initiatives, p.initiative)
@@ -248,13 +256,15 @@ scoped_then AS (
 SELECT CASE
            WHEN b.indicator IS NULL THEN 'new'
            WHEN b.value = c.value AND b.currency IS NOT DISTINCT FROM c.currency
+                AND b.qualifier IS NOT DISTINCT FROM c.qualifier
            THEN 'note revised'
            ELSE 'revised'
        END AS change,
        c.indicator, i.name AS indicator_name, i.unit, i.count_noun, c.initiative, c.geography,
        c.period,
-       b.value AS old_value, b.currency AS old_currency, c.value AS new_value,
-       c.currency AS new_currency, c.source, c.note, b.note AS old_note, c.recorded_at,
+       b.value AS old_value, b.qualifier AS old_qualifier, b.currency AS old_currency,
+       c.value AS new_value, c.qualifier AS new_qualifier, c.currency AS new_currency,
+       c.source, c.note, b.note AS old_note, c.recorded_at,
        b.recorded_at AS old_recorded_at
 FROM scoped_now AS c
 JOIN indicators AS i ON i.id = c.indicator

@@ -93,7 +93,8 @@ def change_text(row: Mapping[str, Any]) -> str:
     if row["previous_period"] is None:
         return f"no earlier {GRAIN_WORDS.get(row['grain'], '')} figure".replace("  ", " ")
     if row["change"] is None:
-        return f"was {number(row['previous_value'])} in {row['previous_period']}"
+        was = number(row["previous_value"], row.get("previous_qualifier"))
+        return f"was {was} in {row['previous_period']}"
     return change(row["change"], row["change_share"], row["previous_period"])
 
 
@@ -104,11 +105,16 @@ def previous_briefing_text(row: Mapping[str, Any], previous_issue: int | None) -
     before = row.get("briefing_value")
     if before is None:
         return f"new since issue {previous_issue}"
+    was = number(before, row.get("briefing_qualifier"))
     if row.get("briefing_period") != row["period"]:
-        return f"was {number(before)} for {row['briefing_period']} (issue {previous_issue})"
-    if abs(before - row["value"]) < 1e-9 and row.get("briefing_currency") == row["currency"]:
+        return f"was {was} for {row['briefing_period']} (issue {previous_issue})"
+    if (
+        abs(before - row["value"]) < 1e-9
+        and row.get("briefing_currency") == row["currency"]
+        and row.get("briefing_qualifier") == row.get("qualifier")
+    ):
         return f"unchanged since issue {previous_issue}"
-    return f"revised from {number(before)} (issue {previous_issue})"
+    return f"revised from {was} (issue {previous_issue})"
 
 
 def time_left_text(days: int | None, due: date) -> str:
@@ -127,21 +133,29 @@ def projection_text(row: Mapping[str, Any]) -> str:
     if status == "no data yet":
         return "No data yet: no trend."
     if status == "reached":
+        latest = amount(row["latest_value"], unit, currency, noun, row.get("latest_qualifier"))
         return (
-            f"Reached: {amount(row['latest_value'], unit, currency, noun)} "
-            f"({row['latest_period']}) against {amount(row['target_value'], unit, currency, noun)}."
+            f"Reached: {latest} ({row['latest_period']}) against "
+            f"{amount(row['target_value'], unit, currency, noun)}."
         )
     if status == "one point":
         return f"No trend: only one data point ({row['latest_period']})."
-    start = f"{row['trend_from_period']}: {number(row['trend_from_value'])}"
-    end = f"{row['trend_to_period']}: {number(row['trend_to_value'])}"
+    first = number(row["trend_from_value"], row.get("trend_from_qualifier"))
+    last = number(row["trend_to_value"], row.get("trend_to_qualifier"))
+    start, end = f"{row['trend_from_period']}: {first}", f"{row['trend_to_period']}: {last}"
     if status == "not rising":
         return f"No trend: the last two points ({start}, {end}) do not rise."
     projected: date = row["projected_date"]
     side = "before" if projected <= row["due"] else "after"
+    built_on = ""
+    if row.get("trend_qualifiers"):
+        built_on = (
+            f" It is built on figures that are not exact ({row['trend_qualifiers']}), "
+            "so the date is no firmer than they are."
+        )
     return (
         f"Linear trend through the last two points ({start} → {end}) reaches the target "
-        f"around {projected:%b %Y}, {side} the due date."
+        f"around {projected:%b %Y}, {side} the due date.{built_on}"
     )
 
 

@@ -63,12 +63,28 @@ def ingest_command(
         str | None,
         typer.Option(help="Field delimiter [default: ',' or, by the header, ';' or tab]."),
     ] = None,
+    locale: Annotated[
+        str | None,
+        typer.Option(
+            help="How the numbers are written, e.g. de (1.234,5), fr, de_CH, en_IN [default: "
+            "en, refusing a number another locale reads differently]."
+        ),
+    ] = None,
+    decimal: Annotated[
+        str | None,
+        typer.Option(
+            help="Only the decimal mark, '.' or ',' (digits grouped by the other, "
+            "a space or an apostrophe)."
+        ),
+    ] = None,
 ) -> None:
     """Load indicator values from CSV files: all of them, or none if anything is refused."""
     from tracker import ingest, store
 
     path = db_path(ctx)
-    options = ingest.IngestOptions(source=source, encoding=encoding, delimiter=delimiter)
+    options = ingest.IngestOptions(
+        source=source, encoding=encoding, delimiter=delimiter, locale=locale, decimal=decimal
+    )
     with reported():
         ingest.check_files(files)
         with store.connect(path) as conn, store.transaction(conn):
@@ -103,7 +119,7 @@ CONTEXT_LABEL = "context"
 
 LATEST_PER_INDICATOR = """
 SELECT i.id, i.name, i.unit, i.count_noun, i.measure, i.frequency, i.category, i.context,
-       l.value AS latest_value, l.currency, l.period AS latest_period,
+       l.value AS latest_value, l.qualifier, l.currency, l.period AS latest_period,
        l.initiative, l.source, coalesce(n.series, 0) AS series
 FROM indicators AS i
 LEFT JOIN (
@@ -139,7 +155,13 @@ def indicators_list(ctx: typer.Context) -> None:
             row["category"],
             "-"
             if row["latest_value"] is None
-            else amount(row["latest_value"], row["unit"], row["currency"], row["count_noun"]),
+            else amount(
+                row["latest_value"],
+                row["unit"],
+                row["currency"],
+                row["count_noun"],
+                row["qualifier"],
+            ),
             row["latest_period"] or "no data yet",
             # a context figure is no programme's: never shown as if CONTEXT were one
             " ".join(
@@ -187,14 +209,18 @@ def indicators_show(
 SERIES_OF_INDICATOR = """
 SELECT c.initiative, c.geography, c.source, count(*) AS points,
        arg_min(c.period, c.period_end) AS first, arg_max(c.period, c.period_end) AS last,
-       arg_max(c.value, c.period_end) AS latest_value, any_value(c.currency) AS currency
+       arg_max(c.value, c.period_end) AS latest_value,
+       -- the newest point's qualifier, NULL when it is exact (arg_max would skip the NULL)
+       arg_max_null(c.qualifier, c.period_end) AS latest_qualifier,
+       any_value(c.currency) AS currency
 FROM observations_current AS c
 WHERE c.indicator = ?
 GROUP BY ALL ORDER BY c.initiative, c.geography, c.source
 """
 TARGETS_OF_INDICATOR = """
 SELECT initiative, geography, label, target_value, target_currency, due, latest_period,
-       latest_value, round(share_achieved * 100, 1) AS percent_achieved, target_source
+       latest_value, latest_qualifier, round(share_achieved * 100, 1) AS percent_achieved,
+       target_source
 FROM target_progress WHERE indicator = ? ORDER BY initiative, due, target_value
 """
 SOURCES_OF_INDICATOR = """

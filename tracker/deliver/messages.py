@@ -133,24 +133,26 @@ def key_figure_lines(run: dict[str, Any], previous: dict[str, Any] | None) -> li
     for row in _recorded_figures(run):
         unit, noun = row.get("unit") or "", row.get("count_noun")
         value: float | None = row.get("value")
+        shown = amount(value, unit, row.get("currency"), noun, row.get("qualifier"))
         old = before.get((row["indicator"], row["initiative"], row["geography"]))
         since = ""
         if old is not None and value is not None:
-            was = amount(old.get("value"), unit, old.get("currency"), noun)
+            was = amount(old.get("value"), unit, old.get("currency"), noun, old.get("qualifier"))
             if old.get("period") != row["period"]:
-                shown = amount(value, unit, row.get("currency"), noun)
                 since = f"new period {row['period']}: {shown} (was {old.get('period')}: {was})"
-            elif old.get("value") is not None and abs(float(old["value"]) - value) > 1e-9:
-                since = f"revised {was} -> {amount(value, unit, row.get('currency'), noun)}"
+            elif (
+                old.get("value") is not None and abs(float(old["value"]) - value) > 1e-9
+            ) or old.get("qualifier") != row.get("qualifier"):
+                since = f"revised {was} -> {shown}"
         elif old is None and previous is not None and value is not None:
-            since = f"new: {row['period']} {amount(value, unit, row.get('currency'), noun)}"
+            since = f"new: {row['period']} {shown}"
         delta, previous_period = row.get("change"), row.get("previous_period")
         lines.append(
             KeyFigureLine(
                 name=row.get("indicator_name") or row["indicator"],
                 where=f"{row['initiative']}, {row.get('geography_name') or row['geography']}",
                 period=row["period"] or "-",
-                value=amount(value, unit, row.get("currency"), noun),
+                value=shown,
                 change=""
                 if delta is None or not previous_period
                 else change(delta, row.get("change_share"), previous_period),

@@ -27,10 +27,13 @@ VALUE_TEXT, NOTE, UNIT_TEXT = "_value_text", "_note", "_unit_text"
 DIM, MULT, ICUR = "_dim", "_mult", "_icur"
 UDIM, USCALE, UCUR, FX = "_udim", "_uscale", "_ucur", "_fx"
 NUMBER, VALUE, OVERFLOW, CUR = "_number", "_value", "_overflow", "_cur"
+QUAL, QUAL_BAD = "_qual", "_qual_bad"
+VALUE_UNIT, VALUE_PROBLEM = "_value_unit", "_value_problem"
 OK, KEY = "_ok", "_key"
 FIRST_FILE, FIRST_ROW = "_first_file", "_first_row"
 FIRST_VALUE, FIRST_CURRENCY = "_first_value", "_first_currency"
 FIRST_VALUE_AS_GIVEN, FIRST_UNIT_AS_GIVEN = "_first_value_as_given", "_first_unit_as_given"
+FIRST_QUALIFIER = "_first_qualifier"
 
 
 def _row_index() -> pl.DataType:
@@ -92,6 +95,13 @@ COLUMNS: tuple[Column, ...] = (
            "when the row has a value or unit problem."),
     Column(OVERFLOW, pl.Boolean(), "Whether a finite number became infinite once scaled."),
     Column(CUR, pl.UInt16(), "The code of a money value's currency; null for other dimensions."),
+    Column(QUAL, pl.String(), "The qualifier ('approximate', 'more than', 'at least', 'less "
+           "than', 'up to') from the value cell or the qualifier column; null when exact."),
+    Column(QUAL_BAD, pl.Boolean(), "Whether the qualifier column's text is not a qualifier."),
+    Column(VALUE_UNIT, pl.String(), "The unit written in the value cell ('USD bn' from "
+           "'$121.8bn'); null when the cell holds none."),
+    Column(VALUE_PROBLEM, pl.String(), "Why the value cell is refused (an ambiguous number, a "
+           "unit or qualifier its column contradicts, ...); null when it is not."),
     Column(OK, pl.Boolean(), "Whether every code and the value of the row are known (within "
            "`prepare._check_rows` only)."),
     Column(KEY, None, "The point's key (indicator, initiative, geography, period, source) as "
@@ -102,6 +112,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(FIRST_CURRENCY, pl.String(), "The currency of a repeated point's first row."),
     Column(FIRST_VALUE_AS_GIVEN, pl.String(), "The value text of a repeated point's first row."),
     Column(FIRST_UNIT_AS_GIVEN, pl.String(), "The unit text of a repeated point's first row."),
+    Column(FIRST_QUALIFIER, pl.String(), "The qualifier of a repeated point's first row."),
 )  # fmt: skip
 DTYPES: Mapping[str, pl.DataType | None] = {column.name: column.dtype for column in COLUMNS}
 
@@ -130,7 +141,7 @@ RESOLVED = Step(
     "ingest.values.resolve -> report_cell_problems and prepare._check_rows",
     (ROW, COL, VALUE_TEXT, NOTE, IND, IND_BLANK, INI, INI_BLANK, GEO, GEO_BLANK, PER, PER_BLANK,
      UNIT, UNIT_BLANK, SRC, SRC_BLANK, DIM, MULT, ICUR, UDIM, USCALE, UCUR, FX, NUMBER, VALUE,
-     OVERFLOW, CUR, UNIT_TEXT),
+     OVERFLOW, CUR, UNIT_TEXT, QUAL, QUAL_BAD, VALUE_UNIT, VALUE_PROBLEM),
 )  # fmt: skip
 CHECKED = Step(
     "ingest.prepare._check_rows -> prepare._merge (one file's valid rows)",

@@ -45,6 +45,7 @@ class Table:
     header_line: int
     body: pl.DataFrame
     lines: pl.Series | None = None  # line of each body row; None: one line each, in order
+    delimiter: str = ","  # the delimiter the file was read with
 
     def line_of(self, row: int) -> int:
         return self.header_line + 1 + row if self.lines is None else int(self.lines[row])
@@ -75,6 +76,7 @@ def parse(raw: bytes, file_no: int, dialect: Dialect, problem: Problem) -> Table
         table = _read_with_csv_module(text, delimiter, file_no, dialect, report)
     if table is None:
         return None
+    table.delimiter = delimiter
     if table.body.height == 0:
         if not reported:  # not because every row was refused
             problem(0, "the file has a header but no data rows")

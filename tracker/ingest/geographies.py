@@ -22,6 +22,10 @@ from tracker.models import Catalog
 from tracker.text import closest_few, name_key
 
 MAX_SUGGESTIONS = 3
+# The longest country name is about 55 characters ("United Kingdom of Great Britain and
+# Northern Ireland"); country_converter's ~250 regular expressions take seconds on a text of
+# 100,000 characters, so longer texts are refused without asking it.
+MAX_NAME_LENGTH = 100
 
 
 @cache
@@ -81,6 +85,9 @@ class GeographyResolver:
 
     def _country(self, text: str, key: str) -> str | None:
         names = self.catalog.geography_names
+        if len(key) > MAX_NAME_LENGTH or not key.isprintable():
+            self.refused[text] = ()
+            return None
         matches = sorted(set(coco_matches(text)))
         if len(matches) == 1 and matches[0] in names:
             others = self._named_within(key, matches[0])
@@ -107,6 +114,8 @@ class GeographyResolver:
             return f"; it could be {listed}: write the id or the full name"
         if len(candidates) == 1:
             return f"; did you mean '{candidates[0]}' ({names[candidates[0]]})?"
+        if len(text) > MAX_NAME_LENGTH:
+            return ""
         by_name = {name_key(n): i for i, n in names.items()}
         close = closest_few(name_key(text), by_name, MAX_SUGGESTIONS, cutoff=0.75)
         ids = list(dict.fromkeys(by_name[c] for c in close))

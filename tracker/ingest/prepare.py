@@ -34,6 +34,7 @@ from tracker.ingest.columns import (
     FILE,
     FIRST_CURRENCY,
     FIRST_FILE,
+    FIRST_QUALIFIER,
     FIRST_ROW,
     FIRST_UNIT_AS_GIVEN,
     FIRST_VALUE,
@@ -45,6 +46,7 @@ from tracker.ingest.columns import (
     NOTE,
     OK,
     PER,
+    QUAL,
     RESOLVED,
     ROW,
     SRC,
@@ -73,11 +75,14 @@ OUTPUT_SCHEMA: dict[str, type[pl.DataType]] = {
     "indicator": pl.String, "initiative": pl.String, "geography": pl.String,
     "period": pl.String, "period_start": pl.Date, "period_end": pl.Date, "source": pl.String,
     "value": pl.Float64, "currency": pl.String, "value_as_given": pl.String,
-    "unit_as_given": pl.String, "note": pl.String,
+    "unit_as_given": pl.String, "note": pl.String, "qualifier": pl.String,
 }  # fmt: skip
 OBSERVATION_COLUMNS = tuple(OUTPUT_SCHEMA)
-LONG_COLUMNS = ("indicator", "initiative", "geography", "period", "value", "unit", "source", "note")
-CODED_COLUMNS = ("indicator", "initiative", "geography", "period", "unit", "source")
+LONG_COLUMNS = (
+    "indicator", "initiative", "geography", "period", "value", "unit", "source", "note",
+    "qualifier",
+)  # fmt: skip
+CODED_COLUMNS = ("indicator", "initiative", "geography", "period", "unit", "source", "qualifier")
 REQUIRED_COLUMNS = ("indicator", "period", "value")
 MAX_SHOWN = 50
 ADVICE = 'Fix the problems above and run `tracker ingest` again; see README "CSV format".'
@@ -386,7 +391,7 @@ def _layout(table: Table, state: IngestState) -> Layout | None:
             'or run again with --source SOURCE_ID (or --source "citation")',
         )  # fmt: skip
     blocking = state.problems.total - before - (1 if unknown else 0)
-    return None if blocking else Layout(columns, periods, wide)
+    return None if blocking else Layout(columns, periods, wide, table.delimiter)
 
 
 # --- rows of one file ----------------------------------------------------------------------
@@ -414,6 +419,7 @@ def _check_rows(table: Table, state: IngestState) -> pl.DataFrame | None:
         pl.col(VALUE_TEXT).alias("value_as_given"),
         pl.col(UNIT_TEXT).alias("unit_as_given"),
         pl.col(NOTE).alias("note"),
+        pl.col(QUAL).alias("qualifier"),
         pl.all_horizontal(
             *(pl.col(c).is_not_null() for c in (IND, INI, GEO, PER, SRC, VALUE)),
             ~fiscal_pending(state),
@@ -476,12 +482,15 @@ def _drop_repeats(rows: pl.DataFrame, duplicated: pl.Series, state: IngestState)
     firsts = {
         "value": FIRST_VALUE, "currency": FIRST_CURRENCY, FILE: FIRST_FILE, ROW: FIRST_ROW,
         "value_as_given": FIRST_VALUE_AS_GIVEN, "unit_as_given": FIRST_UNIT_AS_GIVEN,
+        "qualifier": FIRST_QUALIFIER,
     }  # fmt: skip
     repeats = rows.filter(duplicated).with_columns(
         pl.col(column).first().over(KEY).alias(first) for column, first in firsts.items()
     )
-    differs = (pl.col("value") != pl.col(FIRST_VALUE)) | pl.col("currency").ne_missing(
-        pl.col(FIRST_CURRENCY)
+    differs = (
+        (pl.col("value") != pl.col(FIRST_VALUE))
+        | pl.col("currency").ne_missing(pl.col(FIRST_CURRENCY))
+        | pl.col("qualifier").ne_missing(pl.col(FIRST_QUALIFIER))
     )
     given = (
         pl.when(pl.col("unit_as_given") != pl.col(FIRST_UNIT_AS_GIVEN))

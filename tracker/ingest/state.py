@@ -19,6 +19,7 @@ import polars as pl
 
 from tracker.ingest.columns import COL, FILE, ROW, dtype
 from tracker.ingest.csv_text import Table, categories, per_category
+from tracker.ingest.figures import DECIMAL_LOCALES, NumberReading, check_locale
 from tracker.ingest.geographies import GeographyResolver
 from tracker.models import CONTEXT_INITIATIVE, Catalog
 from tracker.periods import FiscalYear, Period, fiscal_period, parse_fiscal_label, parse_period
@@ -36,6 +37,11 @@ class IngestOptions:
     source: str | None = None  # a source id or citation for rows whose source is empty
     encoding: str = "utf-8"  # any Python codec name; utf-8 accepts a byte-order mark
     delimiter: str | None = None  # None: ',' unless the header has no ',' but ';' or a tab
+    locale: str | None = None  # how numbers are written, a Babel locale id ('de', 'en_IN')
+    decimal: str | None = None  # or only the decimal mark, '.' or ','
+
+    # Neither: numbers are read as English writes them, and one that another locale reads
+    # differently (or only another locale reads) is refused as ambiguous.
 
 
 def visible(text: str) -> str:
@@ -259,6 +265,7 @@ class IngestState:
                 -1, 0, f"--delimiter: found '{show(self.delimiter)}', expected one character "
                 "such as ',' ';' '|' or a tab (\\t)",
             )  # fmt: skip
+        self._check_number_options(options)
         self.default_source: int | None = None
         if options.source is not None and options.source.strip():
             canonical = self._resolve_source(options.source.strip())
@@ -270,6 +277,40 @@ class IngestState:
             else:
                 self.default_source = self.source_codes.code(canonical)
         return self.problems.total > before
+
+    def _check_number_options(self, options: IngestOptions) -> None:
+        """--locale and --decimal: a locale Babel knows, or '.' or ','; not both."""
+        self.locale: str | None = None
+        self.any_group = False
+        if options.locale is not None and options.decimal is not None:
+            self.problems.add(
+                -1, 0, f"--locale {show(options.locale)} and --decimal {show(options.decimal)} "
+                "both given; give one (--decimal says only the decimal mark)",
+            )  # fmt: skip
+        elif options.locale is not None:
+            self.locale = check_locale(options.locale)
+            if self.locale is None:
+                self.problems.add(
+                    -1, 0, f"--locale: found '{show(options.locale)}', expected a locale "
+                    "such as en, de, fr, de_CH or en_IN",
+                )  # fmt: skip
+        elif options.decimal is not None:
+            self.locale = DECIMAL_LOCALES.get(options.decimal.strip())
+            self.any_group = True
+            if self.locale is None:
+                self.problems.add(
+                    -1, 0, f"--decimal: found '{show(options.decimal)}', expected '.' or ','"
+                )
+
+    def number_reading(self, delimiter: str) -> NumberReading:
+        """How to read the numbers of a file separated by `delimiter`."""
+        return NumberReading(self.locale, delimiter, self.any_group)
+
+    def decimal_symbol(self, locale: str) -> str:
+        """The decimal mark of a locale ('.' in en, ',' in de)."""
+        from tracker.ingest.figures import decimal_symbol
+
+        return decimal_symbol(locale)
 
     def _resolve_source(self, text: str) -> str | None:
         if text in self.catalog.sources:

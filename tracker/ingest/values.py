@@ -31,6 +31,8 @@ from tracker.ingest.columns import (
     OVERFLOW,
     PER,
     PER_BLANK,
+    QUAL,
+    QUAL_BAD,
     ROW,
     SRC,
     SRC_BLANK,
@@ -41,9 +43,12 @@ from tracker.ingest.columns import (
     UNIT_TEXT,
     USCALE,
     VALUE,
+    VALUE_PROBLEM,
     VALUE_TEXT,
+    VALUE_UNIT,
 )
 from tracker.ingest.csv_text import Table, categories, per_category
+from tracker.ingest.figures import QUALIFIERS_ACCEPTED, Figure, qualifier_of, read_figure
 from tracker.ingest.state import FISCAL_PENDING, IngestState, unit_alternative, unit_facts
 from tracker.models import CONTEXT_INITIATIVE
 from tracker.units import COUNT_DIMENSIONS
@@ -57,7 +62,8 @@ PERIOD_EXPECTED = (
 UNIT_EXPECTED = (
     "expected a unit such as 'USD bn', 'EUR m', 'GW', 'count', 'km', 'Mt', '%', 'pp' or 'TEU'"
 )
-THOUSANDS = r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$"
+# A plain number whose dots a decimal-comma locale reads as thousands (1.053 is 1053 in de).
+DOTTED_THOUSANDS = r"^[+-]?\d{1,3}(?:\.\d{3})+$"
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class Layout:
     columns: dict[str, int]
     periods: dict[int, str]  # wide format: header index -> canonical period
     wide: bool
+    delimiter: str = ","  # the file's: in a ','-separated file a comma is no decimal comma
 
 
 def values_frame(table: Table, layout: Layout, state: IngestState) -> pl.DataFrame:
@@ -107,10 +114,131 @@ def resolve(frame: pl.DataFrame, layout: Layout, state: IngestState) -> pl.DataF
         frame = frame.filter(~pl.col(ROW).is_in(skipped.implode()))
     frame = frame.with_columns(
         *_default_expressions(frame, state),
-        *_unit_fact_expressions(state),
-        _parse_numbers(frame[VALUE_TEXT]).alias(NUMBER),
+        *_qualifier_column(frame),
+        pl.col(VALUE_TEXT).cast(pl.Float64, strict=False).alias(NUMBER),
+        pl.lit(None, pl.String).alias(VALUE_UNIT),
+        pl.lit(None, pl.String).alias(VALUE_PROBLEM),
     )
+    frame = _read_figures(frame, layout, state)
+    frame = frame.with_columns(*_unit_fact_expressions(state))
     return frame.with_columns(_value_expressions(frame, state))
+
+
+def _qualifier_column(frame: pl.DataFrame) -> list[pl.Expr]:
+    """The qualifier column's canonical qualifier (null when blank or absent, or when its
+    text is not a qualifier, which `QUAL_BAD` flags)."""
+    if "qualifier" not in frame.columns:
+        return [pl.lit(None, pl.String).alias(QUAL), pl.lit(False).alias(QUAL_BAD)]
+    texts = categories(frame, "qualifier")
+    canonical = [qualifier_of(text) for text in texts]
+    bad = [bool(text.strip()) and q is None for text, q in zip(texts, canonical, strict=True)]
+    return [
+        per_category(frame, "qualifier", canonical, pl.String()).alias(QUAL),
+        per_category(frame, "qualifier", bad, pl.Boolean()).fill_null(False).alias(QUAL_BAD),
+    ]
+
+
+def _read_figures(frame: pl.DataFrame, layout: Layout, state: IngestState) -> pl.DataFrame:
+    """Values that are not plain numbers read as written (`ingest.figures`): each distinct
+    (cell, unit column, qualifier column) once, in Python; plain numbers stay vectorised.
+
+    A plain number goes this way too where its reading depends on the locale: under a
+    locale whose decimal mark is not '.', and, with no locale given in a file not separated
+    by commas, one whose dots could group thousands (1.053).
+    """
+    text = pl.col(VALUE_TEXT)
+    slow = pl.col(NUMBER).is_null()
+    reading = state.number_reading(layout.delimiter)
+    if reading.locale is not None and state.decimal_symbol(reading.locale) != ".":
+        slow = slow | text.str.contains(".", literal=True)
+    elif reading.locale is None and layout.delimiter != ",":
+        slow = slow | text.str.contains(DOTTED_THOUSANDS)
+    slow = slow & text.is_not_null() & (text != "")
+    keys = [VALUE_TEXT, UNIT, UNIT_BLANK, QUAL]
+    cells = frame.filter(slow).select(ROW, COL, *keys)
+    if not cells.height:
+        return frame
+    figures: dict[str, Figure] = {}
+    results: dict[str, list[object]] = {k: [] for k in (NUMBER, QUAL, UNIT, VALUE_UNIT,
+                                                           VALUE_PROBLEM)}  # fmt: skip
+    distinct = cells.select(keys).unique(maintain_order=True)
+    for value_text, unit, unit_blank, column_qualifier in distinct.iter_rows():
+        if value_text not in figures:
+            figures[value_text] = read_figure(value_text, reading)
+        combined = _combine(figures[value_text], unit, unit_blank, column_qualifier, state)
+        for name, result in zip(results, combined, strict=True):
+            results[name].append(result)
+    read = distinct.with_columns(
+        pl.Series(NUMBER, results[NUMBER], pl.Float64),
+        pl.Series("read_qualifier", results[QUAL], pl.String),
+        pl.Series("read_unit", results[UNIT], pl.UInt32),
+        pl.Series(VALUE_UNIT, results[VALUE_UNIT], pl.String),
+        pl.Series(VALUE_PROBLEM, results[VALUE_PROBLEM], pl.String),
+    )
+    updates = cells.join(read, on=keys, how="left", nulls_equal=True).select(
+        ROW, COL, NUMBER, pl.col("read_qualifier").alias(QUAL), pl.col("read_unit").alias(UNIT),
+        VALUE_UNIT,
+        VALUE_PROBLEM,
+    )  # fmt: skip
+    return frame.update(updates, on=[ROW, COL], include_nulls=True)
+
+
+def _combine(
+    figure: Figure,
+    unit: int | None,
+    unit_blank: bool,
+    column_qualifier: str | None,
+    state: IngestState,
+) -> tuple[float | None, str | None, int | None, str | None, str | None]:
+    """(number, qualifier, unit code, unit in the cell, problem) of one value cell read
+    with its row's unit and qualifier columns; a cell and a column that disagree are
+    refused, naming both."""
+    if figure.problem is not None:
+        return None, column_qualifier, unit, None, figure.problem
+    qualifier = figure.qualifier or column_qualifier
+    if figure.qualifier and column_qualifier and figure.qualifier != column_qualifier:
+        return None, column_qualifier, unit, None, (
+            f"the value says '{figure.qualifier}' but column 'qualifier' says "
+            f"'{column_qualifier}'; give the qualifier once, or make them agree"
+        )  # fmt: skip
+    if figure.unit is None:
+        return figure.number, qualifier, unit, None, None
+    cell_unit = state.unit_codes.resolve_text(figure.unit)
+    if cell_unit is None:
+        return None, qualifier, unit, None, (
+            f"'{figure.unit}' after the number is not a unit; expected an amount such as "
+            "121.8, $121.8bn, USD 121.8 billion, €300 bn, 156 GW or 340 deals"
+        )  # fmt: skip
+    if unit_blank or unit is None:
+        return figure.number, qualifier, cell_unit, figure.unit, None
+    merged = _same_unit(state.unit_codes.ids[cell_unit], state.unit_codes.ids[unit])
+    if merged is None:
+        column = state.unit_codes.ids[unit]
+        return None, qualifier, unit, None, (
+            f"the value gives the unit '{figure.unit}' but column 'unit' says "
+            f"'{_unit_label(column)}'; give the unit once, or make them agree"
+        )  # fmt: skip
+    return figure.number, qualifier, state.unit_codes.code(merged), figure.unit, None
+
+
+def _same_unit(cell: str, column: str) -> str | None:
+    """The unit both mean (canonical 'dimension|base|scale'), or None when they differ; a
+    bare scale word ('bn') agrees with a full unit of its scale ('USD bn')."""
+    (cell_dim, _, cell_scale), (col_dim, _, col_scale) = unit_facts(cell), unit_facts(column)
+    if cell == column or (cell_scale == col_scale and not (cell_dim and col_dim)):
+        return cell if cell_dim else column
+    return None
+
+
+def _unit_label(canonical: str) -> str:
+    from tracker.units import Unit
+
+    dimension, base, scale = unit_facts(canonical)
+    if dimension is None or base is None:
+        return {1e3: "thousand", 1e6: "million", 1e9: "billion", 1e12: "trillion"}.get(
+            scale, f"x{scale:g}"
+        )
+    return Unit(dimension, base, scale).label
 
 
 def _code_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Expr]:
@@ -240,7 +368,7 @@ def _value_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Expr]
         pl.when(finite & unit_ok & dimension.is_not_null()).then(value).alias(VALUE),
         (number.is_finite() & ~finite & unit_ok).fill_null(False).alias(OVERFLOW),
         pl.when(dimension == money).then(pl.coalesce(UCUR, ICUR)).alias(CUR),
-        _unit_text(frame, state).alias(UNIT_TEXT),
+        _unit_text_or_value_unit(frame, state).alias(UNIT_TEXT),
     ]
 
 
@@ -274,12 +402,13 @@ def _unit_text(frame: pl.DataFrame, state: IngestState) -> pl.Expr:
     return unit_text
 
 
-def _parse_numbers(text: pl.Series) -> pl.Series:
-    """Numbers as written ('121.8', '-3', '1e3', '1,234.5'); null when not a number."""
-    if text.str.contains(",", literal=True).any():
-        grouped = text.str.contains(THOUSANDS)
-        text = text.zip_with(~grouped, text.str.replace_all(",", "", literal=True))
-    return text.cast(pl.Float64, strict=False)
+def _unit_text_or_value_unit(frame: pl.DataFrame, state: IngestState) -> pl.Expr:
+    """The unit as given: the unit column's, or the value cell's where that column is blank."""
+    unit_text = _unit_text(frame, state)
+    if frame[VALUE_UNIT].is_null().all():
+        return unit_text
+    from_value = pl.col(UNIT_BLANK) & pl.col(VALUE_UNIT).is_not_null()
+    return pl.when(from_value).then(pl.col(VALUE_UNIT)).otherwise(unit_text)
 
 
 # --- problems ------------------------------------------------------------------------------
@@ -399,9 +528,14 @@ def _value_checks(state: IngestState) -> list[CellCheck]:
     value_blank = pl.col(VALUE_TEXT).is_null() | (pl.col(VALUE_TEXT) == "")
     infinite = pl.col(NUMBER).is_not_null() & ~pl.col(NUMBER).is_finite()
     too_large = pl.format("too large once converted to the indicator's unit '{}'", labels)
+    read = pl.col(VALUE_PROBLEM).is_null()
     return [
         CellCheck(value_blank, "value", "empty", "a number (leave out rows without a value)"),
-        CellCheck(~value_blank & pl.col(NUMBER).is_null(), "value", "text", "expected a number"),
+        CellCheck(~read, "value", "text", pl.col(VALUE_PROBLEM)),
+        CellCheck(
+            ~value_blank & read & pl.col(NUMBER).is_null(), "value", "text", "expected a number"
+        ),
+        CellCheck(pl.col(QUAL_BAD), "qualifier", "text", f"expected {QUALIFIERS_ACCEPTED}"),
         CellCheck(infinite, "value", "text", "expected a finite number"),
         CellCheck(pl.col(OVERFLOW), "value", "text", too_large),
     ]
@@ -433,12 +567,17 @@ def _unit_checks(state: IngestState) -> list[CellCheck]:
         pl.lit(pl.Series(state.currencies, dtype=pl.String)).gather(pl.col(UCUR)),
     )
     money = state.dimension_code("money")
+    no_fx = known & ~mismatch & (pl.col(UDIM) == money) & ~pl.col(FX)
+    # A unit written in the value cell ($121.8bn) is reported on the value column.
+    in_value = pl.col(UNIT_BLANK) & pl.col(VALUE_UNIT).is_not_null()
     return [
         CellCheck(~pl.col(UNIT_BLANK) & pl.col(UNIT).is_null(), "unit", "text", UNIT_EXPECTED),
-        CellCheck(known & mismatch, "unit", "text", detail),
-        CellCheck(known & _bare_scale_refused(state), "unit", "text", bare),
-        CellCheck(known & ~mismatch & (pl.col(UDIM) == money) & ~pl.col(FX), "unit", "text",
-                  no_rate),
+        CellCheck(known & mismatch & ~in_value, "unit", "text", detail),
+        CellCheck(known & _bare_scale_refused(state) & ~in_value, "unit", "text", bare),
+        CellCheck(no_fx & ~in_value, "unit", "text", no_rate),
+        CellCheck(known & mismatch & in_value, "value", "text", detail),
+        CellCheck(known & _bare_scale_refused(state) & in_value, "value", "text", bare),
+        CellCheck(no_fx & in_value, "value", "text", no_rate),
     ]  # fmt: skip
 
 

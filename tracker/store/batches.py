@@ -25,6 +25,7 @@ OBSERVATION_COLUMNS = (
     "value_as_given",
     "unit_as_given",
     "note",
+    "qualifier",
 )
 
 
@@ -40,7 +41,7 @@ def write_batch(
     """Record one batch of observations inside the caller's transaction.
 
     `rows` has OBSERVATION_COLUMNS. Each row is new (key not seen), unchanged (same value,
-    currency and note as the current vintage: nothing is written) or a revision (a new
+    currency, note and qualifier as the current vintage: nothing is written) or a revision (a new
     vintage; the old one gets superseded_at). With dry_run, or when every row is unchanged,
     nothing is written and batch_id is None.
     """
@@ -89,7 +90,8 @@ def write_batch(
 _KEYS = ", ".join(KEY_COLUMNS)
 _SAME_VINTAGE = (
     "{a}.value = {b}.value AND {a}.currency IS NOT DISTINCT FROM {b}.currency "
-    "AND {a}.note IS NOT DISTINCT FROM {b}.note"
+    "AND {a}.note IS NOT DISTINCT FROM {b}.note "
+    "AND {a}.qualifier IS NOT DISTINCT FROM {b}.qualifier"  # '~22' after '22' is a revision
 )
 _COUNT_SQL = f"""
 SELECT count(*) FILTER (WHERE c.indicator IS NULL) AS new,
@@ -107,7 +109,7 @@ WHERE o.superseded_at IS NULL
   AND NOT ({_SAME_VINTAGE.format(a="o", b="s")})
 """
 _INSERT_SQL = f"""
-INSERT INTO observations
+INSERT INTO observations ({", ".join(OBSERVATION_COLUMNS)}, batch, recorded_at, superseded_at)
 SELECT {", ".join(f"s.{c}" for c in OBSERVATION_COLUMNS)}, ? AS batch, ? AS recorded_at,
        NULL AS superseded_at
 FROM incoming_rows AS s
@@ -145,9 +147,9 @@ _LATEST_REVISED_SQL = f"""
 DELETE FROM latest_points AS l USING ({_FRESH_AT_MAX}) AS f
 WHERE {" AND ".join(f"l.{c} = f.{c}" for c in KEY_COLUMNS)}
 """
-_LATEST_ADD_SQL = f"INSERT INTO latest_points {_FRESH_AT_MAX}"
+_LATEST_ADD_SQL = f"INSERT INTO latest_points ({_LATEST_COLUMNS}) {_FRESH_AT_MAX}"
 _LATEST_REBUILD_SQL = f"""
-INSERT INTO latest_points
+INSERT INTO latest_points ({_LATEST_COLUMNS})
 SELECT {_LATEST_COLUMNS} FROM observations_current
 QUALIFY period_end = max(period_end) OVER (PARTITION BY {", ".join(_SERIES)})
 """
