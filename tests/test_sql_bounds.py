@@ -131,9 +131,7 @@ def test_a_query_past_its_time_is_stopped_and_a_write_rolled_back(
     assert _state(tracker_db) == before
 
 
-def test_a_bad_memory_setting_is_refused(
-    tracker_db: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_bad_memory_setting_is_refused(tracker_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACKER_SQL_MEMORY", "lots")
     result = invoke("sql", "SELECT 1", db=tracker_db)
     assert result.exit_code == 2 and "TRACKER_SQL_MEMORY: found 'lots'" in result.output
