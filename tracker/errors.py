@@ -58,3 +58,12 @@ class DeliveryError(TrackerError):
 
 class QueryError(InputError):
     """Ad-hoc SQL that DuckDB refused, or that tried to write without --write."""
+
+
+class QueryStoppedError(TrackerError):
+    """Ad-hoc SQL stopped before it finished: its time ran out (exit code 1) or the user
+    pressed Ctrl-C (exit code 130)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

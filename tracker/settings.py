@@ -122,3 +122,14 @@ def number(setting: Setting, minimum: float = 0.0) -> float:
         return max(minimum, float(value(setting)))
     except ValueError:
         return max(minimum, float(setting.default))
+
+
+# --- ad-hoc SQL (tracker sql) ------------------------------------------------------------------
+
+SQL_TIMEOUT = Setting(
+    "TRACKER_SQL_TIMEOUT", "300", "Seconds a `tracker sql` query may run before it is stopped."
+)
+SQL_MEMORY = Setting(
+    "TRACKER_SQL_MEMORY", "2GB", "DuckDB's memory limit for a `tracker sql` query (500MB, 4GB)."
+)
+SQL_FILE_LIMIT = 10 * 1024 * 1024  # bytes of SQL read from `tracker sql -f FILE`

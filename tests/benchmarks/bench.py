@@ -24,6 +24,9 @@ Rows (goal in brackets):
   startup    `tracker --help`, `tracker sql "select 1"`, `tracker indicators` and `tracker
              ingest` of a 10-row CSV, each a fresh process, vs a process that imports duckdb,
              opens the same file and runs `select 1`, taking turns, medians of 11 [<= 1.6x]
+  sqlstream  `tracker sql --format csv` of a 10,000,000-row query to a file vs DuckDB's own
+             `COPY (query) TO 'file' (FORMAT csv)` in a fresh process: time and peak RSS
+             [peak RSS < 2x DuckDB's and < 500 MiB: rows stream, never all held]
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from tracker import settings, store
 
 WORK = Path(__file__).resolve().parent / "work" / "bench"
 TRACKER = Path(sys.executable).with_name("tracker")
-ROWS = ("ingest", "render", "store", "variants", "queries", "scheduler", "startup")
+ROWS = ("ingest", "render", "store", "variants", "queries", "scheduler", "startup", "sqlstream")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ def main() -> None:
         "queries": lambda: queries_row(big, big_rows, 3 if quick else 20),
         "scheduler": lambda: scheduler_row(demo, 5 if quick else 60),
         "startup": lambda: startup_rows(demo, 3 if quick else 11),
+        "sqlstream": lambda: sqlstream_row(demo, 200_000 if quick else 10_000_000),
     }
     rows: list[Row] = []
     for name in args.only:
@@ -282,6 +286,43 @@ def startup_rows(demo: Path, repeat: int) -> list[Row]:
                         f"import duckdb, connect, `select 1`: {base:.3f} s",
                         f"{ours / base:.2f}x", "<= 1.6x", _met(ours / base <= 1.6)))  # fmt: skip
     return rows
+
+
+def sqlstream_row(demo: Path, rows: int) -> Row:
+    """`tracker sql --format csv` of `rows` rows into a file vs DuckDB's COPY TO of the same
+    query, each a fresh process; seconds and peak RSS (the child's own, from wait4)."""
+    db = _copy(demo, "sqlstream.duckdb")
+    query = (f"SELECT range AS n, range * 1.5 AS x, 'row ' || range AS t "
+             f"FROM range({rows})")  # fmt: skip
+    ours_file, duck_file = WORK / "sqlstream-tracker.csv", WORK / "sqlstream-duckdb.csv"
+    copy = (f"import duckdb; duckdb.connect({str(db)!r}, read_only=True).execute("
+            f"{f'COPY ({query}) TO {str(duck_file)!r} (FORMAT csv)'!r})")  # fmt: skip
+    duck_s, duck_mib = _peak([sys.executable, "-c", copy], None)
+    ours_s, ours_mib = _peak([str(TRACKER), "--db", str(db), "sql", "--format", "csv",
+                              "--timeout", "3600", query], ours_file)  # fmt: skip
+    lines = sum(1 for _ in ours_file.open()) - 1
+    assert lines == rows, f"{lines} rows written for {rows}"
+    ok = ours_mib < 2 * duck_mib and ours_mib < 500
+    return Row(f"`tracker sql --format csv` of {rows:,} rows to a file",
+               f"{ours_s:.1f} s, peak RSS {ours_mib:.0f} MiB",
+               f"DuckDB `COPY (query) TO file (FORMAT csv)`: {duck_s:.1f} s, peak RSS "
+               f"{duck_mib:.0f} MiB", f"{ours_mib / duck_mib:.2f}x RSS",
+               "RSS < 2x and < 500 MiB", _met(ok))  # fmt: skip
+
+
+def _peak(command: list[str], stdout: Path | None) -> tuple[float, float]:
+    """Seconds and peak RSS (MiB) of `command` run to completion in a fresh process."""
+    handle = stdout.open("w") if stdout else subprocess.DEVNULL
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=handle)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if stdout:
+        handle.close()  # type: ignore[union-attr]
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode})")
+    return seconds, usage.ru_maxrss / 1024
 
 
 # --- helpers ----------------------------------------------------------------------------------

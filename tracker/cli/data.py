@@ -7,18 +7,26 @@ read plain rows, so `tracker --help` and `tracker sql` start without polars.
 
 from __future__ import annotations
 
+import signal
+import stat
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
+from tracker import settings
 from tracker.cli import sql_output
 from tracker.cli.shared import db_path, err, out, progress_bar, reported
-from tracker.errors import InputError, UnknownNameError
+from tracker.errors import InputError, TrackerError, UnknownNameError
 from tracker.text import amount, did_you_mean
+
+if TYPE_CHECKING:
+    from tracker import store
 
 # --- init ---------------------------------------------------------------------------------
 
@@ -241,7 +249,10 @@ def sql(
     ctx: typer.Context,
     query: Annotated[str | None, typer.Argument(help="SQL text (or use -f FILE).")] = None,
     file: Annotated[
-        Path | None, typer.Option("-f", "--file", help="Read the SQL from this file.")
+        Path | None,
+        typer.Option(
+            "-f", "--file", help="Read the SQL from this file (a regular file, <= 10 MB)."
+        ),
     ] = None,
     output: Annotated[
         str, typer.Option("--format", help="table, csv or json.", case_sensitive=False)
@@ -249,6 +260,18 @@ def sql(
     write: Annotated[
         bool, typer.Option("--write", help="Allow changes, in one transaction.")
     ] = False,
+    allow_files: Annotated[
+        bool,
+        typer.Option(
+            "--allow-files", help="Allow reading and writing files (read_csv, COPY); no network."
+        ),
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Stop the query after this many seconds [default: TRACKER_SQL_TIMEOUT, 300]."
+        ),
+    ] = None,
 ) -> None:
     """Run ad-hoc SQL against the database: read-only unless --write."""
     from tracker import store
@@ -260,35 +283,116 @@ def sql(
             raise InputError(f"--format: found '{output}', expected table, csv or json.")
         if (query is None) == (file is None):
             raise InputError("Give the SQL as an argument or with -f FILE (one of the two).")
+        if timeout is not None and not timeout > 0:
+            raise InputError(f"--timeout: found {timeout:g}, expected a number of seconds > 0.")
         text = query if query is not None else _read_sql_file(file)
-        with store.connect(path, read_only=not write) as conn:
-            store.attach_run_history(
-                conn, path
-            )  # report_runs, deliveries: the run history, read-only
-            if not write:
-                store.lock_down(conn)
-            result = store.run_user_sql(conn, text, write=write)
-            # Written while the connection is open: a read-only result streams from it.
-            if result is None:
-                if write:
-                    out.print("done.")
-            elif output == "csv":
-                sql_output.write_csv(result, sys.stdout)
-            elif output == "json":
-                sql_output.write_json(result, sys.stdout)
-            else:
-                out.print(sql_output.table(result, None))
+        options = store.SqlOptions(
+            write=write,
+            allow_files=allow_files,
+            timeout=timeout or settings.number(settings.SQL_TIMEOUT, minimum=0.001),
+            memory_limit=settings.value(settings.SQL_MEMORY),
+        )
+        with store.user_sql(path, text, options) as session:
+            _until_done(session, lambda: _print_outcome(session, output))
+
+
+def _print_outcome(session: store.UserSql, output: str) -> None:
+    """Run the session and write what it returns (its rows stream from the connection)."""
+    outcome = session.run()
+    if outcome.committed:
+        changed = "" if outcome.rows_changed is None else f", {outcome.rows_changed} row(s) changed"
+        err.print(
+            f"Committed: {outcome.statements} statement(s) run{changed}.",
+            markup=False,
+            highlight=False,
+        )
+    if outcome.rows is None:
+        return
+    try:
+        if output == "csv":
+            sql_output.write_csv(outcome.rows, sys.stdout)
+        elif output == "json":
+            sql_output.write_json(outcome.rows, sys.stdout)
+        else:
+            out.print(sql_output.table(outcome.rows, None, limit=sql_output.TABLE_ROWS))
+    except TrackerError:
+        raise
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as error:  # noqa: BLE001 - a Rust panic from a converter is a BaseException
+        raise InternalQueryError(
+            f"A value of the result could not be converted for output "
+            f"({type(error).__name__}: {first_line(str(error))}). Cast the column to VARCHAR "
+            "in the query to see it as DuckDB writes it."
+        ) from None
+
+
+def _until_done(session: store.UserSql, work: Callable[[], None]) -> None:
+    """`work()` in a worker thread while this (main) thread waits, so Ctrl-C (SIGINT) is
+    handled at once: DuckDB holds the worker in C code, where Python runs no handler."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            work()
+        except BaseException as error:  # noqa: BLE001 - handed to the main thread as is
+            failure.append(error)
+
+    worker = threading.Thread(target=target, name="tracker-sql", daemon=True)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if in_main else None
+    if in_main:
+        signal.signal(signal.SIGINT, lambda _signal, _frame: session.stop())
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+    if failure:
+        raise failure[0]
 
 
 def _read_sql_file(file: Path | None) -> str:
     assert file is not None
     try:
-        return file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{file}: cannot read SQL file ({error}).") from None
+        found = file.stat()
+    except OSError as error:
+        raise InputError(f"{file}: cannot read SQL file ({error.strerror}).") from None
+    if not stat.S_ISREG(found.st_mode):
+        kind = "a folder" if stat.S_ISDIR(found.st_mode) else "not a regular file"
+        raise InputError(f"{file}: {kind}; -f reads SQL from a regular file.")
+    limit = settings.SQL_FILE_LIMIT
+    if found.st_size > limit:
+        raise InputError(
+            f"{file}: {found.st_size:,} bytes; -f reads SQL files of up to {limit // 2**20} MB."
+        )
+    try:
+        with file.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as error:
+        raise InputError(f"{file}: cannot read SQL file ({error.strerror}).") from None
+    if len(data) > limit:
+        raise InputError(f"{file}: more than {limit // 2**20} MB; -f reads SQL files up to that.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{file}: byte {error.start + 1} is not UTF-8 text; -f reads UTF-8 SQL files."
+        ) from None
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def first_line(message: str) -> str:
+    """The first line of an error text."""
+    return message.strip().splitlines()[0] if message.strip() else message
+
+
+class InternalQueryError(TrackerError):
+    """A result value that could not be written (exit code 1)."""
 
 
 def _unknown(kind: str, name: str, known: list[str]) -> str:

@@ -2,6 +2,9 @@
 hands them over (no polars). Cells read as polars wrote them before: CSV quotes only what
 needs it and keeps '' apart from NULL (empty); JSON is one array of objects, DECIMAL and
 HUGEINT as exact strings, NaN and infinities as null; floats are shortest round-trip text.
+Every format writes BLOBs as escaped text (`\\x00`) and infinite dates and timestamps as
+`infinity` / `-infinity`; the table shows data as plain text (never as Rich markup) and at
+most TABLE_ROWS rows.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from tracker.store import QueryRows
@@ -23,6 +27,8 @@ _INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT"
              "UBIGINT"}  # fmt: skip
 _WIDE_INTEGERS = {"HUGEINT", "UHUGEINT"}  # beyond what JSON readers keep exact: strings
 _FLOATS = {"FLOAT", "DOUBLE"}
+# Rows a table shows; the rest are counted, not kept (`--format csv` writes them all).
+TABLE_ROWS = 1_000
 
 
 def is_numeric(type_name: str) -> bool:
@@ -63,14 +69,36 @@ def write_json(rows: QueryRows, stream: IO[str]) -> None:
     stream.write("]\n")
 
 
-def table(rows: QueryRows, title: str | None) -> Table:
-    """All rows in a rich table; numeric columns right-aligned, NULL as an empty cell."""
+def table(rows: QueryRows, title: str | None, limit: int | None = None) -> Table:
+    """The rows in a rich table (the first `limit`, then a line counting the rest); numeric
+    columns right-aligned, NULL as an empty cell, every text shown as it is."""
     shown = Table(title=title)
     for name, type_name in zip(rows.columns, rows.types, strict=True):
-        shown.add_column(name, justify="right" if is_numeric(type_name) else "left")
+        shown.add_column(Text(name), justify="right" if is_numeric(type_name) else "left")
+    more = 0
     for row in _rows(rows):
-        shown.add_row(*("" if cell is None else str(cell) for cell in row))
+        if limit is not None and len(shown.rows) >= limit:
+            more += 1
+            continue
+        shown.add_row(*(Text("" if cell is None else _plain_text(cell)) for cell in row))
+    if more:
+        shown.caption = Text(
+            f"... {more:,} more row(s) not shown; use --format csv or json for all of them."
+        )
     return shown
+
+
+def _plain_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return blob_text(value)
+    return str(value)
+
+
+def blob_text(value: bytes) -> str:
+    """A BLOB as DuckDB writes it: printable ASCII as is, every other byte as `\\xHH`."""
+    return "".join(
+        chr(byte) if 32 <= byte < 127 and byte != 92 else f"\\x{byte:02X}" for byte in value
+    )
 
 
 def _rows(rows: QueryRows) -> Iterator[tuple[Any, ...]]:
@@ -107,6 +135,8 @@ def _csv_text(value: Any, single: bool) -> str | None:
         return f"{value:%H:%M:%S}.{value.microsecond:06d}000"
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, bytes):
+        return blob_text(value)
     return str(value)
 
 
@@ -141,6 +171,8 @@ def _json_value(value: Any, kind: str) -> Any:
         return [_json_value(item, "plain") for item in value]
     if isinstance(value, dict):
         return {str(key): _json_value(item, "plain") for key, item in value.items()}
+    if isinstance(value, bytes):
+        return blob_text(value)
     return str(value)
 
 

@@ -34,7 +34,7 @@ from tracker.store.run_history import (
     success_before,
 )
 from tracker.store.sync import catalog, initialise, sync_definitions
-from tracker.store.user_sql import lock_down, run_user_sql
+from tracker.store.user_sql import SqlOptions, SqlOutcome, UserSql, lock_down, user_sql
 
 __all__ = [
     "OBSERVATION_COLUMNS",
@@ -71,6 +71,9 @@ __all__ = [
     "catalog",
     "initialise",
     "sync_definitions",
+    "SqlOptions",
+    "SqlOutcome",
+    "UserSql",
     "lock_down",
-    "run_user_sql",
+    "user_sql",
 ]
