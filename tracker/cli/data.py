@@ -292,7 +292,7 @@ def sql(
             timeout=timeout or settings.number(settings.SQL_TIMEOUT, minimum=0.001),
             memory_limit=settings.value(settings.SQL_MEMORY),
         )
-        with store.user_sql(path, text, options) as session:
+        with store.open_user_sql(path, text, options) as session:
             _until_done(session, lambda: _print_outcome(session, output))
 
 

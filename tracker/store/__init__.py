@@ -1,40 +1,91 @@
 """The DuckDB store: connection, migrations (sql/), catalog sync, batches, user SQL, run history."""
 
-from tracker.store.batches import OBSERVATION_COLUMNS, refresh_latest_points, write_batch
-from tracker.store.connection import (
-    Connection,
-    QueryRows,
-    attach_run_history,
-    connect,
-    connect_run_history,
-    create_or_open,
-    create_run_history,
-    has_table,
-    query,
-    query_rows,
-    read_run_history,
-    run_history_path,
-    run_history_problem,
-    settle_run_history,
-    transaction,
-    utc_now,
-)
-from tracker.store.run_history import (
-    fail_dead_runs,
-    fail_unfinished,
-    finish_run,
-    insert_run,
-    last_runs,
-    last_successes,
-    newest_success,
-    process_alive,
-    run_by_id,
-    runs_in_progress,
-    runs_of_process,
-    success_before,
-)
-from tracker.store.sync import catalog, initialise, sync_definitions
-from tracker.store.user_sql import SqlOptions, SqlOutcome, UserSql, lock_down, user_sql
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracker.store.batches import OBSERVATION_COLUMNS, refresh_latest_points, write_batch
+    from tracker.store.connection import (
+        Connection,
+        QueryRows,
+        attach_run_history,
+        connect,
+        connect_run_history,
+        create_or_open,
+        create_run_history,
+        has_table,
+        query,
+        query_rows,
+        read_run_history,
+        run_history_path,
+        run_history_problem,
+        settle_run_history,
+        transaction,
+        utc_now,
+    )
+    from tracker.store.run_history import (
+        fail_dead_runs,
+        fail_unfinished,
+        finish_run,
+        insert_run,
+        last_runs,
+        last_successes,
+        newest_success,
+        process_alive,
+        run_by_id,
+        runs_in_progress,
+        runs_of_process,
+        success_before,
+    )
+    from tracker.store.sync import catalog, initialise, sync_definitions
+    from tracker.store.user_sql import SqlOptions, SqlOutcome, UserSql, lock_down, open_user_sql
+
+# Each public name and the module that defines it. A name is imported when first used, so a
+# command loads only the store modules it needs (`tracker sql` neither the catalog sync nor
+# the batch writer): start-up time, issue 10.
+_HOMES: dict[str, str] = {
+    "OBSERVATION_COLUMNS": "batches",
+    "refresh_latest_points": "batches",
+    "write_batch": "batches",
+    "Connection": "connection",
+    "QueryRows": "connection",
+    "attach_run_history": "connection",
+    "connect": "connection",
+    "connect_run_history": "connection",
+    "create_or_open": "connection",
+    "create_run_history": "connection",
+    "has_table": "connection",
+    "query": "connection",
+    "query_rows": "connection",
+    "read_run_history": "connection",
+    "run_history_path": "connection",
+    "run_history_problem": "connection",
+    "settle_run_history": "connection",
+    "transaction": "connection",
+    "utc_now": "connection",
+    "fail_dead_runs": "run_history",
+    "fail_unfinished": "run_history",
+    "finish_run": "run_history",
+    "insert_run": "run_history",
+    "last_runs": "run_history",
+    "last_successes": "run_history",
+    "newest_success": "run_history",
+    "process_alive": "run_history",
+    "run_by_id": "run_history",
+    "runs_in_progress": "run_history",
+    "runs_of_process": "run_history",
+    "success_before": "run_history",
+    "catalog": "sync",
+    "initialise": "sync",
+    "sync_definitions": "sync",
+    "SqlOptions": "user_sql",
+    "SqlOutcome": "user_sql",
+    "UserSql": "user_sql",
+    "lock_down": "user_sql",
+    "open_user_sql": "user_sql",
+}
 
 __all__ = [
     "OBSERVATION_COLUMNS",
@@ -63,8 +114,8 @@ __all__ = [
     "last_runs",
     "last_successes",
     "newest_success",
-    "run_by_id",
     "process_alive",
+    "run_by_id",
     "runs_in_progress",
     "runs_of_process",
     "success_before",
@@ -75,5 +126,19 @@ __all__ = [
     "SqlOutcome",
     "UserSql",
     "lock_down",
-    "user_sql",
+    "open_user_sql",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The public name `name`, imported from its module on first use (PEP 562)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+# A module's name is set on the package when the module is imported, so no public name may
+# be a module's name (it would be shadowed by the module).
+assert not {"batches", "connection", "run_history", "sync", "user_sql"} & set(_HOMES)

@@ -296,7 +296,7 @@ def names_run_history(text: str) -> bool:
 
 
 @contextmanager
-def user_sql(db: Path, text: str, options: SqlOptions) -> Iterator[UserSql]:
+def open_user_sql(db: Path, text: str, options: SqlOptions) -> Iterator[UserSql]:
     """Open `db` for a user's SQL `text` (read-only unless `options.write`), checked and
     locked down: no files (unless `allow_files`), no network, extensions or settings
     changes, DuckDB's memory limit set, and stopped with `UserSql.stop` when the time runs
