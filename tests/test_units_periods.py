@@ -9,7 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tracker.periods import FiscalYear, Period, parse_period
-from tracker.units import Unit, counted_unit, fits, parse_scale_only, parse_unit
+from tracker.units import (
+    OWN_COUNT_NOUNS,
+    Unit,
+    _pint_unit,
+    counted_unit,
+    fits,
+    own_unit_names,
+    parse_scale_only,
+    parse_unit,
+)
 
 
 @pytest.mark.parametrize(
@@ -237,3 +246,11 @@ def test_a_fiscal_year_reads_the_same_in_every_form_and_spans_twelve_months(
     else:
         assert period.text == f"FY{starts_in}/{(starts_in + 1) % 100:02d}"
         assert period.grain == "fiscal_year"
+
+
+def test_the_count_nouns_read_without_pint_are_what_pint_reads() -> None:
+    for word, unit in OWN_COUNT_NOUNS.items():
+        assert _pint_unit(word) == unit, word
+    defined = {name.lower() for name in own_unit_names()} - {"percentage_point", "pp",
+                                                             "percentage_points"}  # fmt: skip
+    assert defined <= set(OWN_COUNT_NOUNS), "a count noun of unit_definitions.txt is missing"
