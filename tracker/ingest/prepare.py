@@ -89,6 +89,18 @@ ADVICE = 'Fix the problems above and run `tracker ingest` again; see README "CSV
 
 
 @dataclass(frozen=True)
+class InlineCsv:
+    """CSV text given by a command rather than read from a file (`tracker add`'s one row):
+    `name` stands for the file in messages and in `batches.files`."""
+
+    name: str
+    data: bytes
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
 class PreparedBatch:
     """What `prepare` hands to `store.batches.write_batch`: rows plus file and source records."""
 
@@ -101,7 +113,7 @@ class PreparedBatch:
 
 def load(
     conn: Connection,
-    paths: Sequence[Path],
+    paths: Sequence[Path | InlineCsv],
     options: IngestOptions,
     *,
     progress: Callable[[str, int, int], None] | None = None,
@@ -122,7 +134,7 @@ def load(
 
 
 def prepare(
-    paths: Sequence[Path],
+    paths: Sequence[Path | InlineCsv],
     catalog: Catalog,
     options: IngestOptions,
     progress: Callable[[str, int, int], None] | None = None,
@@ -227,14 +239,17 @@ def not_a_regular_file(mode: int) -> str:
 
 
 def _load(
-    path: Path, file_no: int, state: IngestState, dialect: Dialect, digests: list[str]
+    path: Path | InlineCsv, file_no: int, state: IngestState, dialect: Dialect, digests: list[str]
 ) -> Table | None:
     """Read one file's bytes, note their sha256, and parse them into a table of text."""
     try:
-        kind = not_a_regular_file(os.stat(path).st_mode)  # before opening: a FIFO would block
-        if kind:
-            raise OSError(f"{kind}; expected a CSV file")
-        raw = path.read_bytes()
+        if isinstance(path, InlineCsv):
+            raw = path.data
+        else:
+            kind = not_a_regular_file(os.stat(path).st_mode)  # before opening: a FIFO blocks
+            if kind:
+                raise OSError(f"{kind}; expected a CSV file")
+            raw = path.read_bytes()
     except OSError as error:
         digests.append(hashlib.sha256(b"").hexdigest())
         state.problems.add(file_no, 0, f"cannot be read ({error.strerror or error})")

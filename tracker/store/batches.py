@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tracker.errors import InputError
 from tracker.models import BatchSummary
 from tracker.store.connection import Connection, scalar, utc_now
+from tracker.text import show
 
 if TYPE_CHECKING:
     import polars as pl
@@ -42,8 +45,8 @@ def write_batch(
 
     `rows` has OBSERVATION_COLUMNS. Each row is new (key not seen), unchanged (same value,
     currency, note and qualifier as the current vintage: nothing is written) or a revision (a new
-    vintage; the old one gets superseded_at). With dry_run, or when every row is unchanged,
-    nothing is written and batch_id is None.
+    vintage; the old one, or the withdrawal of a withdrawn point, gets superseded_at). With
+    dry_run, or when every row is unchanged, nothing is written and batch_id is None.
     """
     recorded_at = utc_now()
     conn.register("incoming_rows", ArrowStream(rows.select(OBSERVATION_COLUMNS)))
@@ -93,20 +96,27 @@ _SAME_VINTAGE = (
     "AND {a}.note IS NOT DISTINCT FROM {b}.note "
     "AND {a}.qualifier IS NOT DISTINCT FROM {b}.qualifier"  # '~22' after '22' is a revision
 )
+# The live vintage of each point: the current one, or the withdrawal that ended it (which
+# observations_current skips). Loading a withdrawn point again is a revision of it.
+_LIVE = f"""
+SELECT {_KEYS}, value, currency, note, qualifier, withdrawn
+FROM observations WHERE superseded_at IS NULL
+"""
 _COUNT_SQL = f"""
 SELECT count(*) FILTER (WHERE c.indicator IS NULL) AS new,
        count(*) FILTER (
-           WHERE c.indicator IS NOT NULL AND NOT ({_SAME_VINTAGE.format(a="c", b="s")})
+           WHERE c.indicator IS NOT NULL
+             AND (c.withdrawn IS TRUE OR NOT ({_SAME_VINTAGE.format(a="c", b="s")}))
        ) AS revised
 FROM incoming_rows AS s
-LEFT JOIN observations_current AS c USING ({_KEYS})
+LEFT JOIN ({_LIVE}) AS c USING ({_KEYS})
 """
 _SUPERSEDE_SQL = f"""
 UPDATE observations AS o SET superseded_at = ?
 FROM incoming_rows AS s
 WHERE o.superseded_at IS NULL
   AND {" AND ".join(f"o.{k} = s.{k}" for k in KEY_COLUMNS)}
-  AND NOT ({_SAME_VINTAGE.format(a="o", b="s")})
+  AND (o.withdrawn IS TRUE OR NOT ({_SAME_VINTAGE.format(a="o", b="s")}))
 """
 _INSERT_SQL = f"""
 INSERT INTO observations ({", ".join(OBSERVATION_COLUMNS)}, batch, recorded_at, superseded_at)
@@ -175,6 +185,80 @@ def _update_latest_points(conn: Connection, batch_id: int) -> None:
         conn.execute(_LATEST_ADD_SQL, [batch_id])
     finally:
         conn.execute("DROP TABLE IF EXISTS latest_max")
+
+
+def withdraw_point(conn: Connection, key: Sequence[str], reason: str) -> int:
+    """Withdraw the point `key` (indicator, initiative, geography, period, source) inside the
+    caller's transaction, as one batch: a new vintage with `withdrawn` and the reason, the
+    current one superseded. Returns the batch id; InputError naming the point when it has no
+    current vintage (never loaded, or already withdrawn).
+    """
+    named = _point_name(key)
+    live = conn.execute(_LIVE_OF_POINT_SQL, list(key)).fetchall()
+    if not live:
+        raise InputError(
+            f"No point {named} is in the database; nothing was withdrawn. A point is named "
+            "by its stored ids and period (`tracker history INDICATOR` lists them)."
+        )
+    withdrawn, withdrawn_reason, recorded_at = live[0]
+    if withdrawn:
+        raise InputError(
+            f"The point {named} was already withdrawn at {recorded_at:%Y-%m-%d %H:%M:%S} UTC "
+            f"(reason: {show(withdrawn_reason or '', 200)}); nothing was withdrawn. Load it "
+            "again (`tracker add` or `tracker ingest`) to make it current."
+        )
+    recorded_at = utc_now()
+    digest = hashlib.sha256("\t".join([*key, reason]).encode("utf-8")).hexdigest()
+    batch_id = int(
+        scalar(
+            conn,
+            "INSERT INTO batches (files, sha256, rows_read, rows_new, rows_revised, "
+            "rows_unchanged, rows_withdrawn, recorded_at) VALUES (?, ?, 1, 0, 0, 0, 1, ?) "
+            "RETURNING id",
+            [[WITHDRAW_FILE], [digest], recorded_at],
+        )
+    )
+    conn.execute(_WITHDRAW_SQL, [batch_id, recorded_at, reason, *key])
+    conn.execute(_SUPERSEDE_POINT_SQL, [recorded_at, *key, batch_id])
+    _rebuild_latest_points_of_series(conn, [key[0], key[1], key[2], key[4]])
+    return batch_id
+
+
+# What `batches.files` holds for a batch of `tracker withdraw` (no file was read).
+WITHDRAW_FILE = "tracker withdraw"
+_ON_POINT = " AND ".join(f"{k} = ?" for k in KEY_COLUMNS)
+_LIVE_OF_POINT_SQL = f"""
+SELECT withdrawn IS TRUE, withdrawn_reason, recorded_at
+FROM observations WHERE superseded_at IS NULL AND {_ON_POINT}
+"""
+_WITHDRAW_SQL = f"""
+INSERT INTO observations ({", ".join(OBSERVATION_COLUMNS)}, batch, recorded_at, superseded_at,
+                          withdrawn, withdrawn_reason)
+SELECT {", ".join(OBSERVATION_COLUMNS)}, ?, ?, NULL, true, ?
+FROM observations WHERE superseded_at IS NULL AND {_ON_POINT}
+"""
+_SUPERSEDE_POINT_SQL = f"""
+UPDATE observations SET superseded_at = ?
+WHERE superseded_at IS NULL AND {_ON_POINT} AND batch <> ?
+"""
+_ON_SERIES_PARAMS = " AND ".join(f"{c} = ?" for c in _SERIES)
+_LATEST_OF_SERIES_DROP_SQL = f"DELETE FROM latest_points WHERE {_ON_SERIES_PARAMS}"
+_LATEST_OF_SERIES_ADD_SQL = f"""
+INSERT INTO latest_points ({_LATEST_COLUMNS})
+SELECT {_LATEST_COLUMNS} FROM observations_current WHERE {_ON_SERIES_PARAMS}
+QUALIFY period_end = max(period_end) OVER ()
+"""
+
+
+def _rebuild_latest_points_of_series(conn: Connection, series: list[str]) -> None:
+    """latest_points of one series (indicator, initiative, geography, source) afresh: a
+    withdrawal may take away its newest point, and an earlier period becomes the latest."""
+    conn.execute(_LATEST_OF_SERIES_DROP_SQL, series)
+    conn.execute(_LATEST_OF_SERIES_ADD_SQL, series)
+
+
+def _point_name(key: Sequence[str]) -> str:
+    return ", ".join(f"{name} '{value}'" for name, value in zip(KEY_COLUMNS, key, strict=True))
 
 
 def refresh_latest_points(conn: Connection) -> None:
