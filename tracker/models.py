@@ -99,6 +99,7 @@ class Catalog:
     geography_names: dict[str, str] = field(default_factory=dict)  # id -> name
     # a name (text.name_key) that two geographies share -> their ids: refused, never guessed
     ambiguous_geographies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    source_urls: dict[str, str] = field(default_factory=dict)  # url -> id
 
 
 # --- briefing definitions (reports/<name>.toml) --------------------------------------------

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     import polars as pl
 
 KEY_COLUMNS = ("indicator", "initiative", "geography", "period", "source")
+# A note cell holding only this clears the stored note. An empty cell keeps it: a row
+# re-entered without its note is the same figure, not a revision that wipes the curation.
+# '-' is what a spreadsheet shows for "nothing here", never a note worth keeping.
+NOTE_CLEARED = "-"
 OBSERVATION_COLUMNS = (
     "indicator",
     "initiative",
@@ -42,7 +46,8 @@ def write_batch(
 
     `rows` has OBSERVATION_COLUMNS. Each row is new (key not seen), unchanged (same value,
     currency, note and qualifier as the current vintage: nothing is written) or a revision (a new
-    vintage; the old one gets superseded_at). With dry_run, or when every row is unchanged,
+    vintage; the old one gets superseded_at). A NULL note keeps the stored one (also into a
+    revision); NOTE_CLEARED clears it. With dry_run, or when every row is unchanged,
     nothing is written and batch_id is None.
     """
     recorded_at = utc_now()
@@ -70,7 +75,10 @@ def write_batch(
                     conn.execute(_SUPERSEDE_SQL, [recorded_at])
                 # Revised points have no current vintage now: both they and new points
                 # are the rows without one.
-                conn.execute(_INSERT_SQL, [batch_id, recorded_at])
+                conn.execute(
+                    _INSERT_REVISED_SQL if revised else _INSERT_SQL,
+                    [batch_id, recorded_at, *([recorded_at] if revised else [])],
+                )
                 _update_latest_points(conn, batch_id)
             finally:
                 conn.execute("RESET preserve_insertion_order")
@@ -90,7 +98,9 @@ def write_batch(
 _KEYS = ", ".join(KEY_COLUMNS)
 _SAME_VINTAGE = (
     "{a}.value = {b}.value AND {a}.currency IS NOT DISTINCT FROM {b}.currency "
-    "AND {a}.note IS NOT DISTINCT FROM {b}.note "
+    "AND ({b}.note IS NULL OR {a}.note IS NOT DISTINCT FROM nullif({b}.note, '"
+    + NOTE_CLEARED
+    + "')) "
     "AND {a}.qualifier IS NOT DISTINCT FROM {b}.qualifier"  # '~22' after '22' is a revision
 )
 _COUNT_SQL = f"""
@@ -108,12 +118,29 @@ WHERE o.superseded_at IS NULL
   AND {" AND ".join(f"o.{k} = s.{k}" for k in KEY_COLUMNS)}
   AND NOT ({_SAME_VINTAGE.format(a="o", b="s")})
 """
+
+
+def _incoming(note: str) -> str:
+    """The incoming rows' columns in OBSERVATION_COLUMNS order, the note as `note` says."""
+    return ", ".join(note if c == "note" else f"s.{c}" for c in OBSERVATION_COLUMNS)
+
+
 _INSERT_SQL = f"""
 INSERT INTO observations ({", ".join(OBSERVATION_COLUMNS)}, batch, recorded_at, superseded_at)
-SELECT {", ".join(f"s.{c}" for c in OBSERVATION_COLUMNS)}, ? AS batch, ? AS recorded_at,
+SELECT {_incoming(f"nullif(s.note, '{NOTE_CLEARED}')")}, ? AS batch, ? AS recorded_at,
        NULL AS superseded_at
 FROM incoming_rows AS s
 ANTI JOIN observations_current AS c USING ({_KEYS})
+"""
+# The same, carrying the note of the vintage this batch superseded (at $3) into a revision
+# whose note cell was empty.
+_INSERT_REVISED_SQL = f"""
+INSERT INTO observations ({", ".join(OBSERVATION_COLUMNS)}, batch, recorded_at, superseded_at)
+SELECT {_incoming(f"coalesce(nullif(s.note, '{NOTE_CLEARED}'), if(s.note IS NULL, p.note, NULL))")},
+       ? AS batch, ? AS recorded_at, NULL AS superseded_at
+FROM incoming_rows AS s
+ANTI JOIN observations_current AS c USING ({_KEYS})
+LEFT JOIN (SELECT * FROM observations WHERE superseded_at = ?) AS p USING ({_KEYS})
 """
 
 # latest_points after batch $1, without reading the whole table: the newest
