@@ -68,6 +68,9 @@ class BatchSummary:
     rows_unchanged: int
     dry_run: bool = False
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    # one line per point the batch gave another source (the first 20), then how many more
+    second_sources: tuple[str, ...] = field(default_factory=tuple)
+    second_source_points: int = 0
 
 
 @dataclass(frozen=True)

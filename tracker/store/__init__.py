@@ -6,7 +6,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tracker.store.batches import OBSERVATION_COLUMNS, refresh_latest_points, write_batch
+    from tracker.store.batches import (
+        OBSERVATION_COLUMNS,
+        refresh_latest_points,
+        second_sources,
+        write_batch,
+    )
     from tracker.store.connection import (
         Connection,
         QueryRows,
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
 _HOMES: dict[str, str] = {
     "OBSERVATION_COLUMNS": "batches",
     "refresh_latest_points": "batches",
+    "second_sources": "batches",
     "write_batch": "batches",
     "Connection": "connection",
     "QueryRows": "connection",
@@ -90,6 +96,7 @@ _HOMES: dict[str, str] = {
 __all__ = [
     "OBSERVATION_COLUMNS",
     "refresh_latest_points",
+    "second_sources",
     "write_batch",
     "Connection",
     "QueryRows",
@@ -138,6 +145,7 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
     globals()[name] = value
     return value
+
 
 # A module's name is set on the package when the module is imported, so no public name may
 # be a module's name (it would be shadowed by the module).

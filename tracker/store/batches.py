@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tracker.models import BatchSummary
 from tracker.store.connection import Connection, scalar, utc_now
@@ -224,3 +224,60 @@ def _register_sources(conn: Connection, new_sources: pl.DataFrame | None) -> Non
         )
     finally:
         conn.unregister("new_source_rows")
+
+
+# Points the batch gives a source they did not have while another source gives them a value
+# (in the store or in the batch): every source of such a point, in headline order.
+_SECOND_SOURCES_SQL = f"""
+WITH incoming AS (
+    SELECT s.indicator, s.initiative, s.geography, s.period, s.source, s.value, s.currency,
+           s.qualifier, c.indicator IS NULL AS is_new
+    FROM incoming_rows AS s
+    LEFT JOIN observations_current AS c USING ({_KEYS})
+),
+touched AS (
+    SELECT DISTINCT indicator, initiative, geography, period FROM incoming WHERE is_new
+),
+givers AS (
+    SELECT * FROM incoming SEMI JOIN touched USING (indicator, initiative, geography, period)
+    UNION ALL
+    SELECT o.indicator, o.initiative, o.geography, o.period, o.source, o.value, o.currency,
+           o.qualifier, false AS is_new
+    FROM observations_current AS o
+    SEMI JOIN touched USING (indicator, initiative, geography, period)
+    ANTI JOIN incoming USING ({_KEYS})
+),
+ranked AS (
+    SELECT g.*, coalesce(s.kind, 'unspecified') AS kind,
+           count(*) OVER same_point AS givers,
+           headline_order(g.source, i.preferred_source, coalesce(s.kind, 'unspecified'),
+                          s.published) AS rank_key,
+           g.source IS NOT DISTINCT FROM i.preferred_source AS preferred,
+           s.published
+    FROM givers AS g
+    JOIN indicators AS i ON i.id = g.indicator
+    LEFT JOIN sources AS s ON s.id = g.source
+    WINDOW same_point AS (PARTITION BY g.indicator, g.initiative, g.geography, g.period)
+),
+shared AS (
+    SELECT *, dense_rank() OVER (ORDER BY indicator, initiative, geography, period) AS no
+    FROM ranked WHERE givers > 1
+)
+SELECT no, max(no) OVER () AS points, indicator, initiative, geography, period, source,
+       value, currency, qualifier, kind, is_new, preferred, published
+FROM shared
+QUALIFY no <= $1
+ORDER BY no, rank_key
+"""
+
+
+def second_sources(conn: Connection, rows: pl.DataFrame, limit: int) -> list[tuple[Any, ...]]:
+    """Points that `rows` give a second (third, ...) source: one row per source of each of
+    the first `limit` such points (in key order), the headline first (`headline_order`,
+    migration 009): no, points (how many in all), indicator, initiative, geography, period,
+    source, value, currency, qualifier, kind, is_new, preferred, published. Reads only."""
+    conn.register("incoming_rows", ArrowStream(rows.select(OBSERVATION_COLUMNS)))
+    try:
+        return conn.execute(_SECOND_SOURCES_SQL, [limit]).fetchall()
+    finally:
+        conn.unregister("incoming_rows")

@@ -44,7 +44,8 @@ SELECT c.indicator, c.initiative, c.geography, c.period, c.period_start, c.perio
        count(*) OVER same_point AS source_count,
        list(c.source ORDER BY c.rank_key) OVER same_point AS sources,
        -- a gap only between figures in one currency: EUR 179 bn and USD 190 bn are not 6 % apart
-       max(CASE WHEN c.currency IS NOT DISTINCT FROM c.headline_currency
+       max(CASE WHEN c.headline_rank > 1
+                     AND c.currency IS NOT DISTINCT FROM c.headline_currency
                      AND c.headline_value <> 0
                 THEN abs(c.value - c.headline_value) / abs(c.headline_value) END
        ) OVER same_point AS spread
