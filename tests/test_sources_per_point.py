@@ -130,9 +130,11 @@ def test_headline_rule_kind_then_newest_published_then_source_id(
     )
     period = ["trade_central_asia", "BRI", "KAZ"]
     rows = [
-        [*period, "2020", "1", "USD bn", "s-old", ""], [*period, "2020", "2", "USD bn", "s-new", ""],
-        [*period, "2021", "3", "USD bn", "s-y", ""], [*period, "2021", "4", "USD bn", "s-x", ""],
-        [*period, "2022", "5", "USD bn", "s-new", ""], [*period, "2022", "6", "USD bn", "s-prim", ""],
+        [*period, year, value, "USD bn", source, ""]
+        for year, value, source in [
+            ("2020", "1", "s-old"), ("2020", "2", "s-new"), ("2021", "3", "s-y"),
+            ("2021", "4", "s-x"), ("2022", "5", "s-new"), ("2022", "6", "s-prim"),
+        ]
     ]  # fmt: skip
     output = _ingest(empty_db, _write(tmp_path, "a.csv", rows))
     assert "USD 2 bn from s-new, the newest published (2024-01-01)" in output
