@@ -370,7 +370,7 @@ class IngestState:
                     f": it names {len(shared)} sources ({', '.join(shared)}), by id, title "
                     "or URL; write the id of the one meant"
                 )
-        else:
+        if what != "geography":
             known = {
                 "indicator": catalog.indicators,
                 "initiative": catalog.initiatives,
