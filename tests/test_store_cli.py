@@ -357,7 +357,8 @@ def test_dry_run_counts_but_writes_nothing(tracker_db: Path, tmp_path: Path) -> 
     rows = _write(
         tmp_path / "a.csv",
         HEADER + "new_deals,BRI,KAZ,2024,10,count,test-src x,\n"
-        "new_deals,BRI,WLD,2024,340,count,seed-000-bri-2-0,\n",
+        # a new value is a revision (an empty note alone is not: it keeps the stored note)
+        "new_deals,BRI,WLD,2024,341,count,seed-000-bri-2-0,\n",
     )
     before = db_rows(tracker_db, COUNTS)
     result = invoke("ingest", "--dry-run", rows, db=tracker_db)

@@ -68,6 +68,9 @@ class BatchSummary:
     rows_unchanged: int
     dry_run: bool = False
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    # one line per point the batch gave another source (the first 20), then how many more
+    second_sources: tuple[str, ...] = field(default_factory=tuple)
+    second_source_points: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class Catalog:
     geography_names: dict[str, str] = field(default_factory=dict)  # id -> name
     # a name (text.name_key) that two geographies share -> their ids: refused, never guessed
     ambiguous_geographies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    source_urls: dict[str, str] = field(default_factory=dict)  # url -> id
 
 
 # --- briefing definitions (reports/<name>.toml) --------------------------------------------

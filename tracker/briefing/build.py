@@ -203,9 +203,13 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
         nulls_equal=False,
     )  # fmt: skip
     figures = []
+    differ: dict[tuple[str, str, str], str] = {}
     for row in with_previous.iter_rows(named=True):
         has_data = row["value"] is not None
         footnotes = parts.sources.cite(row["point_sources"] or [])
+        disagreement = _sources_differ(row, parts) if has_data else ""
+        if disagreement:
+            differ[(row["indicator"], row["initiative"], row["geography"])] = disagreement
         figures.append(
             KeyFigure(
                 name=row["indicator_name"],
@@ -222,8 +226,16 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
                 else "",
                 footnotes=footnotes,
                 has_data=has_data,
+                sources_differ=disagreement,
             )
         )
+    keys = ("indicator", "initiative", "geography")
+    noted = pl.DataFrame(
+        [(*key, text) for key, text in differ.items()],
+        schema={**{k: frame.schema[k] for k in keys}, "sources_differ": pl.String},
+        orient="row",
+    )
+    frame = frame.join(noted, on=keys, how="left", nulls_equal=True, maintain_order="left")
     present = frame.filter(pl.col("value").is_not_null())
     parts.key_figures_json = present.select(KEY_FIGURE_FIELDS).write_json()
     parts.csv_frames.append(
@@ -232,10 +244,42 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
             pl.col("indicator_name").alias("item"),
             "indicator", "initiative", "geography", "period", "value", "qualifier",
             "currency", "unit", "previous_period", "previous_value", "previous_qualifier",
-            "change", "change_share", "source", "note",
+            "change", "change_share", "source", "note", "sources_differ",
         )
     )  # fmt: skip
     return KeyFiguresSection(**head, figures=tuple(figures))
+
+
+# Sources of one point further apart than this, as a share of the headline, are noted.
+SOURCES_DIFFER_ABOVE = 0.05
+
+
+def _sources_differ(row: dict[str, Any], parts: _Parts) -> str:
+    """The headline and each other source of its point whose figure (in the same currency)
+    is more than 5 % away from it, with footnote numbers; '' when none is."""
+    figures = row["point_figures"] or []
+    if len(figures) < 2 or not figures[0]["value"]:
+        return ""
+    head = figures[0]
+
+    def written(figure: dict[str, Any]) -> str:
+        number_ = parts.sources.cite([figure["source"]])[0]
+        shown = amount(
+            figure["value"], row["unit"], figure["currency"], row["count_noun"],
+            figure["qualifier"],
+        )  # fmt: skip
+        return f"{shown} [{number_}]"
+
+    others = [
+        f"{written(f)} ({f['kind'] or 'unspecified'}, {percent(gap)} apart)"
+        for f in figures[1:]
+        if f["currency"] == head["currency"]
+        and (gap := abs(f["value"] - head["value"]) / abs(head["value"])) > SOURCES_DIFFER_ABOVE
+    ]
+    if not others:
+        return ""
+    kind = head["kind"] or "unspecified"
+    return f"{written(head)} (headline, {kind}) against " + "; ".join(others)
 
 
 # --- comparison ----------------------------------------------------------------------------

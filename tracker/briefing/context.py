@@ -41,6 +41,9 @@ class KeyFigure:
     vs_previous_briefing: str
     footnotes: tuple[int, ...]
     has_data: bool
+    # when another source of the same point differs from the headline by more than 5 %:
+    # 'USD 121.8 bn [1] (headline, primary) against USD 110 bn [2] (secondary, 9.7 % apart)'
+    sources_differ: str = ""
 
 
 @dataclass(frozen=True)

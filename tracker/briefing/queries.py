@@ -5,9 +5,11 @@ initiatives, geographies, window start and end) and read the as-of macros of mig
 so `--as-of` and a current run share one path.
 """
 
-# One value per series point (indicator, initiative, geography, period): the indicator's
-# preferred source first, then a primary source, then the newest vintage, then by id.
-# `point_sources` keeps every source that gives the point: they are never merged.
+# One value per series point (indicator, initiative, geography, period): the headline rule
+# of migration 009 (`headline_order`: the indicator's preferred source, then primary over
+# secondary over unspecified, then the newest published, then by id).
+# `point_sources` keeps every source that gives the point: they are never merged;
+# `point_figures` holds each one's figure, the headline first.
 # `grain` (year, half, quarter, month, day, fiscal_year) keeps half-years from being compared
 # with years, and a fiscal year (FY2024/25) from being compared with a calendar year.
 POINTS_CTE = """
@@ -23,7 +25,11 @@ points AS (
                WHEN length(o.period) = 7 THEN 'month'
                ELSE 'day'
            END AS grain,
-           list(o.source ORDER BY o.source) OVER same_point AS point_sources
+           list(o.source ORDER BY o.source) OVER same_point AS point_sources,
+           list(struct_pack(source := o.source, value := o.value, currency := o.currency,
+                            qualifier := o.qualifier, kind := s.kind)
+                ORDER BY headline_order(o.source, i.preferred_source, s.kind, s.published)
+           ) OVER same_point AS point_figures
     FROM observations_as_of($1) AS o
     JOIN indicators AS i ON i.id = o.indicator
     LEFT JOIN sources AS s ON s.id = o.source
@@ -32,8 +38,7 @@ points AS (
     WINDOW same_point AS (PARTITION BY o.indicator, o.initiative, o.geography, o.period)
     QUALIFY row_number() OVER (
         PARTITION BY o.indicator, o.initiative, o.geography, o.period
-        ORDER BY (o.source = i.preferred_source) DESC, (s.kind = 'primary') DESC,
-                 o.recorded_at DESC, o.source
+        ORDER BY headline_order(o.source, i.preferred_source, s.kind, s.published)
     ) = 1
 )"""
 
@@ -77,7 +82,7 @@ wanted AS (
 SELECT w.indicator, i.name AS indicator_name, i.unit, i.count_noun, i.measure, i.frequency,
        l.initiative, n.name AS initiative_name, l.geography, g.name AS geography_name,
        l.period, l.grain, l.value, l.qualifier, l.currency, l.source, l.source_kind, l.note,
-       l.point_sources, l.recorded_at,
+       l.point_sources, l.point_figures, l.recorded_at,
        l.previous_period, l.previous_value, l.previous_qualifier, l.previous_source,
        CASE WHEN l.previous_currency IS NOT DISTINCT FROM l.currency
             THEN round(l.value - l.previous_value, 9) END AS change,

@@ -19,7 +19,7 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -65,11 +65,11 @@ from tracker.ingest.values import (
     resolve,
     values_frame,
 )
-from tracker.models import BatchSummary, Catalog
-from tracker.store.batches import write_batch
+from tracker.models import BatchSummary, Catalog, IndicatorInfo
+from tracker.store.batches import second_sources, write_batch
 from tracker.store.connection import Connection
 from tracker.store.sync import catalog as store_catalog
-from tracker.text import closest
+from tracker.text import amount, closest
 
 OUTPUT_SCHEMA: dict[str, type[pl.DataType]] = {
     "indicator": pl.String, "initiative": pl.String, "geography": pl.String,
@@ -121,7 +121,9 @@ def load(
 ) -> tuple[PreparedBatch, BatchSummary]:
     """What `tracker ingest` does inside the caller's transaction: `prepare` the files
     against the store's catalog, then write them as one batch (nothing with dry_run)."""
-    prepared = prepare(paths, store_catalog(conn), options, progress)
+    catalog = store_catalog(conn)
+    prepared = prepare(paths, catalog, options, progress)
+    shared = second_sources(conn, prepared.rows, SECOND_SOURCES_SHOWN)
     summary = write_batch(
         conn,
         prepared.rows,
@@ -130,7 +132,74 @@ def load(
         new_sources=prepared.new_sources,
         dry_run=dry_run,
     )
+    if shared:
+        summary = replace(
+            summary,
+            second_sources=_second_source_lines(shared, catalog, prepared),
+            second_source_points=int(shared[0][1]),
+        )
     return prepared, summary
+
+
+SECOND_SOURCES_SHOWN = 20
+
+
+def _second_source_lines(
+    shared: Sequence[tuple[object, ...]], catalog: Catalog, prepared: PreparedBatch
+) -> tuple[str, ...]:
+    """One line per point given another source: each source's figure, the headline first,
+    and why the headline rule picks it."""
+    titles = dict(catalog.sources)
+    titles.update(zip(prepared.new_sources["id"], prepared.new_sources["title"], strict=True))
+    points: dict[object, list[tuple[object, ...]]] = {}
+    for row in shared:
+        points.setdefault(row[0], []).append(row)
+    lines = []
+    for givers in points.values():
+        indicator, initiative, geography, period = (str(v) for v in givers[0][2:6])
+        info = catalog.indicators[indicator]
+
+        head, second = givers[0], givers[1]
+        lines.append(
+            f"{indicator}, {initiative}, {geography}, {period}: "
+            + "; ".join(_giver_text(row, info, titles) for row in givers)
+            + f". Headline: {_giver_text(head, info, titles, short=True)}, "
+            + f"{_why_headline(head, second)}."
+        )
+    return tuple(lines)
+
+
+def _giver_text(
+    row: tuple[object, ...], info: IndicatorInfo, titles: dict[str, str], short: bool = False
+) -> str:
+    """'USD 120 bn from src-1a2b "IMF Article IV" (unspecified, new in this call)'."""
+    source, value, currency, qualifier, kind, is_new = row[6:12]
+    written = amount(
+        float(str(value)), info.unit, _text(currency), info.count_noun, _text(qualifier)
+    )
+    cited = str(source)
+    if cited.startswith("src-"):  # a registered citation: its text says more than its id
+        cited += f' "{show(titles.get(cited, ""), 60)}"'
+    if short:
+        return f"{written} from {cited}"
+    return f"{written} from {cited} ({kind}{', new in this call' if is_new else ''})"
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _why_headline(head: tuple[object, ...], second: tuple[object, ...]) -> str:
+    """Which step of the headline rule (migration 009) put `head` before `second`."""
+    kinds = ("primary", "secondary", "unspecified")
+    if head[12]:
+        return "the indicator's preferred source"
+    rank = [kinds.index(str(k)) if k in kinds else 3 for k in (head[10], second[10])]
+    if rank[0] != rank[1]:
+        return f"{head[10]} before {second[10]}"
+    if head[13] is not None and head[13] != second[13]:
+        return f"the newest published ({head[13]})"
+    return "by source id (same kind, neither published later)"
 
 
 def prepare(

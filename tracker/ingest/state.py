@@ -28,6 +28,17 @@ from tracker.text import show as show  # part of ingest's interface
 from tracker.units import Unit, counted_unit, parse_scale_only, parse_unit
 
 SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# Curly and low quotes as the straight ones a keyboard types: a citation copied from a
+# word processor names the same source.
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
+                         "\u2032": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"',
+                         "\u201f": '"', "\u2033": '"'})  # fmt: skip
+
+
+def citation_key(text: str) -> str:
+    """How two citations of one source compare: case, runs of white space and straight vs
+    curly quotes do not count ('IMF  “Article IV”' is 'imf "article iv"')."""
+    return " ".join(text.translate(_QUOTES).casefold().split())
 
 
 @dataclass(frozen=True)
@@ -195,6 +206,15 @@ class IngestState:
         self.period_codes = Codes(canonical_period)
         self.fiscal_periods: dict[str, Period] = {}  # period code id -> a fiscal year
         self.unit_codes = Codes(canonical_unit)
+        self.source_keys: dict[str, set[str]] = {}  # citation_key of an id, title, url -> ids
+        for mapping in (
+            {i: i for i in catalog.sources},
+            catalog.source_titles,
+            catalog.source_urls,
+        ):
+            for text, source_id in mapping.items():
+                self.source_keys.setdefault(citation_key(text), set()).add(source_id)
+        self.new_source_keys: dict[str, str] = {}  # citation_key -> new source id
         self.source_codes = Codes(self._resolve_source)
         self.dimensions: dict[str, int] = {}
         self.currencies: list[str] = []
@@ -313,15 +333,27 @@ class IngestState:
         return decimal_symbol(locale)
 
     def _resolve_source(self, text: str) -> str | None:
+        """The source a `source` cell or `--source` names: an id, or a citation equal (by
+        `citation_key`) to a known source's id, title or URL, or else a new source; None
+        for an unknown id, or a citation that two sources share."""
         if text in self.catalog.sources:
             return text
         if text in self.catalog.source_titles:
             return self.catalog.source_titles[text]
+        key = citation_key(text)
+        known = self.source_keys.get(key, set())
+        if len(known) == 1:
+            return next(iter(known))
+        if known:
+            return None  # two sources answer to it: never guessed (see `suggestion`)
         if SOURCE_ID.match(text) or SOURCE_ID.match(visible(text)):
             return None  # an unknown id (or one with an invisible character), not a citation
+        if key in self.new_source_keys:  # cited earlier in this call, spelt otherwise
+            return self.new_source_keys[key]
         new_id = "src-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
         url = text if re.match(r"^https?://", text, re.IGNORECASE) else None
         self.new_sources[new_id] = (text, url)
+        self.new_source_keys[key] = new_id
         return new_id
 
     def suggestion(self, what: str, found: str) -> str:
@@ -331,7 +363,14 @@ class IngestState:
             hint = self.geographies.suggestion(found)
             if hint:
                 return hint
-        else:
+        if what == "source":
+            shared = sorted(self.source_keys.get(citation_key(found), ()))
+            if len(shared) > 1:
+                return (
+                    f": it names {len(shared)} sources ({', '.join(shared)}), by id, title "
+                    "or URL; write the id of the one meant"
+                )
+        if what != "geography":
             known = {
                 "indicator": catalog.indicators,
                 "initiative": catalog.initiatives,
@@ -347,7 +386,7 @@ class IngestState:
             "geography": "; expected an ISO alpha-3 code, a region id or a name from "
             "data/reference/geographies.csv",
             "source": "; a source id must be in data/reference/sources.csv (free text with "
-            "spaces is registered as a new source)",
+            "spaces that is no known source's id, title or URL is registered as a new source)",
         }.get(what, "")
 
     def line_of(self, file_no: int, row: int) -> int:

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from tracker.store.batches import (
         OBSERVATION_COLUMNS,
         refresh_latest_points,
+        second_sources,
         withdraw_point,
         write_batch,
     )
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 _HOMES: dict[str, str] = {
     "OBSERVATION_COLUMNS": "batches",
     "refresh_latest_points": "batches",
+    "second_sources": "batches",
     "withdraw_point": "batches",
     "write_batch": "batches",
     "Connection": "connection",
@@ -96,6 +98,7 @@ _HOMES: dict[str, str] = {
 __all__ = [
     "OBSERVATION_COLUMNS",
     "refresh_latest_points",
+    "second_sources",
     "withdraw_point",
     "write_batch",
     "Connection",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tracker.errors import InputError
 from tracker.models import BatchSummary
@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     import polars as pl
 
 KEY_COLUMNS = ("indicator", "initiative", "geography", "period", "source")
+# A note cell holding only this clears the stored note. An empty cell keeps it: a row
+# re-entered without its note is the same figure, not a revision that wipes the curation.
+# '-' is what a spreadsheet shows for "nothing here", never a note worth keeping.
+NOTE_CLEARED = "-"
 OBSERVATION_COLUMNS = (
     "indicator",
     "initiative",
@@ -45,8 +49,9 @@ def write_batch(
 
     `rows` has OBSERVATION_COLUMNS. Each row is new (key not seen), unchanged (same value,
     currency, note and qualifier as the current vintage: nothing is written) or a revision (a new
-    vintage; the old one, or the withdrawal of a withdrawn point, gets superseded_at). With
-    dry_run, or when every row is unchanged, nothing is written and batch_id is None.
+    vintage; the old one, or the withdrawal of a withdrawn point, gets superseded_at). A NULL
+    note keeps the stored one (also into a revision); NOTE_CLEARED clears it. With dry_run, or
+    when every row is unchanged, nothing is written and batch_id is None.
     """
     recorded_at = utc_now()
     conn.register("incoming_rows", ArrowStream(rows.select(OBSERVATION_COLUMNS)))
@@ -73,7 +78,10 @@ def write_batch(
                     conn.execute(_SUPERSEDE_SQL, [recorded_at])
                 # Revised points have no current vintage now: both they and new points
                 # are the rows without one.
-                conn.execute(_INSERT_SQL, [batch_id, recorded_at])
+                conn.execute(
+                    _INSERT_REVISED_SQL if revised else _INSERT_SQL,
+                    [batch_id, recorded_at, *([recorded_at] if revised else [])],
+                )
                 _update_latest_points(conn, batch_id)
             finally:
                 conn.execute("RESET preserve_insertion_order")
@@ -93,7 +101,9 @@ def write_batch(
 _KEYS = ", ".join(KEY_COLUMNS)
 _SAME_VINTAGE = (
     "{a}.value = {b}.value AND {a}.currency IS NOT DISTINCT FROM {b}.currency "
-    "AND {a}.note IS NOT DISTINCT FROM {b}.note "
+    "AND ({b}.note IS NULL OR {a}.note IS NOT DISTINCT FROM nullif({b}.note, '"
+    + NOTE_CLEARED
+    + "')) "
     "AND {a}.qualifier IS NOT DISTINCT FROM {b}.qualifier"  # '~22' after '22' is a revision
 )
 # The live vintage of each point: the current one, or the withdrawal that ended it (which
@@ -118,12 +128,29 @@ WHERE o.superseded_at IS NULL
   AND {" AND ".join(f"o.{k} = s.{k}" for k in KEY_COLUMNS)}
   AND (o.withdrawn IS TRUE OR NOT ({_SAME_VINTAGE.format(a="o", b="s")}))
 """
+
+
+def _incoming(note: str) -> str:
+    """The incoming rows' columns in OBSERVATION_COLUMNS order, the note as `note` says."""
+    return ", ".join(note if c == "note" else f"s.{c}" for c in OBSERVATION_COLUMNS)
+
+
 _INSERT_SQL = f"""
 INSERT INTO observations ({", ".join(OBSERVATION_COLUMNS)}, batch, recorded_at, superseded_at)
-SELECT {", ".join(f"s.{c}" for c in OBSERVATION_COLUMNS)}, ? AS batch, ? AS recorded_at,
+SELECT {_incoming(f"nullif(s.note, '{NOTE_CLEARED}')")}, ? AS batch, ? AS recorded_at,
        NULL AS superseded_at
 FROM incoming_rows AS s
 ANTI JOIN observations_current AS c USING ({_KEYS})
+"""
+# The same, carrying the note of the vintage this batch superseded (at $3) into a revision
+# whose note cell was empty.
+_INSERT_REVISED_SQL = f"""
+INSERT INTO observations ({", ".join(OBSERVATION_COLUMNS)}, batch, recorded_at, superseded_at)
+SELECT {_incoming(f"coalesce(nullif(s.note, '{NOTE_CLEARED}'), if(s.note IS NULL, p.note, NULL))")},
+       ? AS batch, ? AS recorded_at, NULL AS superseded_at
+FROM incoming_rows AS s
+ANTI JOIN observations_current AS c USING ({_KEYS})
+LEFT JOIN (SELECT * FROM observations WHERE superseded_at = ?) AS p USING ({_KEYS})
 """
 
 # latest_points after batch $1, without reading the whole table: the newest
@@ -281,3 +308,60 @@ def _register_sources(conn: Connection, new_sources: pl.DataFrame | None) -> Non
         )
     finally:
         conn.unregister("new_source_rows")
+
+
+# Points the batch gives a source they did not have while another source gives them a value
+# (in the store or in the batch): every source of such a point, in headline order.
+_SECOND_SOURCES_SQL = f"""
+WITH incoming AS (
+    SELECT s.indicator, s.initiative, s.geography, s.period, s.source, s.value, s.currency,
+           s.qualifier, c.indicator IS NULL AS is_new
+    FROM incoming_rows AS s
+    LEFT JOIN observations_current AS c USING ({_KEYS})
+),
+touched AS (
+    SELECT DISTINCT indicator, initiative, geography, period FROM incoming WHERE is_new
+),
+givers AS (
+    SELECT * FROM incoming SEMI JOIN touched USING (indicator, initiative, geography, period)
+    UNION ALL
+    SELECT o.indicator, o.initiative, o.geography, o.period, o.source, o.value, o.currency,
+           o.qualifier, false AS is_new
+    FROM observations_current AS o
+    SEMI JOIN touched USING (indicator, initiative, geography, period)
+    ANTI JOIN incoming USING ({_KEYS})
+),
+ranked AS (
+    SELECT g.*, coalesce(s.kind, 'unspecified') AS kind,
+           count(*) OVER same_point AS givers,
+           headline_order(g.source, i.preferred_source, coalesce(s.kind, 'unspecified'),
+                          s.published) AS rank_key,
+           g.source IS NOT DISTINCT FROM i.preferred_source AS preferred,
+           s.published
+    FROM givers AS g
+    JOIN indicators AS i ON i.id = g.indicator
+    LEFT JOIN sources AS s ON s.id = g.source
+    WINDOW same_point AS (PARTITION BY g.indicator, g.initiative, g.geography, g.period)
+),
+shared AS (
+    SELECT *, dense_rank() OVER (ORDER BY indicator, initiative, geography, period) AS no
+    FROM ranked WHERE givers > 1
+)
+SELECT no, max(no) OVER () AS points, indicator, initiative, geography, period, source,
+       value, currency, qualifier, kind, is_new, preferred, published
+FROM shared
+QUALIFY no <= $1
+ORDER BY no, rank_key
+"""
+
+
+def second_sources(conn: Connection, rows: pl.DataFrame, limit: int) -> list[tuple[Any, ...]]:
+    """Points that `rows` give a second (third, ...) source: one row per source of each of
+    the first `limit` such points (in key order), the headline first (`headline_order`,
+    migration 009): no, points (how many in all), indicator, initiative, geography, period,
+    source, value, currency, qualifier, kind, is_new, preferred, published. Reads only."""
+    conn.register("incoming_rows", ArrowStream(rows.select(OBSERVATION_COLUMNS)))
+    try:
+        return conn.execute(_SECOND_SOURCES_SQL, [limit]).fetchall()
+    finally:
+        conn.unregister("incoming_rows")

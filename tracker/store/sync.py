@@ -260,7 +260,7 @@ def catalog(conn: Connection) -> Catalog:
         by_name.setdefault(str(geo_id).lower(), set()).add(geo_id)
     geographies = {key: ids.pop() for key, ids in by_name.items() if len(ids) == 1}
     ambiguous = {key: tuple(sorted(ids)) for key, ids in by_name.items() if len(ids) > 1}
-    source_rows = conn.execute("SELECT id, title FROM sources").fetchall()
+    source_rows = conn.execute("SELECT id, title, url FROM sources").fetchall()
     currencies = {r[0] for r in conn.execute("SELECT DISTINCT currency FROM fx_rates").fetchall()}
     return Catalog(
         indicators=indicators,
@@ -268,6 +268,7 @@ def catalog(conn: Connection) -> Catalog:
         geographies=geographies,
         sources={row[0]: row[1] for row in source_rows},
         source_titles={row[1]: row[0] for row in source_rows},
+        source_urls={row[2]: row[0] for row in source_rows if row[2]},
         currencies=currencies | {"USD"},
         geography_names=names,
         ambiguous_geographies=ambiguous,
