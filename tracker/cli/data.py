@@ -298,9 +298,7 @@ def sql(
 
     path = db_path(ctx)
     with reported():
-        output = output.lower()
-        if output not in ("table", "csv", "json"):
-            raise InputError(f"--format: found '{output}', expected table, csv or json.")
+        output = sql_output.output_format(output)
         if (query is None) == (file is None):
             raise InputError("Give the SQL as an argument or with -f FILE (one of the two).")
         if timeout is not None and not timeout > 0:

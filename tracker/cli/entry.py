@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from tracker.cli import sql_output
 from tracker.cli.shared import db_path, err, out, reported
 from tracker.errors import IngestError, InputError, UnknownNameError
 from tracker.models import CONTEXT_INITIATIVE
@@ -342,9 +343,7 @@ def history(
 
     path = db_path(ctx)
     with reported():
-        output = output.lower()
-        if output not in ("table", "csv", "json"):
-            raise InputError(f"--format: found '{output}', expected table, csv or json.")
+        output = sql_output.output_format(output)
         with store.connect(path, read_only=True) as conn:
             catalog = store.catalog(conn)
             info = _indicator(catalog, indicator)

@@ -20,6 +20,8 @@ from typing import IO, TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
+from tracker.errors import InputError
+
 if TYPE_CHECKING:
     from tracker.store import QueryRows
 
@@ -194,3 +196,14 @@ def _float_text(value: float, single: bool) -> str:
             if struct.unpack("f", struct.pack("f", float(text)))[0] == stored:
                 return repr(float(text))
     return repr(value)
+
+
+FORMATS = ("table", "csv", "json")
+
+
+def output_format(given: str) -> str:
+    """The --format a command was given, checked: 'table', 'csv' or 'json' (any case)."""
+    chosen = given.lower()
+    if chosen not in FORMATS:
+        raise InputError(f"--format: found '{given}', expected table, csv or json.")
+    return chosen

@@ -206,10 +206,17 @@ def create_or_open(path: Path, *, wait: float | None = None) -> Iterator[Connect
             conn.close()
         return
     path.parent.mkdir(parents=True, exist_ok=True)
+    with _built_then_renamed(path, wait) as conn:
+        yield conn
+
+
+@contextmanager
+def _built_then_renamed(path: Path, wait: float | None) -> Iterator[Connection]:
+    """A new database built under a temporary name: checkpointed and renamed to `path` when
+    the block ends without error, removed when it raises, so no reader sees it half-made."""
     temporary = temporary_path(path)
     _remove_database_files(temporary)
-    config = dict(SAFE_CONFIG, storage_compatibility_version=STORAGE_COMPATIBILITY)
-    conn = duckdb.connect(str(temporary), config=config)
+    conn = _open(temporary, read_only=False, wait=wait, create=True)
     try:
         yield conn
         conn.execute("CHECKPOINT")
@@ -286,18 +293,8 @@ def create_run_history(db: Path, *, wait: float | None = None) -> list[str]:
     if path.exists():
         with connect_run_history(db, wait=wait):
             return []
-    temporary = temporary_path(path)
-    _remove_database_files(temporary)
-    conn = _open(temporary, read_only=False, wait=wait, create=True)
-    try:
+    with _built_then_renamed(path, wait) as conn:
         applied = migrate(conn, RUN_HISTORY_MIGRATIONS)
-        conn.execute("CHECKPOINT")
-    except BaseException:
-        conn.close()
-        _remove_database_files(temporary)
-        raise
-    conn.close()
-    os.replace(temporary, path)
     return [f"runs/{name}" for name in applied]
 
 
