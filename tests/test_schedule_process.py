@@ -212,10 +212,14 @@ def test_after_a_stop_past_a_due_time_a_restart_runs_the_missed_briefing_exactly
     project: tuple[Path, Path], smtp_server: Inbox, cleanup: list[Scheduler]
 ) -> None:
     home, db = project
-    due = (datetime.now(UTC) + timedelta(seconds=6)).replace(microsecond=0)
-    _write_definition(home, f"{due.second} {due.minute} {due.hour} * * *")  # daily, at `due`
+
+    def daily_at(moment: datetime) -> None:
+        _write_definition(home, f"{moment.second} {moment.minute} {moment.hour} * * *")
+
+    # Daily, an hour from now: its newest due time (yesterday's) is covered by a manual run
+    # now, so the first start has nothing to catch up, however long it takes to start.
+    daily_at(datetime.now(UTC) + timedelta(hours=1))
     env = _environment(home, smtp_server)
-    # A manual run now: yesterday's due time is covered, nothing to catch up at first start.
     first = subprocess.run([sys.executable, "-m", "tracker", "--db", str(db), "brief", NAME],
                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert first.returncode == 0, first.stderr
@@ -224,7 +228,10 @@ def test_after_a_stop_past_a_due_time_a_restart_runs_the_missed_briefing_exactly
     before.wait_for(r"scheduled ticker: cron")
     assert before.stop() == 0
     assert "catch-up" not in before.log
-    while datetime.now(UTC) < due + timedelta(seconds=1):  # the scheduler is down at `due`
+    # Then daily at a time that passes while the scheduler is down.
+    due = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
+    daily_at(due)
+    while datetime.now(UTC) < due + timedelta(seconds=1):
         time.sleep(0.2)
     after = Scheduler(db, env)
     cleanup.append(after)
