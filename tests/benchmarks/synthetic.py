@@ -36,8 +36,9 @@ VALUES ($1, $2, 'tests/benchmarks', 'synthetic', $3)
 # in the indicator's unit (USD for money); nothing the shipped briefing shows (WLD and
 # regions) is touched, so it renders the same pages.
 MANY_OBSERVATIONS = """
-INSERT INTO observations (indicator, initiative, geography, period, period_start, period_end, source, value, currency,
-    value_as_given, unit_as_given, note, batch, recorded_at, superseded_at)
+INSERT INTO observations (indicator, initiative, geography, period, period_start, period_end,
+    source, value, currency, value_as_given, unit_as_given, note, batch, recorded_at,
+    superseded_at)
 WITH ind AS (SELECT id, dimension, row_number() OVER (ORDER BY id) - 1 AS k FROM indicators
              WHERE NOT context),
      ini AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM initiatives
@@ -65,8 +66,9 @@ JOIN geo ON geo.k = keyed.gk
 # A few points for each of `countries` ($1) on the indicators of the country profile:
 # what makes 'countries with data' find them (the 50-variant benchmark).
 COUNTRY_POINTS = """
-INSERT INTO observations (indicator, initiative, geography, period, period_start, period_end, source, value, currency,
-    value_as_given, unit_as_given, note, batch, recorded_at, superseded_at)
+INSERT INTO observations (indicator, initiative, geography, period, period_start, period_end,
+    source, value, currency, value_as_given, unit_as_given, note, batch, recorded_at,
+    superseded_at)
 SELECT i.indicator, 'BRI', c.country, y.year::TEXT, make_date(y.year, 1, 1),
        make_date(y.year, 12, 31), $2, 10.0 + y.year - 2019 + length(c.country),
        CASE WHEN d.dimension = 'money' THEN 'USD' END,
