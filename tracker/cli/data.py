@@ -23,11 +23,11 @@ from tracker import settings
 from tracker.cli import sql_output
 from tracker.cli.shared import db_path, err, out, progress_bar, reported
 from tracker.errors import InputError, TrackerError, UnknownNameError
-from tracker.models import BatchSummary
 from tracker.text import amount, did_you_mean
 
 if TYPE_CHECKING:
     from tracker import store
+    from tracker.models import BatchSummary
 
 # --- init ---------------------------------------------------------------------------------
 

@@ -23,7 +23,6 @@ from rich.table import Table
 from tracker.cli import sql_output
 from tracker.cli.shared import db_path, err, out, reported
 from tracker.errors import IngestError, InputError, UnknownNameError
-from tracker.models import CONTEXT_INITIATIVE
 from tracker.text import amount, did_you_mean, show
 
 if TYPE_CHECKING:
@@ -138,6 +137,8 @@ def _option_problem(problem: str) -> str:
 
 
 def _point_text(row: dict[str, Any]) -> str:
+    from tracker.models import CONTEXT_INITIATIVE
+
     initiative = "" if row["initiative"] == CONTEXT_INITIATIVE else f" {row['initiative']}"
     return (
         f"{row['indicator']}{initiative} {row['geography']} {row['period']} "

@@ -18,7 +18,6 @@ from typing import Any
 import duckdb
 
 from tracker.errors import QueryError, QueryStoppedError
-from tracker.store.batches import refresh_latest_points
 from tracker.store.connection import (
     RUN_HISTORY_TABLES,
     Connection,
@@ -132,6 +131,8 @@ class UserSql:
                 else:
                     self.conn.complete()
             self._detach_runs()
+            from tracker.store.batches import refresh_latest_points  # --write only
+
             refresh_latest_points(self.conn)  # the statements may have changed observations
             self._check_stopped()
             self.conn.execute("COMMIT")
