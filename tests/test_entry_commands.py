@@ -8,6 +8,8 @@ import io
 import json
 from pathlib import Path
 
+from typer.testing import Result
+
 from tests.conftest import db_execute, db_rows, invoke
 
 CITATION = "Desk notes 2025 (example citation)"
@@ -24,6 +26,15 @@ def current(db: Path, view: str = "observations_current") -> list[tuple[object, 
         f"SELECT value, qualifier FROM {view} WHERE indicator = 'new_deal_value' "
         "AND geography = 'KAZ'",
     )
+
+
+def withdraw_point(db: Path, point: tuple[str, str, str, str, str], reason: str) -> Result:
+    """`tracker withdraw` of a stored point (indicator, initiative, geography, period, source)."""
+    indicator, initiative, geography, period, source = point
+    options = zip(("--initiative", "--geography", "--period", "--source"),
+                  (initiative, geography, period, source), strict=True)  # fmt: skip
+    flat = [part for pair in options for part in pair]
+    return invoke("withdraw", indicator, *flat, "--reason", reason, db=db)
 
 
 def test_add_reads_the_value_as_a_csv_cell_and_records_one_batch(tracker_db: Path) -> None:
@@ -285,21 +296,7 @@ def test_withdrawn_target_figure_leaves_target_progress(tracker_db: Path) -> Non
         "FROM target_progress WHERE latest_period IS NOT NULL LIMIT 1",
     )[0]
     indicator, initiative, geography, period, source = (str(v) for v in row)
-    result = invoke(
-        "withdraw",
-        indicator,
-        "--initiative",
-        initiative,
-        "--geography",
-        geography,
-        "--period",
-        period,
-        "--source",
-        source,
-        "--reason",
-        "test",
-        db=tracker_db,
-    )
+    result = withdraw_point(tracker_db, (indicator, initiative, geography, period, source), "test")
     assert result.exit_code == 0, result.output
     after = db_rows(
         tracker_db,
@@ -372,20 +369,8 @@ def test_a_database_from_before_008_migrates_with_init(tracker_db: Path) -> None
         "ORDER BY ALL LIMIT 1",
     )[0]
     indicator, initiative, geography, period, source = (str(v) for v in point)
-    result = invoke(
-        "withdraw",
-        indicator,
-        "--initiative",
-        initiative,
-        "--geography",
-        geography,
-        "--period",
-        period,
-        "--source",
-        source,
-        "--reason",
-        "migrated",
-        db=tracker_db,
+    result = withdraw_point(
+        tracker_db, (indicator, initiative, geography, period, source), "migrated"
     )
     assert result.exit_code == 0, result.output
     assert db_rows(

@@ -148,8 +148,3 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
     globals()[name] = value
     return value
-
-
-# A module's name is set on the package when the module is imported, so no public name may
-# be a module's name (it would be shadowed by the module).
-assert not {"batches", "connection", "run_history", "sync", "user_sql"} & set(_HOMES)
