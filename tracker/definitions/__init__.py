@@ -10,7 +10,11 @@ from tracker.definitions.briefings import (
     load_briefing,
     load_briefings,
 )
-from tracker.definitions.indicators import definitions_digest, load_indicators
+from tracker.definitions.indicators import (
+    definition_files_digest,
+    definitions_digest,
+    load_indicators,
+)
 
 __all__ = [
     "check_param_value",
@@ -21,6 +25,7 @@ __all__ = [
     "load_briefing",
     "load_briefings",
     "briefing_files",
+    "definition_files_digest",
     "definitions_digest",
     "load_indicators",
 ]

@@ -24,12 +24,16 @@ DEFINITION_SUFFIXES = (".toml",)
 
 
 @cache
+def indicator_schema_bytes() -> bytes:
+    """The JSON Schema every indicator definition file must satisfy, as shipped."""
+    schemas = resources.files("tracker.definitions").joinpath("schemas")
+    return schemas.joinpath("indicator.schema.json").read_bytes()
+
+
+@cache
 def indicator_schema() -> dict[str, Any]:
     """The JSON Schema every indicator definition file must satisfy."""
-    text = (
-        resources.files("tracker.definitions").joinpath("schemas/indicator.schema.json").read_text()
-    )
-    schema: dict[str, Any] = json.loads(text)
+    schema: dict[str, Any] = json.loads(indicator_schema_bytes())
     return schema
 
 
@@ -123,9 +127,27 @@ def load_indicator(path: Path) -> Indicator:
 
 
 def definitions_digest(indicators: list[Indicator]) -> str:
-    """One hash over all definition files: it changes when any file changes."""
-    joined = "\n".join(f"{i.id}:{i.sha256}" for i in sorted(indicators, key=lambda i: i.id))
-    return hashlib.sha256(joined.encode()).hexdigest()
+    """One hash over all definition files and the schema they were checked against: it
+    changes when any file (or the schema) changes."""
+    return _digest([(indicator.id, indicator.sha256) for indicator in indicators])
+
+
+def definition_files_digest(folder: Path) -> str:
+    """`definitions_digest` of the files in `folder` as their bytes are now, without parsing
+    or checking them: equal to the digest stored by the last sync exactly when no file was
+    added, removed or changed since (a valid file's id is its file name)."""
+    return _digest(
+        [
+            (path.stem, hashlib.sha256(path.read_bytes()).hexdigest())
+            for path in definition_files(folder)
+        ]
+    )
+
+
+def _digest(files: list[tuple[str, str]]) -> str:
+    schema = hashlib.sha256(indicator_schema_bytes()).hexdigest()
+    lines = [f"{name}:{sha256}" for name, sha256 in sorted(files)]
+    return hashlib.sha256("\n".join([f"schema:{schema}", *lines]).encode()).hexdigest()
 
 
 def _target(path: Path, indicator: str, index: int, item: Mapping[str, Any]) -> Target:
