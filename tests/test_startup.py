@@ -37,7 +37,8 @@ def _run_and_list_modules(*args: str, exit_code: int = 0) -> tuple[str, set[str]
     *printed, last = done.stdout.rstrip("\n").split("\n")
     report = json.loads(last)
     assert (report["code"] or 0) == exit_code, done.stdout + done.stderr
-    return "\n".join(printed) + done.stderr, {name.split(".")[0] for name in report["modules"]}
+    modules = set(report["modules"])
+    return "\n".join(printed) + done.stderr, modules | {name.split(".")[0] for name in modules}
 
 
 @pytest.mark.parametrize(
@@ -52,6 +53,16 @@ def test_commands_start_without_altair_polars_or_weasyprint(
     assert "Usage" in printed or "1" in printed or "financing" in printed, printed
     heavy = sorted(modules & {*NEVER_AT_START, *NOT_FOR_THESE})
     assert heavy == [], f"`tracker {' '.join(args)}` imported {heavy}"
+
+
+@pytest.mark.parametrize("args", [["sql", "select 1"], ["indicators"]], ids=["sql", "indicators"])
+def test_a_command_imports_no_other_command_module(args: list[str], tracker_db: Path) -> None:
+    _, modules = _run_and_list_modules("--db", str(tracker_db), *args)
+    others = sorted(
+        modules & {"tracker.cli.briefings", "tracker.cli.entry", "tracker.cli.schedule"}
+    )
+    assert others == [], f"`tracker {' '.join(args)}` imported {others}"
+    assert "tracker.cli.data" in modules  # the check sees the command's own module
 
 
 def test_the_check_sees_a_heavy_import_when_a_command_makes_one(tracker_db: Path) -> None:

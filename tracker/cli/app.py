@@ -2,33 +2,128 @@
 registered in the order `tracker --help` lists them. Each command opens the store, calls one
 library function and turns a domain error into a one-paragraph message.
 
+A command's module is imported, and typer reads its parameters, only when that command runs
+(or `--help` lists them all): `tracker sql` starts without the briefing, scheduler and entry
+commands.
+
 Nothing imports it but `__main__`; the console script `tracker` is its `app`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, MutableMapping
+from importlib import import_module
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.main
+from typer.core import TyperGroup
 
 from tracker import settings
-from tracker.cli import briefings, data, entry, schedule
 from tracker.cli.shared import Context
+
+
+def _command(name: str, module: str, function: str) -> Callable[[], typer.Typer]:
+    """A one-command app for `tracker NAME`, running `tracker.cli.MODULE.FUNCTION`."""
+
+    def build() -> typer.Typer:
+        single = typer.Typer(add_completion=False)
+        single.command(name=name)(getattr(import_module(f"tracker.cli.{module}"), function))
+        return single
+
+    return build
+
+
+def _indicators() -> typer.Typer:
+    from tracker.cli import data
+
+    group = typer.Typer(
+        name="indicators",
+        help="List indicator definitions with unit, measure and latest value.",
+        invoke_without_command=True,
+        add_completion=False,
+    )
+    group.callback()(data.indicators_list)
+    group.command("show")(data.indicators_show)
+    return group
+
+
+def _schedule() -> typer.Typer:
+    from tracker.cli import schedule
+
+    group = typer.Typer(
+        name="schedule",
+        help="Render briefings on their cron schedule (reports/*.toml \\[schedule]).",
+        no_args_is_help=True,
+        add_completion=False,
+    )
+    group.command("list")(schedule.schedule_list)
+    group.command("run")(schedule.schedule_run)
+    return group
+
+
+# Every command, in the order `tracker --help` lists them (typer lists groups last).
+COMMANDS: dict[str, Callable[[], typer.Typer]] = {
+    "init": _command("init", "data", "init"),
+    "ingest": _command("ingest", "data", "ingest_command"),
+    "add": _command("add", "entry", "add"),
+    "template": _command("template", "entry", "template"),
+    "history": _command("history", "entry", "history"),
+    "withdraw": _command("withdraw", "entry", "withdraw"),
+    "sql": _command("sql", "data", "sql"),
+    "brief": _command("brief", "briefings", "brief"),
+    "reports": _command("reports", "briefings", "reports_command"),
+    "deliver": _command("deliver", "schedule", "deliver_command"),
+    "indicators": _indicators,
+    "schedule": _schedule,
+}
+
+
+# Values are click commands: typer 0.28 vendors click as typer._click, earlier versions use
+# click itself, so the type is named by neither.
+class _LazyCommands(MutableMapping[str, Any]):
+    """The commands of a group by name, each built from `COMMANDS` when first looked up."""
+
+    def __init__(self, builders: dict[str, Callable[[], typer.Typer]]) -> None:
+        self._builders = dict(builders)
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            self._built[name] = typer.main.get_command(self._builders[name]())
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._builders and name not in self._built:
+            raise KeyError(name)
+        self._builders.pop(name, None)
+        self._built.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self._builders, *self._built]))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys([*self._builders, *self._built]))
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: its commands are `COMMANDS`, built only when looked up."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _LazyCommands(COMMANDS)
+
 
 app = typer.Typer(
     help="Follow BRI, PGII and Global Gateway indicators in DuckDB; publish briefings.",
+    cls=_LazyGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-)
-indicators_app = typer.Typer(
-    help="List indicator definitions with unit, measure and latest value.",
-    invoke_without_command=True,
-)
-schedule_app = typer.Typer(
-    help="Render briefings on their cron schedule (reports/*.toml \\[schedule]).",
-    no_args_is_help=True,
 )
 
 
@@ -47,24 +142,6 @@ def main(
 ) -> None:
     """Follow BRI, PGII and Global Gateway indicators in DuckDB; publish briefings."""
     ctx.obj = Context(db=db or settings.default_db())
-
-
-app.add_typer(indicators_app, name="indicators")
-app.command()(data.init)
-app.command(name="ingest")(data.ingest_command)
-app.command()(entry.add)
-app.command()(entry.template)
-app.command()(entry.history)
-app.command()(entry.withdraw)
-indicators_app.callback()(data.indicators_list)
-indicators_app.command("show")(data.indicators_show)
-app.command()(data.sql)
-app.command()(briefings.brief)
-app.command(name="reports")(briefings.reports_command)
-app.add_typer(schedule_app, name="schedule")
-schedule_app.command("list")(schedule.schedule_list)
-schedule_app.command("run")(schedule.schedule_run)
-app.command(name="deliver")(schedule.deliver_command)
 
 
 def run() -> None:
