@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from tracker import settings
-from tracker.cli import briefings, data, entry, schedule
+from tracker.cli import briefings, data, entry, imports, schedule
 from tracker.cli.shared import Context
 
 app = typer.Typer(
@@ -52,6 +52,7 @@ def main(
 app.add_typer(indicators_app, name="indicators")
 app.command()(data.init)
 app.command(name="ingest")(data.ingest_command)
+app.command(name="import")(imports.import_command)
 app.command()(entry.add)
 app.command()(entry.template)
 app.command()(entry.history)
