@@ -39,8 +39,8 @@ ROW_COLUMNS = ("indicator", "initiative", "geography", "period", "value", "unit"
                "note")  # fmt: skip
 WHERE = "where"
 ADVICE = (
-    "Nothing was imported: the database is unchanged. Fix the file or the mapping and run "
-    '`tracker import` again; see README "Importing publishers\' files".'
+    "Fix the file or the mapping and run `tracker import` again; see README \"Importing "
+    "publishers' files\"."
 )
 
 
@@ -119,7 +119,12 @@ def import_files(
     inline = [_inline(path, digest, rows) for path, digest, rows in read if rows.rows.height]
     warnings = [w for _, _, rows in read for w in rows.warnings]
     if inline:
-        prepared, batch = load(conn, inline, IngestOptions(), progress=progress, dry_run=dry_run)
+        try:
+            prepared, batch = load(
+                conn, inline, IngestOptions(), progress=progress, dry_run=dry_run
+            )
+        except IngestError as error:  # the same problems, with the advice of an import
+            raise IngestError(error.problems, ADVICE, error.total) from None
         warnings.extend(prepared.warnings)
     else:
         batch = BatchSummary(None, (), 0, 0, 0, 0, dry_run=dry_run)
