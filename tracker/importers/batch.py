@@ -39,7 +39,7 @@ ROW_COLUMNS = ("indicator", "initiative", "geography", "period", "value", "unit"
                "note")  # fmt: skip
 WHERE = "where"
 ADVICE = (
-    "Fix the file or the mapping and run `tracker import` again; see README \"Importing "
+    'Fix the file or the mapping and run `tracker import` again; see README "Importing '
     "publishers' files\"."
 )
 
