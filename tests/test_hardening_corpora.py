@@ -85,14 +85,15 @@ def test_hardening_corpus_file_loads_or_is_refused_in_bounded_time(
 
 
 @pytest.mark.parametrize("path", sorted(WORLD_BANK.glob("API_*.csv")), ids=lambda p: str(p.name))
-def test_world_bank_download_is_refused_with_how_to_reshape_it(
+def test_world_bank_download_is_refused_pointing_to_tracker_import(
     conn: store.Connection, path: Path
 ) -> None:
     error = load_or_refuse(conn, path)
     assert error is not None
     assert len(error.problems) == 1
     advice = next(p for p in error.problems if "World Bank" in p)
-    for needed in ("preamble", "'Country Code' to 'geography'", "'indicator'", "'initiative'"):
+    for needed in ("World Bank / WDI download", "`tracker import worldbank FILE`",
+                   "indicators/mappings/"):  # fmt: skip
         assert needed in advice
 
 

@@ -9,14 +9,15 @@ import importlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tracker"
-# Rank by rank, as the data flows: definitions -> store -> ingest / briefing -> deliver
-# -> schedule -> cli. Rank 0 is the base modules, which do no work at import.
+# Rank by rank, as the data flows: definitions -> store -> ingest / briefing -> importers
+# (publishers' files, through ingest) / deliver -> schedule -> cli. Rank 0 is the base
+# modules, which do no work at import.
 RANKS: list[set[str]] = [
     {"settings", "errors", "models", "units", "periods", "text", "files"},
     {"definitions"},
     {"store"},
     {"ingest", "briefing"},
-    {"deliver"},
+    {"importers", "deliver"},
     {"schedule"},
     {"cli"},
     {"__main__"},  # `python -m tracker`: the one importer of cli outside cli

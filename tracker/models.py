@@ -57,6 +57,19 @@ class Indicator:
 
 
 @dataclass(frozen=True)
+class SourceRecord:
+    """A row of `sources`, as an import mapping file declares it."""
+
+    id: str
+    title: str
+    publisher: str | None = None
+    url: str | None = None
+    published: date | None = None
+    kind: str = "primary"
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class BatchSummary:
     """What one ingest call did (or, with --dry-run, would do)."""
 

@@ -67,6 +67,7 @@ def _schedule() -> typer.Typer:
 COMMANDS: dict[str, Callable[[], typer.Typer]] = {
     "init": _command("init", "data", "init"),
     "ingest": _command("ingest", "data", "ingest_command"),
+    "import": _command("import", "imports", "import_command"),
     "add": _command("add", "entry", "add"),
     "template": _command("template", "entry", "template"),
     "history": _command("history", "entry", "history"),

@@ -90,11 +90,18 @@ ADVICE = 'Fix the problems above and run `tracker ingest` again; see README "CSV
 
 @dataclass(frozen=True)
 class InlineCsv:
-    """CSV text given by a command rather than read from a file (`tracker add`'s one row):
-    `name` stands for the file in messages and in `batches.files`."""
+    """CSV text given by a command rather than read from a file (`tracker add`'s one row, an
+    importer's rows): `name` stands for the file in messages and in `batches.files`.
+
+    An importer that made `data` from a publisher's file gives that file's `sha256` (for
+    `batches.sha256`) and `where`: the place a line of `data` stands for in messages
+    (`where(2)` -> 'API_NY.GDP.MKTP.CD.csv:6 (Aruba, ABW, NY.GDP.MKTP.CD, 1986)').
+    """
 
     name: str
     data: bytes
+    sha256: str | None = None
+    where: Callable[[int], str] | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -239,7 +246,7 @@ def prepare(
         state.problems.add(-1, 0, _unexpected(error))
         rows = pl.DataFrame(schema=OUTPUT_SCHEMA)
     if state.problems.total:
-        shown, total = _render_problems(state)
+        shown, total = _render_problems(state, paths)
         raise IngestError(shown, ADVICE, total)
     return PreparedBatch(
         rows=rows,
@@ -327,8 +334,9 @@ def _load(
     def problem(line: int, message: str) -> None:
         state.problems.add(file_no, line, message)
 
+    known = path.sha256 if isinstance(path, InlineCsv) else None  # the publisher's file's
     with ThreadPoolExecutor(max_workers=1) as pool:  # hash while polars parses
-        digest = pool.submit(lambda: hashlib.sha256(raw).hexdigest())
+        digest = pool.submit(lambda: known or hashlib.sha256(raw).hexdigest())
         try:
             table = None if state.option_problems else parse(raw, file_no, dialect, problem)
         finally:
@@ -341,8 +349,11 @@ def _load(
 # --- problems as messages ------------------------------------------------------------------
 
 
-def _render_problems(state: IngestState) -> tuple[list[str], int]:
-    """The first MAX_SHOWN problems as 'file:line: message' (sorted), and how many in all."""
+def _render_problems(
+    state: IngestState, paths: Sequence[Path | InlineCsv]
+) -> tuple[list[str], int]:
+    """The first MAX_SHOWN problems as 'file:line: message' (sorted), and how many in all;
+    an importer's rows name the place in the publisher's file instead of 'file:line'."""
     problems = state.problems
     entries = list(problems.texts)
     if problems.cells:
@@ -354,7 +365,11 @@ def _render_problems(state: IngestState) -> tuple[list[str], int]:
     shown = []
     for file_no, line, _, message in entries[:MAX_SHOWN]:
         where = "" if file_no < 0 else state.files[file_no]
-        where += f":{line}" if line > 0 and file_no >= 0 else ""
+        place = getattr(paths[file_no], "where", None) if file_no >= 0 else None
+        if line > 1 and place is not None:
+            where = place(line)
+        else:
+            where += f":{line}" if line > 0 and file_no >= 0 else ""
         shown.append(f"{where}: {message}" if where else message)
     return shown, problems.total
 
@@ -395,19 +410,19 @@ def _names(names: Sequence[str], limit: int = 20) -> str:
 WORLD_BANK_ADVICE = (
     "this looks like a World Bank / WDI download (a 'Data Source' preamble or 'Country Name',"
     " 'Country Code', 'Indicator Name', 'Indicator Code' columns), which is not tracker's "
-    "format; delete the preamble rows above the header, rename 'Country Code' to 'geography' "
-    "(ISO3 codes), replace the four Country/Indicator columns with 'indicator' (a tracker "
-    "indicator id) and 'initiative' columns, keep the year columns (wide format) and add a "
-    "'source' column or --source; see README \"CSV format\""
+    "format; load it with `tracker import worldbank FILE` (its indicator codes are mapped "
+    "to tracker's indicators by indicators/mappings/*.toml); see README \"Importing "
+    "publishers' files\""
 )
 
 
 def _looks_like_world_bank(names: Sequence[str]) -> bool:
     """A World Bank WDI CSV: 'Data Source,World Development Indicators' preamble on line 1,
-    or the header with 'Country Code' and 'Indicator Code'."""
+    or the header with 'Country Code' and 'Indicator Code' (DataBank: 'Series Code')."""
     lowered = {name.lower() for name in names}
     preamble = bool(names) and names[0].lower() == "data source"
-    return preamble or {"country code", "indicator code"} <= lowered
+    codes = "country code" in lowered and bool({"indicator code", "series code"} & lowered)
+    return preamble or codes
 
 
 def _layout(table: Table, state: IngestState) -> Layout | None:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
         runs_of_process,
         success_before,
     )
-    from tracker.store.sync import catalog, initialise, sync_definitions
+    from tracker.store.sync import catalog, initialise, record_source, sync_definitions
     from tracker.store.user_sql import SqlOptions, SqlOutcome, UserSql, lock_down, open_user_sql
 
 # Each public name and the module that defines it. A name is imported when first used, so a
@@ -87,6 +87,7 @@ _HOMES: dict[str, str] = {
     "success_before": "run_history",
     "catalog": "sync",
     "initialise": "sync",
+    "record_source": "sync",
     "sync_definitions": "sync",
     "SqlOptions": "user_sql",
     "SqlOutcome": "user_sql",
@@ -131,6 +132,7 @@ __all__ = [
     "success_before",
     "catalog",
     "initialise",
+    "record_source",
     "sync_definitions",
     "SqlOptions",
     "SqlOutcome",

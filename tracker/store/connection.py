@@ -159,15 +159,16 @@ def scalar(conn: Connection, sql: str, params: Sequence[object] | None = None) -
 
 
 @contextmanager
-def transaction(conn: Connection) -> Iterator[Connection]:
-    """BEGIN ... COMMIT, or ROLLBACK when the block raises."""
+def transaction(conn: Connection, *, keep: bool = True) -> Iterator[Connection]:
+    """BEGIN ... COMMIT, or ROLLBACK when the block raises; keep=False rolls back in any
+    case (a dry run that works as the real one does, then writes nothing)."""
     conn.execute("BEGIN TRANSACTION")
     try:
         yield conn
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    conn.execute("COMMIT" if keep else "ROLLBACK")
 
 
 # --- creation and migrations ---------------------------------------------------------------

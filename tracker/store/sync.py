@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tracker import definitions, settings
 from tracker.errors import DefinitionError
-from tracker.models import Catalog, Indicator, IndicatorInfo
+from tracker.models import Catalog, Indicator, IndicatorInfo, SourceRecord
 from tracker.store.connection import (
     Connection,
     DatabaseError,
@@ -233,6 +233,28 @@ def _check_definition_references(conn: Connection, indicators: Sequence[Indicato
                         f"{where}: key '{key}.{field}': found '{value}', which is not in the "
                         f"{field} reference table."
                     )
+
+
+# An import's source: the mapping file says what it is; `published` only moves forward, so
+# importing an older release of a dataset never makes its source look older than it is.
+RECORD_SOURCE = """
+INSERT INTO sources (id, title, publisher, url, published, kind, note)
+VALUES ($id, $title, $publisher, $url, $published, $kind, $note)
+ON CONFLICT (id) DO UPDATE SET
+    title = excluded.title, publisher = excluded.publisher, url = excluded.url,
+    published = greatest(sources.published, excluded.published),
+    kind = excluded.kind, note = excluded.note
+"""
+
+
+def record_source(conn: Connection, source: SourceRecord) -> None:
+    """Add or update the `sources` row an import cites, inside the caller's transaction."""
+    conn.execute(
+        RECORD_SOURCE,
+        {"id": source.id, "title": source.title, "publisher": source.publisher,
+         "url": source.url, "published": source.published, "kind": source.kind,
+         "note": source.note},
+    )  # fmt: skip
 
 
 # --- what ingest needs ---------------------------------------------------------------------

@@ -1,0 +1,109 @@
+"""`tracker import FORMAT FILE...`: publishers' files, mapped by indicators/mappings/*.toml,
+loaded as one batch exactly as `tracker ingest` loads CSV files.
+
+The importers and the store are imported inside the command, so `tracker --help` starts
+without polars.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from tracker.cli.data import _print_second_sources
+from tracker.cli.shared import db_path, err, out, progress_bar, reported
+from tracker.errors import InputError
+
+if TYPE_CHECKING:
+    from tracker.importers import ImportSummary
+
+FORMATS = ("worldbank", "sdmx", "aiddata")
+UNMAPPED_SHOWN = 10
+
+
+def import_command(
+    ctx: typer.Context,
+    format_name: Annotated[
+        str, typer.Argument(metavar="FORMAT", help=f"One of {', '.join(FORMATS)}.")
+    ],
+    files: Annotated[list[Path], typer.Argument(help="The publisher's files, as downloaded.")],
+    mapping: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--map",
+            help="Mapping file (indicators/mappings/*.toml format); may be given more than "
+            "once [default: every mapping in indicators/mappings/ for FORMAT].",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read, map and check; write nothing.")
+    ] = False,
+) -> None:
+    """Import figures from publishers' files (World Bank CSV): all of them, or none."""
+    from tracker import importers, ingest, store
+
+    path = db_path(ctx)
+    with reported():
+        if format_name not in FORMATS:
+            raise InputError(
+                f"FORMAT: found '{format_name}', expected one of {', '.join(FORMATS)}."
+            )
+        adapter = importers.adapters()[format_name]
+        if adapter is None:
+            raise InputError(
+                f"`tracker import {format_name}` is not yet available; formats available now: "
+                f"{', '.join(n for n, a in importers.adapters().items() if a)}. Nothing was "
+                "imported."
+            )
+        ingest.check_files(files)
+        if mapping:
+            ingest.check_files(mapping)
+        mappings = importers.load_mapping(format_name, mapping or None)
+        with store.connect(path) as conn, store.transaction(conn, keep=not dry_run):
+            store.sync_definitions(conn)
+            with progress_bar() as progress:
+                summary = importers.import_files(
+                    conn, adapter, files, mappings, progress=progress, dry_run=dry_run
+                )
+        _print_summary(summary, dry_run)
+
+
+def _print_summary(summary: ImportSummary, dry_run: bool) -> None:
+    """What was (or would be) loaded, and what was skipped and why."""
+    for warning in summary.warnings:
+        err.print(warning, markup=False, highlight=False)
+    batch = summary.batch
+    _print_second_sources(batch)
+    files = f"{len(summary.files)} file(s)"
+    if not dry_run and batch.batch_id is None and batch.rows_read:
+        said = (
+            f"nothing new: all {batch.rows_read:,} values from {files} are already in the "
+            "database; nothing was written."
+        )
+    else:
+        verb = "would import" if dry_run else "imported"
+        number = "" if batch.batch_id is None else f" as batch {batch.batch_id}"
+        said = (
+            f"{verb} {batch.rows_read:,} values from {files}{number}: {batch.rows_new:,} new, "
+            f"{batch.rows_revised:,} revised, {batch.rows_unchanged:,} unchanged."
+        )
+    out.print(said + _skipped(summary), highlight=False)
+
+
+def _skipped(summary: ImportSummary) -> str:
+    """' Skipped: 266 rows of 1 indicator code with no mapping (NY.GDP.PCAP.CD); 3,520
+    cells with no value (empty or '..').'"""
+    parts = []
+    if summary.unmapped:
+        codes = sorted(summary.unmapped)
+        listed = ", ".join(codes[:UNMAPPED_SHOWN])
+        more = f", and {len(codes) - UNMAPPED_SHOWN} more" if len(codes) > UNMAPPED_SHOWN else ""
+        rows = sum(summary.unmapped.values())
+        parts.append(
+            f"{rows:,} rows of {len(codes):,} indicator code(s) with no mapping ({listed}{more})"
+        )
+    if summary.missing:
+        parts.append(f"{summary.missing:,} cells with no value (empty or '..')")
+    return f" Skipped: {'; '.join(parts)}." if parts else ""

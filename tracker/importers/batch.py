@@ -1,0 +1,159 @@
+"""One `tracker import`: publishers' files -> tracker's own long rows -> the batch
+`tracker ingest` writes, through the very same `ingest.load` (one transaction, vintages,
+a `batches` record, the same checks and summary).
+
+The adapter interface. An adapter is a function
+
+    read(path: Path, raw: bytes, mapping: Mapping) -> FileRows
+
+registered in `ADAPTERS` under its FORMAT. It turns one publisher's file into rows of
+tracker's long CSV (`ROW_COLUMNS`: indicator, initiative, geography, period, value, unit,
+source, note, all text; `value` as the file writes it) plus a `where` column: the place in
+the publisher's file each row comes from ('API_NY.GDP.MKTP.CD.csv:12 (Kazakhstan, KAZ,
+NY.GDP.MKTP.CD, 2019)'), which every ingest message about the row shows. It maps series
+through `mapping.series` (publisher code -> `Series`), counts what it skips (series with no
+mapping: `FileRows.unmapped`; cells with no value: `FileRows.missing`; never a zero) and
+says when the file states its release (`FileRows.published`). A file that is not of the
+format is refused with `FileRefused` (one paragraph: the file, what was found, what was
+expected); the import then loads nothing. Everything after that (the source rows, units,
+geographies, periods, revisions, dry runs) is done here and in `ingest`, once for all formats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from tracker.errors import IngestError, InputError
+from tracker.importers.mappings import Mapping, check_mapping
+from tracker.ingest import IngestOptions, InlineCsv, load
+from tracker.models import BatchSummary
+from tracker.store import Connection, catalog, record_source
+
+ROW_COLUMNS = ("indicator", "initiative", "geography", "period", "value", "unit", "source",
+               "note")  # fmt: skip
+WHERE = "where"
+ADVICE = (
+    'Fix the file or the mapping and run `tracker import` again; see README "Importing '
+    "publishers' files\"."
+)
+
+
+class FileRefused(InputError):
+    """A publisher's file that is not of the format the adapter reads (one paragraph)."""
+
+
+@dataclass(frozen=True)
+class FileRows:
+    """What an adapter made of one publisher's file."""
+
+    rows: pl.DataFrame  # ROW_COLUMNS and WHERE, all text
+    unmapped: dict[str, int] = field(default_factory=dict)  # publisher code -> rows skipped
+    missing: int = 0  # cells with no value ('..', empty), skipped
+    published: date | None = None  # the release date the file states
+    warnings: tuple[str, ...] = ()
+
+
+Adapter = Callable[[Path, bytes, Mapping], FileRows]
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What one `tracker import` did (or, dry, would do)."""
+
+    batch: BatchSummary
+    files: tuple[str, ...]
+    unmapped: dict[str, int]  # publisher code -> rows skipped, over all files
+    missing: int
+    warnings: tuple[str, ...]
+
+
+def adapters() -> dict[str, Adapter | None]:
+    """Each FORMAT of `tracker import` and its adapter (None: not yet available)."""
+    from tracker.importers import worldbank
+
+    return {"worldbank": worldbank.read, "sdmx": None, "aiddata": None}
+
+
+def import_files(
+    conn: Connection,
+    adapter: Adapter,
+    paths: Sequence[Path],
+    mapping: Mapping,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+    dry_run: bool = False,
+) -> ImportSummary:
+    """Read `paths` with `adapter` and load what it maps as one batch, inside the caller's
+    transaction; IngestError (or DefinitionError for the mapping) lists what was refused."""
+    check_mapping(mapping, catalog(conn))
+    read: list[tuple[Path, str, FileRows]] = []
+    problems: list[str] = []
+    for number, path in enumerate(paths):
+        if progress:
+            progress(f"reading {mapping.format} files", number, len(paths))
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            problems.append(f"{path}: cannot be read ({error.strerror or error}).")
+            continue
+        try:
+            rows = adapter(path, raw, mapping)
+        except FileRefused as refusal:
+            problems.append(str(refusal))
+            continue
+        read.append((path, hashlib.sha256(raw).hexdigest(), rows))
+    if progress:
+        progress(f"reading {mapping.format} files", len(paths), len(paths))
+    if problems:
+        raise IngestError(problems, ADVICE)
+    released = [rows.published for _, _, rows in read if rows.published is not None]
+    for source in mapping.sources:
+        # the newest release read is the source's date; the mapping's when no file says
+        record_source(conn, replace(source, published=max(released, default=source.published)))
+    inline = [_inline(path, digest, rows) for path, digest, rows in read if rows.rows.height]
+    warnings = [w for _, _, rows in read for w in rows.warnings]
+    if inline:
+        try:
+            prepared, batch = load(
+                conn, inline, IngestOptions(), progress=progress, dry_run=dry_run
+            )
+        except IngestError as error:  # the same problems, with the advice of an import
+            raise IngestError(error.problems, ADVICE, error.total) from None
+        warnings.extend(prepared.warnings)
+    else:
+        batch = BatchSummary(None, (), 0, 0, 0, 0, dry_run=dry_run)
+    unmapped: dict[str, int] = {}
+    for _, _, rows in read:
+        for code, count in rows.unmapped.items():
+            unmapped[code] = unmapped.get(code, 0) + count
+    return ImportSummary(
+        batch=batch,
+        files=tuple(str(path) for path in paths),
+        unmapped=unmapped,
+        missing=sum(rows.missing for _, _, rows in read),
+        warnings=tuple(warnings),
+    )
+
+
+def _inline(path: Path, digest: str, rows: FileRows) -> InlineCsv:
+    """The adapter's rows as tracker's long CSV, standing for the publisher's file."""
+    places = rows.rows[WHERE].to_list()
+    text = rows.rows.select(ROW_COLUMNS).write_csv()
+    # A row spans more than one line when a field holds a line break (quoted).
+    spans = rows.rows.select(
+        pl.sum_horizontal(pl.col(c).fill_null("").str.count_matches("\n") for c in ROW_COLUMNS) + 1
+    ).to_series()
+    first_lines = (spans.cum_sum() - spans + 2).to_list()  # line 1 is the header
+    row_at = dict(zip(first_lines, range(len(places)), strict=True))
+
+    def where(line: int) -> str:
+        row = row_at.get(line)
+        return f"{path}:{line}" if row is None else str(places[row])
+
+    return InlineCsv(str(path), text.encode("utf-8"), sha256=digest, where=where)

@@ -1,0 +1,213 @@
+"""Import mapping files (`indicators/mappings/*.toml`) -> a `Mapping`, checked against
+`tracker/definitions/schemas/mapping.schema.json` and then against the store's catalog;
+every problem names the file and the key (`series.2.indicator`).
+
+A mapping names its `format`, the `[source]` every imported figure cites, and `[[series]]`
+entries: a publisher's series `code` -> tracker's `indicator`, `initiative` (left out for a
+context indicator), `geography` (default: the file's country code), `unit` and `scale` of
+the publisher's values, and the rows' `note`.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from tracker import settings
+from tracker.definitions.indicators import dates_to_text
+from tracker.errors import DefinitionError
+from tracker.models import CONTEXT_INITIATIVE, Catalog, SourceRecord
+from tracker.text import did_you_mean, show
+from tracker.units import SCALE_NAMES, fits, parse_unit
+
+
+@dataclass(frozen=True)
+class Series:
+    """One `[[series]]` entry: where the values of a publisher's series go."""
+
+    code: str
+    indicator: str
+    initiative: str | None  # None: a context indicator, or the indicator's default
+    geography: str | None  # None: the geography the file gives each value
+    unit: str  # with the scale: 'USD', 'million people'
+    note: str
+    source: str  # the id of the mapping's [source]
+    key: str  # where it is declared, for messages: 'mapping.toml: series.2'
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """The mapping files of one import, merged: each publisher code maps to one series."""
+
+    format: str
+    files: tuple[Path, ...]
+    sources: tuple[SourceRecord, ...]
+    series: dict[str, Series]
+
+
+@cache
+def mapping_schema() -> dict[str, Any]:
+    """The JSON Schema every mapping file must satisfy."""
+    text = resources.files("tracker.definitions").joinpath("schemas/mapping.schema.json")
+    schema: dict[str, Any] = json.loads(text.read_text())
+    return schema
+
+
+def mappings_dir() -> Path:
+    """The folder of shipped mapping files (`indicators/mappings/`)."""
+    return settings.indicators_dir() / "mappings"
+
+
+def load_mapping(format_name: str, paths: list[Path] | None = None) -> Mapping:
+    """The mapping files `paths` (by default every file in indicators/mappings/ made for
+    `format_name`), checked against the schema; DefinitionError names file and key."""
+    if paths is None:
+        folder = mappings_dir()
+        found = sorted(folder.glob("*.toml")) if folder.is_dir() else []
+        documents = [(path, _read(path)) for path in found]
+        documents = [(p, d) for p, d in documents if d["format"] == format_name]
+        if not documents:
+            raise DefinitionError(
+                f"{folder}: no mapping file for format '{format_name}'; write one (README, "
+                '"Importing publishers\' files") and give it with --map FILE.'
+            )
+    else:
+        documents = [(path, _read(path)) for path in paths]
+    sources: dict[str, SourceRecord] = {}
+    series: dict[str, Series] = {}
+    for path, document in documents:
+        if document["format"] != format_name:
+            raise DefinitionError(
+                f"{path}: key 'format': found '{document['format']}', expected "
+                f"'{format_name}' (this is a mapping for `tracker import {document['format']}`)."
+            )
+        source = _source(document["source"])
+        if source.id in sources and sources[source.id] != source:
+            raise DefinitionError(
+                f"{path}: key 'source.id': '{source.id}' is declared differently in another "
+                "mapping file of this import; give each source one declaration."
+            )
+        sources[source.id] = source
+        for index, item in enumerate(document["series"]):
+            entry = _series(path, index, item, source.id)
+            if entry.code in series:
+                raise DefinitionError(
+                    f"{path}: key 'series.{index}.code': '{show(entry.code)}' is also mapped at "
+                    f"{series[entry.code].key}; map each publisher code once."
+                )
+            series[entry.code] = entry
+    return Mapping(
+        format=format_name,
+        files=tuple(path for path, _ in documents),
+        sources=tuple(sources.values()),
+        series=series,
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise DefinitionError(f"{path}: cannot read the mapping file ({error.strerror}).") from None
+    try:
+        document: dict[str, Any] = dates_to_text(tomllib.loads(raw.decode("utf-8")))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise DefinitionError(f"{path}: not a valid TOML mapping file: {error}.") from None
+    import jsonschema  # here, not at the top: commands that read no mapping skip it
+
+    validator = jsonschema.Draft202012Validator(
+        mapping_schema(), format_checker=jsonschema.FormatChecker()
+    )
+    problems = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if problems:
+        first = problems[0]
+        key = ".".join(str(part) for part in first.absolute_path) or "(top level)"
+        raise DefinitionError(
+            f"{path}: key '{key}': {first.message}; see README \"Importing publishers' files\" "
+            "for the mapping file format."
+        )
+    return document
+
+
+def _source(item: dict[str, Any]) -> SourceRecord:
+    published = item.get("published")
+    return SourceRecord(
+        id=item["id"],
+        title=item["title"],
+        publisher=item["publisher"],
+        url=item.get("url"),
+        published=date.fromisoformat(published) if published else None,
+        kind=item.get("kind", "primary"),
+        note=item.get("note"),
+    )
+
+
+def _series(path: Path, index: int, item: dict[str, Any], source: str) -> Series:
+    key = f"{path}: series.{index}"
+    scale = int(item.get("scale", 0))
+    unit = item["unit"] if scale == 0 else f"{SCALE_NAMES[10.0**scale]} {item['unit']}"
+    if parse_unit(unit) is None:
+        raise DefinitionError(
+            f"{path}: key 'series.{index}.unit': found '{show(item['unit'])}', expected a unit "
+            "tracker reads, such as 'USD', 'EUR', 'people', 'count', 'km' (README, \"CSV "
+            'format").'
+        )
+    return Series(
+        code=item["code"],
+        indicator=item["indicator"],
+        initiative=item.get("initiative"),
+        geography=item.get("geography"),
+        unit=unit,
+        note=item.get("note", item["code"]),
+        source=source,
+        key=key,
+    )
+
+
+def check_mapping(mapping: Mapping, catalog: Catalog) -> None:
+    """Refuse a series whose indicator, initiative, geography or unit the store does not
+    know or cannot take: DefinitionError naming the file and key."""
+    for entry in mapping.series.values():
+        path, where = entry.key.split(": ", 1)
+        info = catalog.indicators.get(entry.indicator)
+        if info is None:
+            raise DefinitionError(
+                f"{path}: key '{where}.indicator': found '{show(entry.indicator)}', unknown "
+                f"indicator.{did_you_mean(entry.indicator, catalog.indicators)} Indicators are "
+                "the files in indicators/."
+            )
+        if info.context and entry.initiative is not None:
+            raise DefinitionError(
+                f"{path}: key '{where}.initiative': '{entry.indicator}' is a context "
+                "indicator, which belongs to no programme; remove the key."
+            )
+        if entry.initiative is not None and (
+            entry.initiative not in catalog.initiatives or entry.initiative == CONTEXT_INITIATIVE
+        ):
+            known = sorted(catalog.initiatives - {CONTEXT_INITIATIVE})
+            raise DefinitionError(
+                f"{path}: key '{where}.initiative': found '{show(entry.initiative)}', unknown "
+                f"initiative; expected one of {', '.join(known)}."
+            )
+        if not info.context and entry.initiative is None and info.default_initiative is None:
+            raise DefinitionError(
+                f"{path}: key '{where}.initiative': missing; '{entry.indicator}' has no "
+                "default_initiative, so each of its series names its initiative."
+            )
+        if entry.geography is not None and entry.geography.lower() not in catalog.geographies:
+            raise DefinitionError(
+                f"{path}: key '{where}.geography': found '{show(entry.geography)}', unknown "
+                "geography; expected an id of `geographies` (KAZ, WLD, central-asia, HIC)."
+            )
+        given, wanted = parse_unit(entry.unit), parse_unit(info.unit)
+        if given is not None and wanted is not None and not fits(given, wanted):
+            raise DefinitionError(
+                f"{path}: key '{where}.unit': found '{show(entry.unit)}', which cannot be "
+                f"converted to the unit of '{entry.indicator}', '{info.unit}'."
+            )
