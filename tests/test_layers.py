@@ -16,7 +16,7 @@ RANKS: list[set[str]] = [
     {"definitions"},
     {"store"},
     {"ingest", "briefing"},
-    {"deliver"},
+    {"deliver", "articles"},
     {"schedule"},
     {"cli"},
     {"__main__"},  # `python -m tracker`: the one importer of cli outside cli

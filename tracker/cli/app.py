@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from tracker import settings
-from tracker.cli import briefings, data, entry, schedule
+from tracker.cli import articles, briefings, data, entry, schedule
 from tracker.cli.shared import Context
 
 app = typer.Typer(
@@ -56,6 +56,7 @@ app.command()(entry.add)
 app.command()(entry.template)
 app.command()(entry.history)
 app.command()(entry.withdraw)
+app.command()(articles.extract)
 indicators_app.callback()(data.indicators_list)
 indicators_app.command("show")(data.indicators_show)
 app.command()(data.sql)
