@@ -71,7 +71,8 @@ ARTICLE_QUALIFIERS: dict[str, str] = {
 }  # fmt: skip
 _QUALIFIER_BEFORE = re.compile(
     r"(?:^|(?<=[\s(]))(?P<q>more than|over|about|around|approximately|approx\.|c\.|ca\.|"
-    r"at least|up to|less than|under|" + "|".join(sorted(ARTICLE_QUALIFIERS, key=len, reverse=True))
+    r"at least|up to|less than|under|"
+    + "|".join(sorted(ARTICLE_QUALIFIERS, key=len, reverse=True))
     + r")\s+$",
     re.IGNORECASE,
 )
@@ -394,9 +395,7 @@ class Extractor:
             if wanted is None or not fits(figure.unit, wanted):
                 continue
             if indicator.count_noun and figure.unit.dimension == "count":
-                if figure.noun is None or _singular(figure.noun) != _singular(
-                    indicator.count_noun
-                ):
+                if figure.noun is None or _singular(figure.noun) != _singular(indicator.count_noun):
                     continue
             hits = [k for k in indicator.keywords if _keyword(k).search(sentence)]
             if not hits:
@@ -520,7 +519,9 @@ class Extractor:
         hits: list[str],
         others: list[int],
     ) -> tuple[str, str, float]:
-        from_keywords = {self._keyword_places[k.lower()] for k in hits if k.lower() in self._keyword_places}
+        from_keywords = {
+            self._keyword_places[k.lower()] for k in hits if k.lower() in self._keyword_places
+        }
         if len(from_keywords) == 1:
             place = from_keywords.pop()
             return place, f"geography {place}: the indicator's own", 0.0
@@ -630,9 +631,11 @@ def _periods(text: str, published: date | None) -> list[_PeriodMention]:
         canonical: str | None = None
         year_to_date = False
         if "half" in groups or "half2" in groups:
-            canonical = f"{groups.get('half_year') or groups['half_year2']}-{(groups.get('half') or groups['half2']).upper()}"
+            year_text = groups.get("half_year") or groups["half_year2"]
+            canonical = f"{year_text}-{(groups.get('half') or groups['half2']).upper()}"
         elif "quarter" in groups or "quarter2" in groups:
-            canonical = f"{groups.get('quarter_year') or groups['quarter_year2']}-{(groups.get('quarter') or groups['quarter2']).upper()}"
+            year_text = groups.get("quarter_year") or groups["quarter_year2"]
+            canonical = f"{year_text}-{(groups.get('quarter') or groups['quarter2']).upper()}"
         elif "half_word" in groups or "quarter_word" in groups:
             kind, number = (
                 ("H", _ORDINALS[groups["half_word"].lower()])

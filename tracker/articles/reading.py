@@ -83,7 +83,8 @@ def read_article(path: Path) -> Article:
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise InputError(
-            f"{path}:{line}: byte {error.start} is not UTF-8 ({raw[error.start : error.start + 1]!r}); "
+            f"{path}:{line}: byte {error.start} is not UTF-8 "
+            f"({raw[error.start : error.start + 1]!r}); "
             "expected UTF-8 text, Markdown or HTML (.txt, .md, .html). Save the article as "
             "UTF-8 first."
         ) from None
@@ -126,7 +127,7 @@ def parse_date(text: str) -> date | None:
         # Only dates written out: 'yesterday' or '3 days ago' would be read against today.
         "PARSERS": ["custom-formats", "absolute-time"],
     }
-    found = dateparser.parse(cleaned, languages=["en"], settings=settings)  # type: ignore[arg-type]
+    found = dateparser.parse(cleaned, languages=["en"], settings=settings)
     return found.date() if found is not None else None
 
 

@@ -111,4 +111,6 @@ def extract(
         if extraction.passed:
             err.print(f"Not proposed ({len(extraction.passed)}):")
             for passed in extraction.passed:
-                err.print(f"  {article_file}:{passed.line}: '{show(passed.figure)}': {passed.reason}")
+                err.print(
+                    f"  {article_file}:{passed.line}: '{show(passed.figure)}': {passed.reason}"
+                )
