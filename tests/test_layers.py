@@ -17,7 +17,7 @@ RANKS: list[set[str]] = [
     {"definitions"},
     {"store"},
     {"ingest", "briefing"},
-    {"importers", "deliver"},
+    {"importers", "articles", "deliver"},
     {"schedule"},
     {"cli"},
     {"__main__"},  # `python -m tracker`: the one importer of cli outside cli

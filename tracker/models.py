@@ -51,6 +51,8 @@ class Indicator:
     # FY2025 names the year it starts ('start') or ends in ('end'); see tracker.periods
     fiscal_year_start_month: int | None = None
     fiscal_year_named_by: str | None = None
+    # words and phrases that name it in prose: `tracker extract` matches figures through them
+    keywords: tuple[str, ...] = ()
     targets: tuple[Target, ...] = ()
     path: Path | None = None
     sha256: str = ""

@@ -68,6 +68,7 @@ COMMANDS: dict[str, Callable[[], typer.Typer]] = {
     "init": _command("init", "data", "init"),
     "ingest": _command("ingest", "data", "ingest_command"),
     "import": _command("import", "imports", "import_command"),
+    "extract": _command("extract", "articles", "extract"),
     "add": _command("add", "entry", "add"),
     "template": _command("template", "entry", "template"),
     "history": _command("history", "entry", "history"),

@@ -120,6 +120,7 @@ def load_indicator(path: Path) -> Indicator:
         count_noun=document.get("count_noun"),
         fiscal_year_start_month=document.get("fiscal_year", {}).get("start_month"),
         fiscal_year_named_by=document.get("fiscal_year", {}).get("named_by"),
+        keywords=tuple(document.get("keywords", ())),
         targets=targets,
         path=path,
         sha256=hashlib.sha256(raw).hexdigest(),

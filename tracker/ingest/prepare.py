@@ -82,6 +82,8 @@ LONG_COLUMNS = (
     "indicator", "initiative", "geography", "period", "value", "unit", "source", "note",
     "qualifier",
 )  # fmt: skip
+# Columns `tracker extract` writes for the analyst's review: accepted and never read.
+REVIEW_COLUMNS = ("confidence", "review")
 CODED_COLUMNS = ("indicator", "initiative", "geography", "period", "unit", "source", "qualifier")
 REQUIRED_COLUMNS = ("indicator", "period", "value")
 MAX_SHOWN = 50
@@ -452,7 +454,7 @@ def _layout(table: Table, state: IngestState) -> Layout | None:
     periods: dict[int, str] = {}
     unknown: list[str] = []
     for index, name in enumerate(names):
-        if name and name.lower() not in LONG_COLUMNS:
+        if name and name.lower() not in LONG_COLUMNS and name.lower() not in REVIEW_COLUMNS:
             canonical = canonical_period(name)
             if canonical is None:
                 unknown.append(name)
