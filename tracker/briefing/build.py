@@ -111,7 +111,7 @@ def build_briefing(
         not_tracked=not_tracked,
     )
     csv = pl.concat(parts.csv_frames, how="diagonal_relaxed") if parts.csv_frames else (
-        pl.DataFrame({"section": [], "item": []}, schema={"section": pl.String, "item": pl.String})
+        pl.DataFrame(schema={"section": pl.String, "item": pl.String, "source": pl.String})
     )  # fmt: skip
     numbers = {entry.id: entry.number for entry in sources}
     csv = csv.with_columns(
@@ -200,6 +200,7 @@ class _Parts:
             ).iter_rows()
         )
         self.specs: dict[str, dict[str, Any]] = {}
+        self.series_charts = 0  # numbers the series charts: chart-1, chart-2, ...
         self.csv_frames: list[pl.DataFrame] = []
         self.used: list[pl.DataFrame] = []
         self.key_figures_json = "[]"
@@ -495,7 +496,8 @@ def _series_chart(parts: _Parts, chart: ChartData) -> Chart:
     """A series chart, or figure boxes when each of its series has one point."""
     points = _with_series_names(chart.points)
     parts.used.append(points)
-    chart_id = f"chart-{len(parts.specs) + 1}"
+    parts.series_charts += 1
+    chart_id = f"chart-{parts.series_charts}"
     noted = points.with_row_index("n").with_columns(
         letter=pl.when(pl.col("note").is_not_null())
         .then(pl.col("note").is_not_null().cum_sum().sub(1))
