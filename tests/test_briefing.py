@@ -130,13 +130,16 @@ def test_html_is_one_standalone_file(shipped_briefing: tuple[Path, Path]) -> Non
         "only in-page links and http(s) source links are allowed"
     )
     svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
-    assert len(svgs) == 7  # comparison, targets and five series charts
+    # comparison, targets and three series charts; the two series of one point (power
+    # capacity, Central Asia trade) are figure boxes, not charts
+    assert len(svgs) == 5
     # each chart draws its data: value labels from the data, not empty placeholders
     labels = [set(re.findall(r"<text[^>]*>([^<]+)</text>", svg)) for svg in svgs]
     assert {"1,308", "679", "331.2", "60"} <= labels[0]  # comparison, USD basis
     assert {"94.8 %", "10.0 %", "102.0 %", "76.5 %"} <= labels[1]  # share of each target
     assert {"212 (a)", "340 (b)", "176 (c)"} <= labels[2]  # deals per period
-    assert {"94.8 (a)", "Target: USD 100 bn by Dec 2025"} <= labels[-1]  # trade + target
+    assert {"11.9 (a)", "22 (b)", "GW"} <= labels[-1]  # green-energy capacity
+    assert '<p class="figure-value">USD 94.8 bn <span class="letter">(a)</span>' in html
     assert not any("undefined" in found for found in labels)
     text = _text_of_html(out / f"{REPORT}.html")
     assert "Issue 1" in text and "Data as of" in text

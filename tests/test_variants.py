@@ -60,7 +60,7 @@ def test_each_geography_renders_one_profile_per_central_asian_country(
     ]
 
 
-def test_the_kazakhstan_profile_shows_its_region_and_says_what_has_no_data(
+def test_the_kazakhstan_profile_shows_its_region_and_folds_what_has_no_data_into_one_line(
     tracker_db: Path, tmp_path: Path
 ) -> None:
     result = invoke("brief", REPORT, "--param", "geography=KAZ", "--out", tmp_path, db=tracker_db)
@@ -70,25 +70,43 @@ def test_the_kazakhstan_profile_shows_its_region_and_says_what_has_no_data(
     assert len(pdf.pages) <= 2, "a profile is a page or two"
     text = " ".join(" ".join(p.extract_text().split()) for p in pdf.pages)
     assert "Country profile: Kazakhstan" in text
-    assert "Kazakhstan across the programmes" in text
     assert "(Central Asia, Asia)" in text  # {geography.regions} in the audience line
     assert "USD 94.8 bn" in text  # China-Central Asia trade, the region's figure
-    assert "No data yet for any indicator of this section" in text
     assert "China, Central Asia see tech-aided growth" in text  # its source, numbered
     html = _text(folder / f"{REPORT}--geography-KAZ.html")
     assert "Issue 1" in html and "{geography" not in html
+    # Kazakhstan has no figure of its own in the shipped data: one line says what is not
+    # tracked, and no section, key figure or chart stands empty.
+    assert (
+        "Not yet tracked for Kazakhstan: Infrastructure financing committed or mobilised; "
+        "Value of new BRI deals (engagement); New BRI deals signed;" in html
+    )
+    assert "Overseas power projects completed by Chinese firms;" in html
+    assert "China's trade with BRI partner countries, cumulative." in html
+    assert "no data yet" not in html.lower() and "no data yet" not in text.lower()
+    assert "Kazakhstan across the programmes" not in html  # a section with nothing to show
+    page = (folder / f"{REPORT}--geography-KAZ.html").read_text("utf-8")
+    headings = re.findall(r'<span class="section-number">(\d+)</span> ([^<]+)</h2>', page)
+    assert [(int(n), t) for n, t in headings] == [
+        (1, "Trade"), (2, "Targets that cover Kazakhstan"), (3, "Over time"),
+        (4, "What changed since the previous profile"), (5, "Sources"),
+    ]  # fmt: skip
 
 
-def test_a_country_without_any_data_still_renders_every_section(
+def test_a_country_without_any_data_folds_every_data_section_into_one_line(
     empty_db: Path, tmp_path: Path
 ) -> None:
     result = invoke("brief", REPORT, "--out", tmp_path, "--format", "html", db=empty_db)
     assert result.exit_code == 0, result.output  # the default, KAZ, with no data at all
     text = _text(_variant_dir(tmp_path, "KAZ") / f"{REPORT}--geography-KAZ.html")
     assert "Country profile: Kazakhstan" in text
-    assert text.count("No data yet for any indicator of this section") == 3
-    assert "no data yet no data yet" in text and "No data yet: no trend." in text  # target
-    assert "No data yet." in text  # the charts
+    assert (
+        "Not yet tracked for Kazakhstan: Infrastructure financing committed or mobilised;" in text
+    )
+    assert "China–Central Asia trade; China's trade with BRI partner countries, cumulative; " \
+        "Targets that cover Kazakhstan." in text  # fmt: skip
+    assert "no data yet" not in text.lower()
+    assert "1 What changed since the previous profile" in text and "2 Sources" in text
 
 
 def test_issues_and_previous_briefing_are_counted_per_variant(

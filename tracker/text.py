@@ -85,6 +85,23 @@ def amount(
     return qualified(text, qualifier)
 
 
+def unit_text(unit: str, currency: str | None = None, count_noun: str | None = None) -> str:
+    """The unit as `amount` writes it after a number, alone: what an axis or a column of
+    figures is measured in (money in its own currency, a count by its noun).
+
+    >>> unit_text("USD bn"), unit_text("USD bn", "EUR"), unit_text("GW")
+    ('USD bn', 'EUR bn', 'GW')
+    >>> unit_text("count", None, "deals"), unit_text("count")
+    ('deals', 'count')
+    """
+    parts = unit.split()
+    if parts and _CURRENCY.match(parts[0]):
+        return " ".join([currency or parts[0], *parts[1:]])
+    if parts and parts[0] == "count":
+        return " ".join([*parts[1:], count_noun or ("" if parts[1:] else "count")]).strip()
+    return unit.strip()
+
+
 def percent(share: float | None, qualifier: str | None = None) -> str:
     """A share as a percentage with one decimal; a share of a qualified figure says so in
     words.

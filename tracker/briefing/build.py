@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from tracker.briefing.context import (
     ChartNote,
     ComparisonPoint,
     ComparisonSection,
+    FigureBox,
     FreshnessRow,
     FreshnessSection,
     KeyFigure,
@@ -45,7 +47,7 @@ from tracker.briefing.wording import (
     when,
 )
 from tracker.models import BriefingDefinition
-from tracker.text import amount, number, percent
+from tracker.text import amount, number, percent, unit_text
 
 # What `report_runs.key_figures` holds for each key figure shown: the next issue compares
 # with (indicator, initiative, geography, period, value, currency), and the e-mail writes
@@ -74,8 +76,11 @@ def build_briefing(
 ) -> BuiltBriefing:
     """Turn the frames of one briefing into its context, chart specs and CSV."""
     parts = _Parts(definition, data)
+    shown, not_tracked = _fold_untracked(definition, data) if definition.variant else (
+        data.sections, ""
+    )  # fmt: skip
     sections: list[Section] = []
-    for number_, section in enumerate(data.sections, start=1):
+    for number_, section in enumerate(shown, start=1):
         sections.append(_section(parts, number_, section))
     sources = parts.sources.entries(data.sources)
     sections = [
@@ -103,9 +108,10 @@ def build_briefing(
         generated_at=f"{generated_at:%Y-%m-%d %H:%M} UTC",
         window=window,
         sections=tuple(sections),
+        not_tracked=not_tracked,
     )
     csv = pl.concat(parts.csv_frames, how="diagonal_relaxed") if parts.csv_frames else (
-        pl.DataFrame({"section": [], "item": []}, schema={"section": pl.String, "item": pl.String})
+        pl.DataFrame(schema={"section": pl.String, "item": pl.String, "source": pl.String})
     )  # fmt: skip
     numbers = {entry.id: entry.number for entry in sources}
     csv = csv.with_columns(
@@ -132,6 +138,49 @@ def build_briefing(
     )
 
 
+def _fold_untracked(
+    definition: BriefingDefinition, data: BriefingData
+) -> tuple[tuple[SectionData, ...], str]:
+    """A variant's sections without what has no figure for it, and the one line that names
+    what was left out: 'Not yet tracked for Kazakhstan: ...' ('' when nothing was).
+
+    Key figures and charts without data leave their section (naming their indicator); a
+    section left with nothing to show (no key figure, chart, comparison point or target
+    with a value) goes, named by its indicators or, for targets and comparisons, its title.
+    """
+    names = {(kind, id_): name for kind, id_, name in data.names.iter_rows()}
+    missing: list[str] = []
+    kept: list[SectionData] = []
+    for section in data.sections:
+        kind, frame = section.spec.kind, section.frame
+        if kind == "key_figures" and frame is not None:
+            absent = frame.filter(pl.col("value").is_null())
+            missing += absent["indicator_name"].to_list()
+            if absent.height < frame.height:
+                kept.append(replace(section, frame=frame.filter(pl.col("value").is_not_null())))
+        elif kind == "series":
+            charts_ = tuple(c for c in section.charts if c.points.height)
+            missing += [
+                names.get(("indicator", c.spec.indicator), c.spec.indicator)
+                for c in section.charts
+                if not c.points.height
+            ]
+            if charts_:
+                kept.append(replace(section, charts=charts_))
+        elif kind in ("targets", "comparison") and frame is not None:
+            value = "latest_value" if kind == "targets" else "value"
+            if frame.filter(pl.col(value).is_not_null()).height:
+                kept.append(section)
+            else:
+                missing.append(section.spec.title)
+        else:
+            kept.append(section)
+    if not missing:
+        return tuple(kept), ""
+    where = " and ".join(names.get((name, value), value) for name, value in definition.variant)
+    return tuple(kept), f"Not yet tracked for {where}: " + "; ".join(dict.fromkeys(missing)) + "."
+
+
 class _Parts:
     """What the section builders share and add to, in reading order: footnote numbers (a
     source is numbered when first cited), colours, chart specs, CSV frames, frames used."""
@@ -151,6 +200,7 @@ class _Parts:
             ).iter_rows()
         )
         self.specs: dict[str, dict[str, Any]] = {}
+        self.series_charts = 0  # numbers the series charts: chart-1, chart-2, ...
         self.csv_frames: list[pl.DataFrame] = []
         self.used: list[pl.DataFrame] = []
         self.key_figures_json = "[]"
@@ -423,13 +473,31 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
 
 
 def _series(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
-    return SeriesSection(**head, charts=tuple(_series_chart(parts, c) for c in data.charts))
+    charts_ = (c for chart in data.charts for c in _by_currency(chart))
+    return SeriesSection(**head, charts=tuple(_series_chart(parts, c) for c in charts_))
+
+
+def _by_currency(chart: ChartData) -> list[ChartData]:
+    """One chart per currency of its points: EUR and USD figures never share an axis."""
+    currencies = chart.points["currency"].unique(maintain_order=True).to_list()
+    if len(currencies) < 2:
+        return [chart]
+    return [
+        ChartData(
+            replace(chart.spec, title=f"{chart.spec.title}: figures in {currency}"),
+            chart.points.filter(pl.col("currency").eq_missing(currency)),
+            chart.targets.filter(pl.col("currency").eq_missing(currency)),
+        )
+        for currency in currencies
+    ]
 
 
 def _series_chart(parts: _Parts, chart: ChartData) -> Chart:
-    points = chart.points
+    """A series chart, or figure boxes when each of its series has one point."""
+    points = _with_series_names(chart.points)
     parts.used.append(points)
-    chart_id = f"chart-{len(parts.specs) + 1}"
+    parts.series_charts += 1
+    chart_id = f"chart-{parts.series_charts}"
     noted = points.with_row_index("n").with_columns(
         letter=pl.when(pl.col("note").is_not_null())
         .then(pl.col("note").is_not_null().cum_sum().sub(1))
@@ -446,16 +514,21 @@ def _series_chart(parts: _Parts, chart: ChartData) -> Chart:
         .then(pl.format("{} ({})", "value_text", "letter"))
         .otherwise(pl.col("value_text"))
     )
-    unit = points["unit"][0] if points.height else ""
+    first = points.row(0, named=True) if points.height else {}
+    unit = first.get("unit") or ""
+    unit_shown = unit_text(unit, first.get("currency"), first.get("count_noun"))
+    places = {r["geography"]: r["geography_name"] for r in points.iter_rows(named=True)}
     target_rows = chart.targets.with_columns(
         label=pl.Series(
             [
-                f"Target: {amount(t['value'], unit, t['currency'])} by {t['due']:%b %Y}"
+                ("Target" if len(places) < 2 else
+                 f"Target for {places.get(t['geography'], t['geography'])}")
+                + f": {amount(t['value'], unit, t['currency'])} by {t['due']:%b %Y}"
                 for t in chart.targets.iter_rows(named=True)
             ],
             dtype=pl.String,
         )
-    )
+    )  # fmt: skip
     cited = [*points["source"].to_list(), *chart.targets["source"].to_list()]
     notes = tuple(
         ChartNote(
@@ -466,18 +539,44 @@ def _series_chart(parts: _Parts, chart: ChartData) -> Chart:
         )
         for row in noted.filter(pl.col("letter").is_not_null()).iter_rows(named=True)
     )
+    # A series of one point is a figure, not a one-bar chart.
+    boxed = points.height > 0 and points["series"].n_unique() == points.height
+    figures = tuple(
+        FigureBox(
+            where=", ".join(filter(None, [row["initiative"], row["geography_name"]])),
+            value=amount(row["value"], unit, row["currency"], row["count_noun"], row["qualifier"]),
+            period=row["period"],
+            letter=row["letter"] or "",
+            secondary=row["source_kind"] == "secondary",
+            footnotes=parts.sources.cite(row["point_sources"] or [row["source"]]),
+        )
+        for row in (noted.iter_rows(named=True) if boxed else ())
+    )
     spec = (
-        charts.series_chart(noted, target_rows, parts.colours, unit=unit,
+        charts.series_chart(noted, target_rows, parts.colours, unit=unit_shown,
                             mark=chart.spec.mark)
-        if points.height
+        if points.height and not boxed
         else None
     )  # fmt: skip
-    places = ", ".join(sorted(set(points["geography_name"].drop_nulls().to_list())))
-    caption = f"Unit: {unit}. Geography: {places}." if points.height else ""
-    if chart.spec.mark == "bar" and "secondary" in points["source_kind"].to_list():
+    caption = ""
+    if points.height:
+        caption = f"Unit: {unit_shown}. Geography: {', '.join(sorted(set(places.values())))}."
+    several = points["series"].n_unique() > 1
+    if (
+        spec is not None
+        and not several
+        and chart.spec.mark == "bar"
+        and ("secondary" in points["source_kind"].to_list())
+    ):
         caption += " Lighter bars: figures from secondary sources."
+    if spec is not None and several:
+        caption += " One line per series, named at its end; periods ordered by end date."
     if chart.targets.height:
-        caption += " Dashed line: " + "; ".join(chart.targets["label"].to_list()) + "."
+        caption += (
+            (" Dashed line: " if spec is not None else " Target: ")
+            + "; ".join(chart.targets["label"].to_list())
+            + "."
+        )
     parts.csv_frames.append(
         points.select(
             pl.lit("Series").alias("section"),
@@ -486,7 +585,22 @@ def _series_chart(parts: _Parts, chart: ChartData) -> Chart:
             "source", "note",
         )
     )  # fmt: skip
-    return _chart(parts, chart_id, chart.spec.title, spec, caption, cited, notes)
+    return _chart(parts, chart_id, chart.spec.title, spec, caption, cited, notes, figures)
+
+
+def _with_series_names(points: pl.DataFrame) -> pl.DataFrame:
+    """Points with `series`, the name a reader tells each series by: the programme (BRI),
+    the place (Kazakhstan, Central Asia), or both (BRI, Kazakhstan) when both vary."""
+    several_places = points["geography"].n_unique() > 1
+    several_programmes = points["initiative"].n_unique() > 1
+    place = pl.col("geography_name").fill_null(pl.col("geography"))
+    if several_places and several_programmes:
+        name = pl.format("{}, {}", "initiative", place)
+    elif several_places:
+        name = place
+    else:
+        name = pl.col("initiative")
+    return points.with_columns(series=name)
 
 
 def _chart(
@@ -497,14 +611,16 @@ def _chart(
     caption: str,
     cited: list[str],
     notes: tuple[ChartNote, ...] = (),
+    figures: tuple[FigureBox, ...] = (),
 ) -> Chart:
-    """A chart drawn to SVG from `spec` (none without data), its sources cited."""
+    """A chart drawn to SVG from `spec` (none without data, or figure boxes instead), its
+    sources cited."""
     footnotes = parts.sources.cite(cited)
     svg = None
     if spec is not None:
         parts.specs[chart_id] = spec
         svg = Markup(charts.to_svg(spec, chart_id))  # noqa: S704 - Vega escapes text
-    return Chart(chart_id, title, svg, caption, notes, footnotes)
+    return Chart(chart_id, title, svg, caption, notes, footnotes, figures)
 
 
 # --- changes and freshness -----------------------------------------------------------------

@@ -148,6 +148,7 @@ def progress_chart(progress: pl.DataFrame, colours: Mapping[str, str]) -> dict[s
             x=alt.X(
                 "share:Q",
                 title="Share of target achieved (dashed line: target)",
+                stack=None,
                 scale=x_scale,
                 axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1.0]),
             ),
@@ -172,6 +173,12 @@ def progress_chart(progress: pl.DataFrame, colours: Mapping[str, str]) -> dict[s
     return _spec(chart, data)
 
 
+# Colours of the series of one programme that differ by geography (a country and its
+# region): the Okabe-Ito palette, told apart by readers with any colour vision.
+SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
+                  "#F0E442", "#000000")  # fmt: skip
+
+
 @_quick
 def series_chart(
     points: pl.DataFrame,
@@ -181,55 +188,87 @@ def series_chart(
     unit: str,
     mark: str = "bar",
 ) -> dict[str, Any]:
-    """One indicator over time: bars (or a line) per initiative, value labels, and a dashed
-    line with its label for each target.
+    """One indicator over time. One series (one programme in one place): bars (or a line,
+    `mark`) with value labels. Several series (programmes, or a place and its region): a
+    line per series with a legend and its name written at its end, never stacked bars.
+    A dashed line with its label for each target; the y axis says `unit` ('USD bn').
 
-    `points` has initiative, period, period_end, value, label and source_kind (secondary
-    sources are drawn lighter); `targets` has value and label. Periods of different lengths
-    (2024, 2025-H1) sit side by side on the x axis, ordered by their end date.
+    `points` has series (its name: 'Kazakhstan', 'BRI'), initiative, geography, period,
+    period_end, value, label and source_kind (secondary sources are drawn lighter);
+    `targets` has value and label. Periods of different lengths (2024, 2025-H1) sit side
+    by side on the x axis, ordered by their end date.
     """
-    data = _values(points.select("initiative", "period", "period_end", "value", "label",
-                                 "source_kind"))  # fmt: skip
     order = points.sort("period_end")["period"].unique(maintain_order=True).to_list()
-    scale = colour_scale(colours, points["initiative"].to_list())
-    several = points["initiative"].n_unique() > 1
+    names = points["series"].unique(maintain_order=True).to_list()
+    several = len(names) > 1
+    # The last point of each series carries the series' name beside it (a direct label).
+    rows = points.with_columns(
+        sequence=pl.col("period").replace_strict(order, list(range(len(order)))),
+    ).with_columns(
+        end_label=pl.when(pl.col("sequence") == pl.col("sequence").max().over("series"))
+        .then(pl.col("series"))
+        .otherwise(None),
+    )
+    data = _values(
+        rows.select("series", "initiative", "geography", "period", "period_end", "sequence",
+                    "value", "label", "end_label", "source_kind")
+    )  # fmt: skip
     x = alt.X("period:N", sort=order, title=None, axis=alt.Axis(labelAngle=0))
     top = max([*points["value"].to_list(), *targets["value"].to_list(), 0.0]) * 1.15
-    y = alt.Y("value:Q", title=unit, scale=alt.Scale(domain=[0, top or 1], nice=True))
-    color = alt.Color("initiative:N", scale=scale, title="Programme",
-                      legend=alt.Legend() if several else None)  # fmt: skip
-    offset: Any = alt.XOffset("initiative:N") if several else alt.Undefined
-    if mark == "line":
+    # stack=None: figures of one period are never piled on each other, whatever the mark.
+    y = alt.Y("value:Q", title=unit, stack=None,
+              scale=alt.Scale(domain=[0, top or 1], nice=True))  # fmt: skip
+    if several:
+        by_programme = rows["geography"].n_unique() == 1
+        palette = (
+            [colours.get(name, FALLBACK_COLOUR) for name in rows["initiative"].unique(
+                maintain_order=True).to_list()]
+            if by_programme and rows["initiative"].n_unique() == len(names)
+            else [SERIES_COLOURS[i % len(SERIES_COLOURS)] for i in range(len(names))]
+        )  # fmt: skip
+        color = alt.Color("series:N", scale=alt.Scale(domain=names, range=palette),
+                          sort=names, title=None, legend=alt.Legend())  # fmt: skip
         shapes = (
             alt.Chart()
             .mark_line(point=alt.OverlayMarkDef(size=60, filled=True), strokeWidth=2.5)
-            .encode(x=x, y=y, color=color)
+            .encode(x=x, y=y, color=color, detail="series:N", order="sequence:Q")
         )
-    else:
-        opacity = alt.Opacity(
-            "source_kind:N",
-            scale=alt.Scale(domain=["primary", "secondary"], range=[1.0, 0.5]),
-            legend=None,
-        )
-        shapes = (
+        ends = (
             alt.Chart()
-            .mark_bar(size=64 if not several else 22)
-            .encode(x=x, y=y, color=color, opacity=opacity, xOffset=offset)
+            .mark_text(align="left", baseline="middle", dx=10, fontSize=10, fontWeight="bold")
+            .encode(x=x, y=y, color=color, text=alt.Text("end_label:N"))
+            .transform_filter("datum.end_label != null")
         )
-    if mark == "bar" and not several:
-        # Labels of tall bars sit inside the bar top, so a target line just above a bar
-        # cannot cross them; short bars get theirs above.
-        tall = f"datum.value >= {top * 0.2}"
-        inside = (
-            alt.Chart()
-            .mark_text(baseline="top", dy=5, fontSize=10, fontWeight="bold", color="white")
-            .encode(x=x, y=y, text=alt.Text("label:N"))
-            .transform_filter(tall)
-        )
-        above = _value_labels(x, y, dy=-8, fontSize=10).transform_filter(f"!({tall})")
-        labels = [inside, above]
+        # Values below their points: a target line is usually above a series not yet there.
+        labels = [_value_labels(x, y, baseline="top", dy=8, fontSize=10), ends]
     else:
-        labels = [_value_labels(x, y, dy=-8, fontSize=10, offset=offset)]
+        scale = colour_scale(colours, points["initiative"].to_list())
+        color = alt.Color("initiative:N", scale=scale, legend=None)
+        if mark == "line":
+            shapes = (
+                alt.Chart()
+                .mark_line(point=alt.OverlayMarkDef(size=60, filled=True), strokeWidth=2.5)
+                .encode(x=x, y=y, color=color, order="sequence:Q")
+            )
+            labels = [_value_labels(x, y, dy=-10, fontSize=10)]
+        else:
+            opacity = alt.Opacity(
+                "source_kind:N",
+                scale=alt.Scale(domain=["primary", "secondary"], range=[1.0, 0.5]),
+                legend=None,
+            )
+            shapes = alt.Chart().mark_bar(size=64).encode(x=x, y=y, color=color, opacity=opacity)
+            # Labels of tall bars sit inside the bar top, so a target line just above a bar
+            # cannot cross them; short bars get theirs above.
+            tall = f"datum.value >= {top * 0.2}"
+            inside = (
+                alt.Chart()
+                .mark_text(baseline="top", dy=5, fontSize=10, fontWeight="bold", color="white")
+                .encode(x=x, y=y, text=alt.Text("label:N"))
+                .transform_filter(tall)
+            )
+            above = _value_labels(x, y, dy=-8, fontSize=10).transform_filter(f"!({tall})")
+            labels = [inside, above]
     layers: list[alt.Chart] = [shapes]
     if targets.height:
         goals = alt.InlineData(values=_values(targets.select("value", "label")))
@@ -245,7 +284,9 @@ def series_chart(
                        color=TARGET_INK, x=0)
             .encode(y=goal_y, text=alt.Text("label:N"))
         )  # fmt: skip
-    chart = alt.layer(*layers, *labels, data=ROWS, width=WIDTH, height=190)
+    # Room on the right for the names written at the lines' ends.
+    width = WIDTH - 110 if several else WIDTH
+    chart = alt.layer(*layers, *labels, data=ROWS, width=width, height=190)
     return _spec(chart, data)
 
 
@@ -264,12 +305,10 @@ def to_svg(spec: Mapping[str, Any], id_prefix: str) -> str:
     return svg
 
 
-def _value_labels(x: alt.X, y: alt.Y, *, offset: Any = alt.Undefined, **style: Any) -> alt.Chart:
+def _value_labels(x: alt.X, y: alt.Y, **style: Any) -> alt.Chart:
     """Value labels (field `label`) at each point."""
     labels: alt.Chart = (
-        alt.Chart()
-        .mark_text(color=INK, **style)
-        .encode(x=x, y=y, text=alt.Text("label:N"), xOffset=offset)
+        alt.Chart().mark_text(color=INK, **style).encode(x=x, y=y, text=alt.Text("label:N"))
     )
     return labels
 

@@ -76,15 +76,29 @@ class Programme:
 
 
 @dataclass(frozen=True)
+class FigureBox:
+    """A series with one point, written out instead of drawn as a one-bar chart."""
+
+    where: str  # programme and place, e.g. 'BRI, Central Asia'
+    value: str  # by the one formatter, with its qualifier: '~22 GW', 'USD 94.8 bn'
+    period: str
+    letter: str  # the letter of its note in the chart's notes ('' without a note)
+    secondary: bool  # the figure comes from a secondary source
+    footnotes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Chart:
-    """One chart: inline SVG, what it shows, annotations from the data's notes."""
+    """One chart: inline SVG (or, when each series has one point, figure boxes), what it
+    shows, annotations from the data's notes."""
 
     id: str
     title: str
-    svg: Markup | None  # None when there is no data yet
+    svg: Markup | None  # None when there is no data yet, or figure boxes stand in for it
     caption: str
     notes: tuple[ChartNote, ...]
     footnotes: tuple[int, ...]
+    figures: tuple[FigureBox, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,6 +204,9 @@ class BriefingContext:
     generated_at: str
     window: str
     sections: tuple[Section, ...]
+    # A variant's indicators (and sections) without any figure for it, in one line instead
+    # of a 'no data yet' box each: 'Not yet tracked for Kazakhstan: ...' ('' when none).
+    not_tracked: str = ""
 
 
 @dataclass(frozen=True)

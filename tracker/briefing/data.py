@@ -24,6 +24,7 @@ from tracker.briefing.queries import (
     INITIATIVES,
     KEY_FIGURES,
     KNOWN_NAMES,
+    NAMES,
     PREVIOUS_RUN,
     SERIES_POINTS,
     SOURCES,
@@ -69,6 +70,11 @@ def known_names(conn: store.Connection) -> dict[str, set[str]]:
     for kind, ids in grouped.iter_rows():
         names[kind] = set(ids)
     return names
+
+
+def names(conn: store.Connection) -> pl.DataFrame:
+    """Every indicator, initiative and geography: kind, id and name."""
+    return store.query(conn, NAMES)
 
 
 def initiatives(conn: store.Connection) -> pl.DataFrame:
@@ -197,6 +203,7 @@ class BriefingData:
     sources: pl.DataFrame
     freshness_rules: pl.DataFrame
     sections: tuple[SectionData, ...]
+    names: pl.DataFrame  # kind, id, name of every indicator, initiative and geography
 
 
 def read_briefing(
@@ -250,4 +257,5 @@ def read_briefing(
         sources=sources(conn),
         freshness_rules=freshness_rules(conn),
         sections=tuple(sections),
+        names=names(conn),
     )

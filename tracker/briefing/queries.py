@@ -48,6 +48,14 @@ UNION ALL SELECT 'initiative', id FROM initiatives
 UNION ALL SELECT 'geography', id FROM geographies
 """
 
+# The name of every indicator, initiative and geography, by kind (what a briefing says
+# where it names one it has no figure for).
+NAMES = """
+SELECT 'indicator' AS kind, id, name FROM indicators
+UNION ALL SELECT 'initiative', id, name FROM initiatives
+UNION ALL SELECT 'geography', id, name FROM geographies
+"""
+
 INITIATIVES = """
 SELECT id, name, sponsor, measures, colour FROM initiatives ORDER BY id
 """
@@ -218,7 +226,7 @@ charts AS (
 SERIES_POINTS = f"""
 WITH {_CHARTS_CTE.format("$7", "$8", "$9", "$10")},
 {POINTS_CTE}
-SELECT c.chart, p.indicator, p.indicator_name, p.unit, p.initiative,
+SELECT c.chart, p.indicator, p.indicator_name, p.unit, i.count_noun, p.initiative,
        n.name AS initiative_name, p.geography, g.name AS geography_name, p.period,
        p.period_start, p.period_end, p.grain, p.value, p.qualifier, p.currency, p.source,
        p.source_kind, p.note, p.point_sources, p.recorded_at
@@ -226,6 +234,7 @@ FROM points AS p
 JOIN charts AS c
     ON c.chart_indicator = p.indicator AND list_contains(c.chart_initiatives, p.initiative)
    AND list_contains(c.chart_geographies, p.geography)
+JOIN indicators AS i ON i.id = p.indicator
 LEFT JOIN initiatives AS n ON n.id = p.initiative
 LEFT JOIN geographies AS g ON g.id = p.geography
 ORDER BY c.chart, list_position(c.chart_initiatives, p.initiative),
