@@ -4,7 +4,6 @@ issue numbers, what changed between issues, and --as-of from the vintages."""
 from __future__ import annotations
 
 import csv
-import html
 import hashlib
 import io
 import json
@@ -138,7 +137,7 @@ def test_html_is_one_standalone_file(shipped_briefing: tuple[Path, Path]) -> Non
     assert len(svgs) == 7  # comparison, targets and five series charts
     # each chart draws its data: value labels from the data, not empty placeholders
     labels = [
-        {html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]+)</text>", svg)} for svg in svgs
+        {unescape(t) for t in re.findall(r"<text[^>]*>([^<]+)</text>", svg)} for svg in svgs
     ]
     assert {"1,308", "> 679", "> 331.2", "> 60, US only"} <= labels[0]  # comparison, USD basis
     assert {"94.8 %", "more than 30.0 %", "no comparable figure yet", "more than 102.0 %",
