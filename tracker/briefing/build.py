@@ -55,7 +55,7 @@ KEY_FIGURE_FIELDS = (
     "indicator", "initiative", "geography", "period", "value", "qualifier", "currency",
     "indicator_name", "geography_name", "unit", "count_noun",
     "previous_period", "previous_value", "previous_qualifier", "change", "change_share",
-    "contributor",
+    "contributor", "contributor_name",
 )  # fmt: skip
 
 PROJECTION_METHOD = (
