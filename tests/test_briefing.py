@@ -136,9 +136,7 @@ def test_html_is_one_standalone_file(shipped_briefing: tuple[Path, Path]) -> Non
     svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
     assert len(svgs) == 7  # comparison, targets and five series charts
     # each chart draws its data: value labels from the data, not empty placeholders
-    labels = [
-        {unescape(t) for t in re.findall(r"<text[^>]*>([^<]+)</text>", svg)} for svg in svgs
-    ]
+    labels = [{unescape(t) for t in re.findall(r"<text[^>]*>([^<]+)</text>", svg)} for svg in svgs]
     assert {"1,308", "> 679", "> 331.2", "> 60, US only"} <= labels[0]  # comparison, USD basis
     assert {"94.8 %", "more than 30.0 %", "no comparable figure yet", "more than 102.0 %",
             "more than 76.5 %"} <= labels[1]  # share of each target  # fmt: skip

@@ -29,8 +29,7 @@ def _only_dir(root: Path) -> Path:
 
 def _pdf_text(path: Path) -> str:
     return " ".join(
-        " ".join(page.extract_text().replace("\xa0", " ").split())
-        for page in PdfReader(path).pages
+        " ".join(page.extract_text().replace("\xa0", " ").split()) for page in PdfReader(path).pages
     )
 
 
@@ -46,7 +45,9 @@ def _render(db: Path, out: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def shipped(shipped_db_template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def shipped(
+    shipped_db_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
     """The shipped briefing rendered once from the shipped data: (database, output folder)."""
     folder = tmp_path_factory.mktemp("likewith")
     db = copy_database(shipped_db_template, folder / "tracker.duckdb")
@@ -117,7 +118,9 @@ def test_key_figures_tag_secondary_sources_and_the_email_keeps_qualifiers(
 ) -> None:
     db, out = shipped
     html = (out / f"{REPORT}.html").read_text("utf-8")
-    figures = html[html.index('class="figures"') : html.index("</table>", html.index('class="figures"'))]
+    figures = html[
+        html.index('class="figures"') : html.index("</table>", html.index('class="figures"'))
+    ]
     # the 2025 figures come from a secondary summary of Griffith's report
     row = figures[figures.index("~USD 85.2 bn") :]
     assert "secondary source" in row[: row.index("</tr>")]
@@ -160,14 +163,17 @@ def test_a_figure_names_its_contributor_and_only_the_same_contributor_counts(
     result = invoke("ingest", path, db=tracker_db)
     assert result.exit_code == 0, result.output
     shares = dict(
-        db_rows(tracker_db, "SELECT label, share_achieved FROM target_progress "
-                            "WHERE initiative = 'PGII'")  # fmt: skip
+        db_rows(
+            tracker_db,
+            "SELECT label, share_achieved FROM target_progress WHERE initiative = 'PGII'",
+        )  # fmt: skip
     )
     assert shares["PGII, US share: mobilise USD 200 bn by 2027"] == pytest.approx(0.5)
     assert shares["PGII: mobilise USD 600 bn by 2027"] == pytest.approx(0.5)
     stored = db_rows(
-        tracker_db, "SELECT period, contributor FROM observations_current "
-                    "WHERE initiative = 'PGII' ORDER BY period",  # fmt: skip
+        tracker_db,
+        "SELECT period, contributor FROM observations_current "
+        "WHERE initiative = 'PGII' ORDER BY period",  # fmt: skip
     )
     assert stored == [("2024-06", "USA"), ("2025", "USA"), ("2025-06", None)]
 

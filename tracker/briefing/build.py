@@ -113,10 +113,12 @@ def build_briefing(
     if "unit" in csv.columns and "currency" in csv.columns:
         # each row's unit in its own currency: a Global Gateway figure is 'EUR bn'
         csv = csv.with_columns(
-            pl.struct("unit", "currency").map_elements(
+            pl.struct("unit", "currency")
+            .map_elements(
                 lambda r: unit_in(r["unit"], r["currency"]) if r["unit"] else r["unit"],
                 return_dtype=pl.String,
-            ).alias("unit")
+            )
+            .alias("unit")
         )
     csv = csv.with_columns(
         pl.col("source").replace_strict(numbers, default=None, return_dtype=pl.Int64)
@@ -226,8 +228,14 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
             KeyFigure(
                 name=row["indicator_name"],
                 where=", ".join(
-                    filter(None, [row["initiative"], row["geography_name"],
-                                  only(row["contributor_name"] or row["contributor"])])
+                    filter(
+                        None,
+                        [
+                            row["initiative"],
+                            row["geography_name"],
+                            only(row["contributor_name"] or row["contributor"]),
+                        ],
+                    )
                 ),  # fmt: skip
                 value=amount(
                     row["value"], row["unit"], row["currency"], row["count_noun"], row["qualifier"]
@@ -400,7 +408,8 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
                 f" by {row['due']:%d %b %Y}",
                 latest=latest,
                 latest_period=row["latest_period"] or "",
-                share=NO_COMPARABLE if incomparable
+                share=NO_COMPARABLE
+                if incomparable
                 else percent(row["share_achieved"], row["latest_qualifier"]),
                 time_left=time_left_text(row["days_left"], row["due"]),
                 projection=projection_text(row),
@@ -414,8 +423,11 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
         pl.col("share_achieved").alias("share"),
         pl.struct("share_achieved", "latest_qualifier", "trend_status")
         .map_elements(
-            lambda r: NO_COMPARABLE if r["trend_status"] == NO_COMPARABLE
-            else percent(r["share_achieved"], r["latest_qualifier"]),
+            lambda r: (
+                NO_COMPARABLE
+                if r["trend_status"] == NO_COMPARABLE
+                else percent(r["share_achieved"], r["latest_qualifier"])
+            ),
             return_dtype=pl.String,
         )
         .alias("share_text"),

@@ -89,7 +89,8 @@ SELECT w.indicator, i.name AS indicator_name, i.unit, i.count_noun, i.measure, i
        l.initiative, n.name AS initiative_name, l.geography, g.name AS geography_name,
        l.period, l.grain, l.value, l.qualifier, l.currency, l.source, l.source_kind, l.note,
        l.point_sources, l.point_figures, l.recorded_at, l.contributor,
-       gc.name AS contributor_name, l.previous_period, l.previous_value, l.previous_qualifier, l.previous_source,
+       gc.name AS contributor_name, l.previous_period, l.previous_value, l.previous_qualifier,
+       l.previous_source,
        CASE WHEN l.previous_currency IS NOT DISTINCT FROM l.currency
             THEN round(l.value - l.previous_value, 9) END AS change,
        CASE WHEN l.previous_currency IS NOT DISTINCT FROM l.currency

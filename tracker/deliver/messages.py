@@ -156,8 +156,14 @@ def key_figure_lines(run: dict[str, Any], previous: dict[str, Any] | None) -> li
             KeyFigureLine(
                 name=row.get("indicator_name") or row["indicator"],
                 where=", ".join(
-                    filter(None, [row["initiative"], row.get("geography_name") or row["geography"],
-                                  only(row.get("contributor_name") or row.get("contributor"))])
+                    filter(
+                        None,
+                        [
+                            row["initiative"],
+                            row.get("geography_name") or row["geography"],
+                            only(row.get("contributor_name") or row.get("contributor")),
+                        ],
+                    )
                 ),  # fmt: skip
                 period=row["period"] or "-",
                 value=shown,

@@ -146,8 +146,8 @@ BODY = Step("ingest.csv_text.parse -> ingest.values.values_frame (Table.body)", 
 RESOLVED = Step(
     "ingest.values.resolve -> report_cell_problems and prepare._check_rows",
     (ROW, COL, VALUE_TEXT, NOTE, IND, IND_BLANK, INI, INI_BLANK, GEO, GEO_BLANK, CON, CON_BLANK,
-     PER, PER_BLANK, UNIT, UNIT_BLANK, SRC, SRC_BLANK, DIM, MULT, ICUR, UDIM, USCALE, UCUR, FX, NUMBER, VALUE,
-     OVERFLOW, CUR, UNIT_TEXT, QUAL, QUAL_BAD, VALUE_UNIT, VALUE_PROBLEM),
+     PER, PER_BLANK, UNIT, UNIT_BLANK, SRC, SRC_BLANK, DIM, MULT, ICUR, UDIM, USCALE, UCUR, FX,
+     NUMBER, VALUE, OVERFLOW, CUR, UNIT_TEXT, QUAL, QUAL_BAD, VALUE_UNIT, VALUE_PROBLEM),
 )  # fmt: skip
 CHECKED = Step(
     "ingest.prepare._check_rows -> prepare._merge (one file's valid rows)",

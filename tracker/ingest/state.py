@@ -407,8 +407,10 @@ class IngestState:
                 "title": [self.new_sources[i][0] for i in used],
                 "url": [self.new_sources[i][1] for i in used],
                 "kind": ["unspecified"] * len(used),
-                "note": [f"registered by tracker ingest from {base_name(self.source_file[i])}"
-                         for i in used],
+                "note": [
+                    f"registered by tracker ingest from {base_name(self.source_file[i])}"
+                    for i in used
+                ],
             },
             schema={c: pl.String for c in ("id", "title", "url", "kind", "note")},
         )

@@ -14,12 +14,12 @@ import polars as pl
 
 from tracker.ingest.columns import (
     COL,
+    CON,
+    CON_BLANK,
     CUR,
     DIM,
     FILE,
     FX,
-    CON,
-    CON_BLANK,
     GEO,
     GEO_BLANK,
     ICUR,

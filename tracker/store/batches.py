@@ -49,8 +49,9 @@ def write_batch(
     """Record one batch of observations inside the caller's transaction.
 
     `rows` has OBSERVATION_COLUMNS. Each row is new (key not seen), unchanged (same value,
-    currency, note, qualifier and contributor as the current vintage: nothing is written) or a revision (a new
-    vintage; the old one, or the withdrawal of a withdrawn point, gets superseded_at). A NULL
+    currency, note, qualifier and contributor as the current vintage: nothing is written) or
+    a revision (a new vintage; the old one, or the withdrawal of a withdrawn point, gets
+    superseded_at). A NULL
     note keeps the stored one (also into a revision); NOTE_CLEARED clears it. With dry_run, or
     when every row is unchanged, nothing is written and batch_id is None.
     """
