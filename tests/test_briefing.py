@@ -75,15 +75,19 @@ def test_pdf_shows_key_figures_shares_caveats_and_numbered_sources(
     assert "USD 121.8 bn" in text
     assert "+29.4 (+31.8 %) vs 2023" in text
     assert "USD 94.8 bn" in text
-    # target shares: trade 94.8 toward 100, PGII 60 of 600, GG 306 of 300 and of 400
-    for share in ("94.8 %", "10.0 %", "102.0 %", "76.5 %"):
+    # target shares: trade 94.8 toward 100, the US's more than 60 of its 200, GG more than
+    # 306 of 300 and of 400; the US's 60 is not a share of the G7's 600
+    for share in ("94.8 %", "more than 30.0 %", "more than 102.0 %", "more than 76.5 %"):
         assert share in text
+    assert "10.0 %" not in text
+    assert "no comparable figure yet" in text
     assert "no data yet" in text  # partner_countries has no rows
     # the caveats come from initiatives.measures
     assert "so adding PGII and Global Gateway double-counts" in text
     assert "EUR 1 = USD 1.0824 (2024 rate" in text
-    # the GG trend through 2023 (179) and 2025 (306) reaches 400 in mid-2027
-    assert "Linear trend through the last two points (2023: 179 → 2025: 306)" in text
+    # the GG trend through 2023 (179) and 9 Oct 2025 (more than 306) reaches 400 early 2027
+    assert "Linear trend through the last two points (2023: 179 → 2025-10-09: > 306)" in text
+    assert "around Feb 2027" in text
     assert "No trend: only one data point (2024)." in text
     # numbered sources at the end, each figure pointing to them
     sources = pages[-1]
@@ -134,9 +138,10 @@ def test_html_is_one_standalone_file(shipped_briefing: tuple[Path, Path]) -> Non
     # capacity, Central Asia trade) are figure boxes, not charts
     assert len(svgs) == 5
     # each chart draws its data: value labels from the data, not empty placeholders
-    labels = [set(re.findall(r"<text[^>]*>([^<]+)</text>", svg)) for svg in svgs]
-    assert {"1,308", "679", "331.2", "60"} <= labels[0]  # comparison, USD basis
-    assert {"94.8 %", "10.0 %", "102.0 %", "76.5 %"} <= labels[1]  # share of each target
+    labels = [{unescape(t) for t in re.findall(r"<text[^>]*>([^<]+)</text>", svg)} for svg in svgs]
+    assert {"1,308", "> 679", "> 331.2", "> 60, US only"} <= labels[0]  # comparison, USD basis
+    assert {"94.8 %", "more than 30.0 %", "no comparable figure yet", "more than 102.0 %",
+            "more than 76.5 %"} <= labels[1]  # share of each target  # fmt: skip
     assert {"212 (a)", "340 (b)", "176 (c)"} <= labels[2]  # deals per period
     assert {"11.9 (a)", "22 (b)", "GW"} <= labels[-1]  # green-energy capacity
     assert '<p class="figure-value">USD 94.8 bn <span class="letter">(a)</span>' in html
@@ -175,9 +180,13 @@ def test_csv_holds_the_numbers_behind_charts_and_tables_with_sources(
     assert sections == {"Key figures", "Comparison", "Targets", "Series"}
     gg_2025 = next(
         r for r in rows
-        if r["section"] == "Comparison" and r["initiative"] == "GG" and r["period"] == "2025"
+        if r["section"] == "Comparison" and r["initiative"] == "GG" and r["period"] == "2025-10-09"
     )  # fmt: skip
     assert float(gg_2025["value_usd"]) == pytest.approx(306 * 1.0824)
+    # the figure as stated: 'over EUR 306 bn', in the row's own currency
+    assert (gg_2025["qualifier"], gg_2025["currency"], gg_2025["unit"]) == (
+        "more than", "EUR", "EUR bn"
+    )  # fmt: skip
     assert gg_2025["source_title"] == "Reports of the Global Gateway Forum 2025"
     assert gg_2025["source_number"]
     assert all(row["source"] for row in rows if row["section"] != "Targets")

@@ -104,6 +104,7 @@ def test_prepared_rows_have_the_documented_types(tracker_db: Path, tmp_path: Pat
         "period": "String", "period_start": "Date", "period_end": "Date", "source": "String",
         "value": "Float64", "currency": "String", "value_as_given": "String",
         "unit_as_given": "String", "note": "String", "qualifier": "String",
+        "contributor": "String",
     }  # fmt: skip
     assert prepared.files == (str(path),)
     assert len(prepared.sha256s[0]) == 64
@@ -331,9 +332,9 @@ def test_free_text_source_is_registered_as_an_unspecified_source(
     assert sorted(prepared.new_sources.rows()) == sorted(
         [
             (imf, "IMF WEO, April 2025", None, "unspecified",
-             f"registered by tracker ingest from {path}"),
+             f"registered by tracker ingest from {path.name}"),
             (url, "https://example.org/table.csv", "https://example.org/table.csv",
-             "unspecified", f"registered by tracker ingest from {path}"),
+             "unspecified", f"registered by tracker ingest from {path.name}"),
         ]
     )  # fmt: skip
     assert {r["source"] for r in batch_rows(tracker_db, summary.batch_id)} == {imf, url}
@@ -364,7 +365,7 @@ def test_source_option_fills_rows_without_a_source(tracker_db: Path, tmp_path: P
     assert prepared.rows["source"].to_list() == [new_id, SOURCE]
     assert prepared.new_sources.rows() == [
         (new_id, "synthetic test data, not real figures", None, "unspecified",
-         f"registered by tracker ingest from {mixed}")
+         f"registered by tracker ingest from {mixed.name}")
     ]  # fmt: skip
 
 
@@ -446,7 +447,7 @@ def test_empty_file_is_refused(tracker_db: Path, tmp_path: Path) -> None:
     path = write(tmp_path, "empty.csv", "")
     assert problems(tracker_db, path) == [
         f"{path}: the file is empty; expected a header line such as "
-        "indicator,initiative,geography,period,value,unit,source,note,qualifier"
+        "indicator,initiative,geography,period,value,unit,source,note,qualifier,contributor"
     ]
 
 
@@ -577,7 +578,7 @@ def test_unknown_columns_are_refused_with_a_close_match(tracker_db: Path, tmp_pa
     assert problems(tracker_db, path, source=SOURCE) == [
         f"{path}:1: unknown columns 'sorce' (did you mean 'source'?), 'colour'; accepted "
         "columns: indicator, initiative, geography, period, value, unit, source, note, qualifier, "
-        "or "
+        "contributor, or "
         "instead of period and value one column per period (2019, 2024-H1, ...)"
     ]
 

@@ -11,12 +11,13 @@ import pytest
 
 from tests.conftest import ingest_rows, invoke
 
-# The views as migrations 001, 004 (the qualifier), 005 (the context column) and 007 define
-# them, over observations_current.
+# The views as migrations 001, 004 (the qualifier), 005 (the context column), 007 and 012
+# (the contributor: a target counts only figures of its own) define them, over
+# observations_current.
 RANKED_LATEST_VALUES = """
 SELECT c.indicator, c.initiative, c.geography, c.source, c.period, c.period_start,
        c.period_end, c.value, c.qualifier, c.currency, i.unit, i.measure, c.note, c.recorded_at,
-       i.context
+       i.context, c.contributor
 FROM observations_current AS c
 JOIN indicators AS i ON i.id = c.indicator
 QUALIFY row_number() OVER (
@@ -25,11 +26,11 @@ QUALIFY row_number() OVER (
 ) = 1
 """
 RANKED_NEWEST = """
-SELECT c.indicator, c.initiative, c.geography, c.period, c.value, c.source
+SELECT c.indicator, c.initiative, c.geography, c.period, c.value, c.source, c.contributor
 FROM observations_current AS c
 JOIN indicators AS i ON i.id = c.indicator
 QUALIFY row_number() OVER (
-    PARTITION BY c.indicator, c.initiative, c.geography
+    PARTITION BY c.indicator, c.initiative, c.geography, c.contributor
     ORDER BY c.period_end DESC, (c.source = i.preferred_source) DESC, c.recorded_at DESC
 ) = 1
 """
@@ -42,14 +43,14 @@ def _same_as_ranked(db: Path) -> None:
         assert summary == ranked
         progress = conn.execute(
             "SELECT indicator, initiative, geography, label, latest_period, latest_value, "
-            "latest_source FROM target_progress ORDER BY ALL"
+            "latest_source, contributor FROM target_progress ORDER BY ALL"
         ).fetchall()
         newest = {
-            (row[0], row[1], row[2]): row
+            (row[0], row[1], row[2], row[6]): row
             for row in conn.execute(RANKED_NEWEST).fetchall()
         }  # fmt: skip
-        for indicator, initiative, geography, _, period, _, source in progress:
-            found = newest.get((indicator, initiative, geography))
+        for indicator, initiative, geography, _, period, _, source, contributor in progress:
+            found = newest.get((indicator, initiative, geography, contributor))
             assert (period, source) == ((found[3], found[5]) if found else (None, None))
 
 

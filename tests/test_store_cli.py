@@ -164,8 +164,11 @@ def test_target_progress_computes_each_share(tracker_db: Path) -> None:
     gateway_300 = next(r for r in rows if r[1] == 300)
     assert gateway_300[2] == pytest.approx(306)
     assert gateway_300[3] == pytest.approx(306 / 300)
-    pgii = next(r for r in rows if r[1] == 600)
-    assert pgii[3] == pytest.approx(60 / 600)
+    # the US's more than USD 60 bn counts toward the US's USD 200 bn, not the G7's 600
+    us_share = next(r for r in rows if r[1] == 200)
+    assert us_share[3] == pytest.approx(60 / 200)
+    g7 = next(r for r in rows if r[1] == 600)
+    assert (g7[2], g7[3]) == (None, None)
 
 
 def test_comparison_usd_converts_eur_with_the_stated_rate(tracker_db: Path) -> None:
@@ -174,7 +177,7 @@ def test_comparison_usd_converts_eur_with_the_stated_rate(tracker_db: Path) -> N
         "SELECT period, value, currency, usd_per_unit, rate_year, value_usd, rate_used "
         "FROM comparison_usd WHERE indicator = 'financing' AND initiative = 'GG' ORDER BY period",
     )
-    assert [r[0] for r in rows] == ["2023", "2025"]
+    assert [r[0] for r in rows] == ["2023", "2025-10-09"]
     y2023, y2025 = rows
     assert y2023[2] == "EUR" and y2023[4] == 2023
     assert y2023[5] == pytest.approx(179 * 1.0813)

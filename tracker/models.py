@@ -28,6 +28,9 @@ class Target:
     baseline_value: float | None = None
     baseline_period: str | None = None
     note: str | None = None
+    # What the target counts: a geographies.id (the US's part of PGII: 'USA'); None for the
+    # programme as a whole. Only figures of the same contributor count toward it.
+    contributor: str | None = None
 
 
 @dataclass(frozen=True)

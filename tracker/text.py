@@ -14,6 +14,9 @@ from collections.abc import Iterable
 from difflib import get_close_matches
 
 NO_DATA = "no data yet"
+# What a target row says when the only figures count another contributor (the US's USD 60 bn
+# against the G7's USD 600 bn): a share of figures that count different things is never shown.
+NO_COMPARABLE = "no comparable figure yet"
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t"}
 # Shown as \uXXXX: other controls (DEL, C1), invisible format characters (zero-width space,
@@ -100,6 +103,16 @@ def unit_text(unit: str, currency: str | None = None, count_noun: str | None = N
     if parts and parts[0] == "count":
         return " ".join([*parts[1:], count_noun or ("" if parts[1:] else "count")]).strip()
     return unit.strip()
+
+
+def only(name: str | None) -> str:
+    """What a figure of one contributor counts, as a label says it: 'United States only';
+    '' for the programme as a whole.
+
+    >>> only("United States"), only(None)
+    ('United States only', '')
+    """
+    return f"{name} only" if name else ""
 
 
 def percent(share: float | None, qualifier: str | None = None) -> str:

@@ -47,15 +47,17 @@ from tracker.briefing.wording import (
     when,
 )
 from tracker.models import BriefingDefinition
-from tracker.text import amount, number, percent, unit_text
+from tracker.text import NO_COMPARABLE, amount, number, only, percent, unit_text
 
 # What `report_runs.key_figures` holds for each key figure shown: the next issue compares
 # with (indicator, initiative, geography, period, value, currency), and the e-mail writes
-# its lines from the rest. Rows written before the e-mail read them have only the first six.
+# its lines from the rest. Rows written before the e-mail read them have only the first six;
+# rows written before migration 012 have no contributor (read as the whole programme's).
 KEY_FIGURE_FIELDS = (
     "indicator", "initiative", "geography", "period", "value", "qualifier", "currency",
     "indicator_name", "geography_name", "unit", "count_noun",
     "previous_period", "previous_value", "previous_qualifier", "change", "change_share",
+    "contributor", "contributor_name",
 )  # fmt: skip
 
 PROJECTION_METHOD = (
@@ -114,6 +116,16 @@ def build_briefing(
         pl.DataFrame(schema={"section": pl.String, "item": pl.String, "source": pl.String})
     )  # fmt: skip
     numbers = {entry.id: entry.number for entry in sources}
+    if "unit" in csv.columns and "currency" in csv.columns:
+        # each row's unit in its own currency: a Global Gateway figure is 'EUR bn'
+        csv = csv.with_columns(
+            pl.struct("unit", "currency")
+            .map_elements(
+                lambda r: unit_text(r["unit"], r["currency"]) if r["unit"] else r["unit"],
+                return_dtype=pl.String,
+            )
+            .alias("unit")
+        )
     csv = csv.with_columns(
         pl.col("source").replace_strict(numbers, default=None, return_dtype=pl.Int64)
         .alias("source_number"),
@@ -210,7 +222,7 @@ class _Parts:
             json.loads(previous["key_figures"][0] or "[]") if previous.height else [],
             schema={"indicator": pl.String, "initiative": pl.String, "geography": pl.String,
                     "period": pl.String, "value": pl.Float64, "currency": pl.String,
-                    "qualifier": pl.String},
+                    "qualifier": pl.String, "contributor": pl.String},
         )  # fmt: skip
 
 
@@ -248,22 +260,33 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
             {"period": "briefing_period", "value": "briefing_value",
              "currency": "briefing_currency", "qualifier": "briefing_qualifier"}
         ),
-        on=["indicator", "initiative", "geography"],
+        on=["indicator", "initiative", "geography", "contributor"],
         how="left",
-        nulls_equal=False,
+        nulls_equal=True,  # a null contributor is the whole programme: it matches itself
     )  # fmt: skip
     figures = []
-    differ: dict[tuple[str, str, str], str] = {}
+    differ: dict[tuple[str, str, str, str | None], str] = {}
     for row in with_previous.iter_rows(named=True):
         has_data = row["value"] is not None
         footnotes = parts.sources.cite(row["point_sources"] or [])
         disagreement = _sources_differ(row, parts) if has_data else ""
         if disagreement:
-            differ[(row["indicator"], row["initiative"], row["geography"])] = disagreement
+            differ[(row["indicator"], row["initiative"], row["geography"], row["contributor"])] = (
+                disagreement
+            )
         figures.append(
             KeyFigure(
                 name=row["indicator_name"],
-                where=", ".join(filter(None, [row["initiative"], row["geography_name"]])),
+                where=", ".join(
+                    filter(
+                        None,
+                        [
+                            row["initiative"],
+                            row["geography_name"],
+                            only(row["contributor_name"] or row["contributor"]),
+                        ],
+                    )
+                ),  # fmt: skip
                 value=amount(
                     row["value"], row["unit"], row["currency"], row["count_noun"], row["qualifier"]
                 )
@@ -277,9 +300,10 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
                 footnotes=footnotes,
                 has_data=has_data,
                 sources_differ=disagreement,
+                secondary=has_data and row["source_kind"] == "secondary",
             )
         )
-    keys = ("indicator", "initiative", "geography")
+    keys = ("indicator", "initiative", "geography", "contributor")
     noted = pl.DataFrame(
         [(*key, text) for key, text in differ.items()],
         schema={**{k: frame.schema[k] for k in keys}, "sources_differ": pl.String},
@@ -293,8 +317,8 @@ def _key_figures(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sect
             pl.lit("Key figures").alias("section"),
             pl.col("indicator_name").alias("item"),
             "indicator", "initiative", "geography", "period", "value", "qualifier",
-            "currency", "unit", "previous_period", "previous_value", "previous_qualifier",
-            "change", "change_share", "source", "note", "sources_differ",
+            "currency", "unit", "contributor", "previous_period", "previous_value",
+            "previous_qualifier", "change", "change_share", "source", "note", "sources_differ",
         )
     )  # fmt: skip
     return KeyFiguresSection(**head, figures=tuple(figures))
@@ -362,6 +386,7 @@ def _comparison(parts: _Parts, head: dict[str, Any], data: SectionData) -> Secti
                     secondary=row["source_kind"] == "secondary",
                     footnotes=parts.sources.cite(cited),
                     note=row["note"],
+                    counts=only(row["contributor_name"] or row["contributor"]),
                 )
             )
         programmes.append(
@@ -373,11 +398,16 @@ def _comparison(parts: _Parts, head: dict[str, Any], data: SectionData) -> Secti
                 points=tuple(points),
             )
         )
+    # A dot of one contributor's figure says whose it is ('> 60, United States only').
     labelled = frame.with_columns(
-        label=pl.struct("value_usd", "qualifier").map_elements(
-            lambda r: number(r["value_usd"], r["qualifier"]), return_dtype=pl.String
+        label=pl.struct("value_usd", "qualifier", "contributor", "contributor_name").map_elements(
+            lambda r: ", ".join(
+                filter(None, [number(r["value_usd"], r["qualifier"]),
+                              only(r["contributor_name"] or r["contributor"])])
+            ),
+            return_dtype=pl.String,
         )
-    )
+    )  # fmt: skip
     chart = _chart(
         parts,
         f"{head['anchor']}-chart",
@@ -396,7 +426,7 @@ def _comparison(parts: _Parts, head: dict[str, Any], data: SectionData) -> Secti
             pl.lit("Comparison").alias("section"),
             pl.lit("Financing on one USD basis").alias("item"),
             "indicator", "initiative", "geography", "period", "value", "qualifier",
-            "currency", "unit", "value_usd", "rate_used", "source", "note",
+            "currency", "unit", "contributor", "value_usd", "rate_used", "source", "note",
         )
     )  # fmt: skip
     return ComparisonSection(**head, programmes=tuple(programmes), chart=chart, caveats=caveats)
@@ -416,9 +446,10 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
             [row["target_source"]] + ([row["latest_source"]] if row["latest_source"] else [])
         )
         noun = row["count_noun"]
-        latest = amount(
+        incomparable = row["trend_status"] == NO_COMPARABLE
+        latest = NO_COMPARABLE if incomparable else amount(
             row["latest_value"], row["unit"], row["target_currency"], noun, row["latest_qualifier"]
-        )
+        )  # fmt: skip
         rows.append(
             TargetRow(
                 label=row["label"],
@@ -427,7 +458,9 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
                 f" by {row['due']:%d %b %Y}",
                 latest=latest,
                 latest_period=row["latest_period"] or "",
-                share=percent(row["share_achieved"], row["latest_qualifier"]),
+                share=NO_COMPARABLE
+                if incomparable
+                else percent(row["share_achieved"], row["latest_qualifier"]),
                 time_left=time_left_text(row["days_left"], row["due"]),
                 projection=projection_text(row),
                 note=row["note"],
@@ -438,11 +471,15 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
         "label",
         "initiative",
         pl.col("share_achieved").alias("share"),
-        pl.struct("share_achieved", "latest_qualifier")
+        pl.struct("share_achieved", "latest_qualifier", "trend_status")
         .map_elements(
-            lambda r: percent(r["share_achieved"], r["latest_qualifier"]), return_dtype=pl.String
+            lambda r: (
+                NO_COMPARABLE
+                if r["trend_status"] == NO_COMPARABLE
+                else percent(r["share_achieved"], r["latest_qualifier"])
+            ),
+            return_dtype=pl.String,
         )
-        .fill_null("no data yet")
         .alias("share_text"),
     )
     chart = _chart(
@@ -461,7 +498,8 @@ def _targets(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
             pl.col("latest_period").alias("period"),
             pl.col("latest_value").alias("value"),
             pl.col("latest_qualifier").alias("qualifier"),
-            pl.col("target_currency").alias("currency"), "unit", "target_value", "due",
+            pl.col("target_currency").alias("currency"), "unit", "contributor", "target_value",
+            "due",
             "share_achieved", "days_left", "trend_status", "projected_date",
             pl.col("latest_source").alias("source"), "note",
         )
@@ -581,8 +619,8 @@ def _series_chart(parts: _Parts, chart: ChartData) -> Chart:
         points.select(
             pl.lit("Series").alias("section"),
             pl.lit(chart.spec.title).alias("item"),
-            "indicator", "initiative", "geography", "period", "value", "currency", "unit",
-            "source", "note",
+            "indicator", "initiative", "geography", "period", "value", "qualifier", "currency",
+            "unit", "contributor", "source", "note",
         )
     )  # fmt: skip
     return _chart(parts, chart_id, chart.spec.title, spec, caption, cited, notes, figures)
@@ -662,8 +700,9 @@ def _changes(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
         frame.select(
             pl.lit("What changed").alias("section"), pl.col("change").alias("item"),
             "indicator", "initiative", "geography", "period",
-            pl.col("new_value").alias("value"), pl.col("new_currency").alias("currency"),
-            "unit", "old_value", "old_currency", "source", "note",
+            pl.col("new_value").alias("value"), pl.col("new_qualifier").alias("qualifier"),
+            pl.col("new_currency").alias("currency"), "unit", "old_value", "old_qualifier",
+            "old_currency", "source", "note",
         )
     )  # fmt: skip
     return ChangesSection(**head, rows=rows, message=message)

@@ -114,6 +114,9 @@ def comparison_chart(points: pl.DataFrame, colours: Mapping[str, str]) -> dict[s
     return _spec(chart, data)
 
 
+WIDTH_PROGRESS = 220  # px of the progress chart's plot
+
+
 @_quick
 def progress_chart(progress: pl.DataFrame, colours: Mapping[str, str]) -> dict[str, Any]:
     """A bullet-style bar per target: share achieved, with the target at 100 %.
@@ -129,6 +132,9 @@ def progress_chart(progress: pl.DataFrame, colours: Mapping[str, str]) -> dict[s
     y = alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=330, labelPadding=6))
     x_scale = alt.Scale(domain=[0, top], nice=False)
     text = alt.Text("share_text:N")
+    # The share is written inside its bar only where the bar is longer than the text (about
+    # 7 px a bold character): 'more than 30.0 %' does not fit in a bar of 30 %.
+    fits = f"datum.share * {WIDTH_PROGRESS / top:.3f} >= length(datum.share_text) * 7 + 10"
     track = (
         alt.Chart()
         .mark_bar(color="#eeeeee", height=20)
@@ -159,17 +165,18 @@ def progress_chart(progress: pl.DataFrame, colours: Mapping[str, str]) -> dict[s
         alt.Chart()
         .mark_text(align="right", dx=-5, fontSize=11, fontWeight="bold", color="white")
         .encode(y=y, x=alt.X("share:Q", scale=x_scale), text=text)
-        .transform_filter("datum.share != null && datum.share >= 0.3")
+        .transform_filter(f"datum.share != null && {fits}")
     )
     outside = (
         alt.Chart()
         .mark_text(align="left", dx=5, fontSize=11, fontWeight="bold", color=INK)
         .encode(y=y, x=alt.X("share_at:Q", scale=x_scale), text=text)
         .transform_calculate(share_at="datum.share == null ? 0 : datum.share")
-        .transform_filter("datum.share == null || datum.share < 0.3")
+        .transform_filter(f"datum.share == null || !({fits})")
     )
     height = max(60, 34 * progress.height)
-    chart = alt.layer(track, goal, bars, inside, outside, data=ROWS, width=220, height=height)
+    chart = alt.layer(track, goal, bars, inside, outside, data=ROWS, width=WIDTH_PROGRESS,
+                      height=height)  # fmt: skip
     return _spec(chart, data)
 
 

@@ -44,6 +44,7 @@ class KeyFigure:
     # when another source of the same point differs from the headline by more than 5 %:
     # 'USD 121.8 bn [1] (headline, primary) against USD 110 bn [2] (secondary, 9.7 % apart)'
     sources_differ: str = ""
+    secondary: bool = False  # the headline's source is secondary (tagged as in the comparison)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class ComparisonPoint:
     secondary: bool
     footnotes: tuple[int, ...]
     note: str | None
+    counts: str = ""  # whose part of the programme it counts ('United States only'); '' all
 
 
 @dataclass(frozen=True)

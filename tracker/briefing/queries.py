@@ -12,11 +12,14 @@ so `--as-of` and a current run share one path.
 # `point_figures` holds each one's figure, the headline first.
 # `grain` (year, half, quarter, month, day, fiscal_year) keeps half-years from being compared
 # with years, and a fiscal year (FY2024/25) from being compared with a calendar year.
+# A point is also one contributor's (migration 012): the US's figure and the whole
+# programme's are two figures, never one point's sources.
 POINTS_CTE = """
 points AS (
     SELECT o.indicator, i.name AS indicator_name, i.unit, i.measure, i.frequency,
            o.initiative, o.geography, o.period, o.period_start, o.period_end, o.value,
            o.qualifier, o.currency, o.source, s.kind AS source_kind, o.note, o.recorded_at,
+           o.contributor,
            CASE
                WHEN o.period LIKE 'FY%' THEN 'fiscal_year'
                WHEN o.period LIKE '%-H%' THEN 'half'
@@ -35,9 +38,11 @@ points AS (
     LEFT JOIN sources AS s ON s.id = o.source
     WHERE list_contains($2, o.indicator) AND list_contains($3, o.initiative)
       AND list_contains($4, o.geography) AND o.period_end >= $5 AND o.period_start <= $6
-    WINDOW same_point AS (PARTITION BY o.indicator, o.initiative, o.geography, o.period)
+    WINDOW same_point AS (
+        PARTITION BY o.indicator, o.initiative, o.geography, o.period, o.contributor
+    )
     QUALIFY row_number() OVER (
-        PARTITION BY o.indicator, o.initiative, o.geography, o.period
+        PARTITION BY o.indicator, o.initiative, o.geography, o.period, o.contributor
         ORDER BY headline_order(o.source, i.preferred_source, s.kind, s.published)
     ) = 1
 )"""
@@ -77,10 +82,11 @@ latest AS (
            lag(p.source) OVER same_grain AS previous_source
     FROM points AS p
     WINDOW same_grain AS (
-        PARTITION BY p.indicator, p.initiative, p.geography, p.grain ORDER BY p.period_end
+        PARTITION BY p.indicator, p.initiative, p.geography, p.contributor, p.grain
+        ORDER BY p.period_end
     )
     QUALIFY row_number() OVER (
-        PARTITION BY p.indicator, p.initiative, p.geography
+        PARTITION BY p.indicator, p.initiative, p.geography, p.contributor
         ORDER BY p.period_end DESC, p.period_start ASC
     ) = 1
 ),
@@ -90,8 +96,9 @@ wanted AS (
 SELECT w.indicator, i.name AS indicator_name, i.unit, i.count_noun, i.measure, i.frequency,
        l.initiative, n.name AS initiative_name, l.geography, g.name AS geography_name,
        l.period, l.grain, l.value, l.qualifier, l.currency, l.source, l.source_kind, l.note,
-       l.point_sources, l.point_figures, l.recorded_at,
-       l.previous_period, l.previous_value, l.previous_qualifier, l.previous_source,
+       l.point_sources, l.point_figures, l.recorded_at, l.contributor,
+       gc.name AS contributor_name, l.previous_period, l.previous_value, l.previous_qualifier,
+       l.previous_source,
        CASE WHEN l.previous_currency IS NOT DISTINCT FROM l.currency
             THEN round(l.value - l.previous_value, 9) END AS change,
        CASE WHEN l.previous_currency IS NOT DISTINCT FROM l.currency
@@ -102,7 +109,9 @@ JOIN indicators AS i ON i.id = w.indicator
 LEFT JOIN latest AS l ON l.indicator = w.indicator
 LEFT JOIN initiatives AS n ON n.id = l.initiative
 LEFT JOIN geographies AS g ON g.id = l.geography
-ORDER BY w.position, list_position($3, l.initiative), list_position($4, l.geography)
+LEFT JOIN geographies AS gc ON gc.id = l.contributor
+ORDER BY w.position, list_position($3, l.initiative), list_position($4, l.geography),
+         l.contributor NULLS FIRST
 """
 
 # Money figures of the programmes on one USD basis, through comparison_usd_as_of, with
@@ -113,11 +122,13 @@ SELECT c.initiative, c.initiative_name, n.measures, n.colour, c.indicator, c.geo
        c.period, c.period_end, c.value, c.qualifier, c.currency, c.unit, c.measure,
        c.usd_per_unit,
        c.rate_year, c.rate_source, round(c.value_usd, 9) AS value_usd, c.rate_used, c.source,
-       s.kind AS source_kind, c.note, o.recorded_at
+       s.kind AS source_kind, c.note, o.recorded_at, c.contributor,
+       gc.name AS contributor_name
 FROM comparison_usd_as_of($1) AS c
 JOIN observations_as_of($1) AS o USING (indicator, initiative, geography, period, source)
 LEFT JOIN initiatives AS n ON n.id = c.initiative
 LEFT JOIN sources AS s ON s.id = c.source
+LEFT JOIN geographies AS gc ON gc.id = c.contributor
 WHERE list_contains($2, c.indicator) AND list_contains($3, c.initiative)
   AND list_contains($4, c.geography) AND c.period_end >= $5 AND c.period_end <= $6
   AND NOT c.context
@@ -134,8 +145,11 @@ _GRAIN = """CASE
            END"""
 
 # Progress toward each target ($7 = the briefing date), and a linear trend through the
-# last two points of the target's series that have the latest point's grain, in the
-# target's currency: the date the trend reaches the target, where it rises.
+# last two points of the target's series (only figures of the target's contributor), in the
+# target's currency: the date the trend reaches the target, where it rises. For a flow the
+# two points have the latest point's grain (a half-year's flow is not a year's); a level or
+# a cumulative figure is a stock at its period's end, so a figure stated on a day
+# (2025-10-09) and one at a year's end make a trend.
 TARGETS = f"""
 WITH progress AS (
     SELECT *, {_GRAIN.format("latest_period")} AS latest_grain
@@ -156,7 +170,8 @@ last_two AS (
     FROM progress AS t
     JOIN points AS p
         ON p.indicator = t.indicator AND p.initiative = t.initiative
-       AND p.geography = t.geography AND p.grain = t.latest_grain
+       AND p.geography = t.geography AND p.contributor IS NOT DISTINCT FROM t.contributor
+       AND (p.grain = t.latest_grain OR p.measure <> 'flow')
     ASOF LEFT JOIN fx_rates AS rv
         ON rv.currency = p.currency AND year(p.period_end) >= rv.year
     ASOF LEFT JOIN fx_rates AS rt
@@ -185,11 +200,14 @@ SELECT p.indicator, i.name AS indicator_name, i.unit, i.count_noun, p.initiative
        n.name AS initiative_name, n.colour, p.geography, g.name AS geography_name, p.label,
        p.target_value, p.target_currency, p.target_unit, p.due, p.target_source,
        p.latest_period, p.latest_value, p.latest_qualifier, p.latest_source,
-       p.share_achieved, p.days_left, p.note, tr.trend_points, tr.trend_from_period,
+       p.share_achieved, p.days_left, p.note, p.contributor, gc.name AS contributor_name,
+       p.other_figures, tr.trend_points, tr.trend_from_period,
        tr.trend_to_period, tr.trend_from_value, tr.trend_to_value, tr.trend_qualifiers,
        tr.trend_from_qualifier, tr.trend_to_qualifier,
        tr.recorded_at,
        CASE
+           -- figures that count another contributor are never set against the target
+           WHEN p.latest_value IS NULL AND p.other_figures > 0 THEN 'no comparable figure yet'
            WHEN p.latest_value IS NULL THEN 'no data yet'
            WHEN p.latest_value >= p.target_value THEN 'reached'
            WHEN coalesce(tr.trend_points, 0) < 2 THEN 'one point'
@@ -208,6 +226,7 @@ FROM progress AS p
 JOIN indicators AS i ON i.id = p.indicator
 LEFT JOIN initiatives AS n ON n.id = p.initiative
 LEFT JOIN geographies AS g ON g.id = p.geography
+LEFT JOIN geographies AS gc ON gc.id = p.contributor
 LEFT JOIN trend AS tr USING (label, indicator, initiative, geography)
 ORDER BY list_position($2, p.indicator), list_position($3, p.initiative), p.due,
          p.target_value
@@ -229,7 +248,7 @@ WITH {_CHARTS_CTE.format("$7", "$8", "$9", "$10")},
 SELECT c.chart, p.indicator, p.indicator_name, p.unit, i.count_noun, p.initiative,
        n.name AS initiative_name, p.geography, g.name AS geography_name, p.period,
        p.period_start, p.period_end, p.grain, p.value, p.qualifier, p.currency, p.source,
-       p.source_kind, p.note, p.point_sources, p.recorded_at
+       p.source_kind, p.note, p.point_sources, p.recorded_at, p.contributor
 FROM points AS p
 JOIN charts AS c
     ON c.chart_indicator = p.indicator AND list_contains(c.chart_initiatives, p.initiative)

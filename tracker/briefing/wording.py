@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
-from tracker.text import amount, change, number
+from tracker.text import NO_COMPARABLE, amount, change, number
 
 GRAIN_WORDS = {"year": "annual", "half": "half-year", "quarter": "quarterly",
                "month": "monthly", "day": "dated"}  # fmt: skip
@@ -132,6 +132,11 @@ def projection_text(row: Mapping[str, Any]) -> str:
     status = row["trend_status"]
     if status == "no data yet":
         return "No data yet: no trend."
+    if status == NO_COMPARABLE:
+        return (
+            "No comparable figure yet: the figures of this series count another contributor "
+            "than the target does, so no share or trend is built on them."
+        )
     if status == "reached":
         latest = amount(row["latest_value"], unit, currency, noun, row.get("latest_qualifier"))
         return (

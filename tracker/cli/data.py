@@ -248,7 +248,7 @@ GROUP BY ALL ORDER BY c.initiative, c.geography, c.source
 TARGETS_OF_INDICATOR = """
 SELECT initiative, geography, label, target_value, target_currency, due, latest_period,
        latest_value, latest_qualifier, round(share_achieved * 100, 1) AS percent_achieved,
-       target_source
+       target_source, contributor
 FROM target_progress WHERE indicator = ? ORDER BY initiative, due, target_value
 """
 SOURCES_OF_INDICATOR = """

@@ -72,6 +72,10 @@ def add(
         str | None, typer.Option(help="approximate, more than, at least, less than, up to.")
     ] = None,
     note: Annotated[str | None, typer.Option(help="A note kept with the figure.")] = None,
+    contributor: Annotated[
+        str | None,
+        typer.Option(help="Whose part of the programme the figure counts (USA) [default: all]."),
+    ] = None,
     locale: Annotated[
         str | None, typer.Option(help="How VALUE writes numbers, e.g. de (1.234,5), fr, en_IN.")
     ] = None,
@@ -86,7 +90,7 @@ def add(
     fields = {
         "indicator": indicator, "initiative": initiative or "", "geography": geography,
         "period": period, "value": value, "unit": unit or "", "source": source,
-        "note": note or "", "qualifier": qualifier or "",
+        "note": note or "", "qualifier": qualifier or "", "contributor": contributor or "",
     }  # fmt: skip
     options = ingest.IngestOptions(delimiter=ROW_DELIMITER, locale=locale, decimal=decimal)
     with reported():

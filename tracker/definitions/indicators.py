@@ -170,6 +170,7 @@ def _target(path: Path, indicator: str, index: int, item: Mapping[str, Any]) -> 
         baseline_value=item.get("baseline_value"),
         baseline_period=item.get("baseline_period"),
         note=item.get("note"),
+        contributor=item.get("contributor"),
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.models import BriefingDefinition
-from tracker.text import amount, change, show
+from tracker.text import amount, change, only, show
 
 
 @dataclass(frozen=True)
@@ -126,15 +126,20 @@ def key_figure_lines(run: dict[str, Any], previous: dict[str, Any] | None) -> li
     """The key figures a run recorded (`report_runs.key_figures`), each with what changed
     since `previous`. Rows recorded before the e-mail read them lack the name, unit and
     change: their lines show the ids and the bare number."""
-    before: dict[tuple[str, str, str], dict[str, Any]] = {}
+    # a figure of one contributor (the US's part of PGII) is compared only with that
+    # contributor's; rows recorded before migration 012 have none: the whole programme's
+    before: dict[tuple[str, str, str, str | None], dict[str, Any]] = {}
     for item in _recorded_figures(previous):
-        before[(item["indicator"], item["initiative"], item["geography"])] = item
+        key = (item["indicator"], item["initiative"], item["geography"], item.get("contributor"))
+        before[key] = item
     lines = []
     for row in _recorded_figures(run):
         unit, noun = row.get("unit") or "", row.get("count_noun")
         value: float | None = row.get("value")
         shown = amount(value, unit, row.get("currency"), noun, row.get("qualifier"))
-        old = before.get((row["indicator"], row["initiative"], row["geography"]))
+        old = before.get(
+            (row["indicator"], row["initiative"], row["geography"], row.get("contributor"))
+        )
         since = ""
         if old is not None and value is not None:
             was = amount(old.get("value"), unit, old.get("currency"), noun, old.get("qualifier"))
@@ -150,7 +155,16 @@ def key_figure_lines(run: dict[str, Any], previous: dict[str, Any] | None) -> li
         lines.append(
             KeyFigureLine(
                 name=row.get("indicator_name") or row["indicator"],
-                where=f"{row['initiative']}, {row.get('geography_name') or row['geography']}",
+                where=", ".join(
+                    filter(
+                        None,
+                        [
+                            row["initiative"],
+                            row.get("geography_name") or row["geography"],
+                            only(row.get("contributor_name") or row.get("contributor")),
+                        ],
+                    )
+                ),  # fmt: skip
                 period=row["period"] or "-",
                 value=shown,
                 change=""

@@ -20,6 +20,7 @@ FILE, ROW, COL = "_file", "_row", "_col"
 IND, IND_BLANK = "_ind", "_ind_blank"
 INI, INI_BLANK = "_ini", "_ini_blank"
 GEO, GEO_BLANK = "_geo", "_geo_blank"
+CON, CON_BLANK = "_con", "_con_blank"
 PER, PER_BLANK = "_per", "_per_blank"
 UNIT, UNIT_BLANK = "_unit", "_unit_blank"
 SRC, SRC_BLANK = "_src", "_src_blank"
@@ -33,7 +34,7 @@ OK, KEY = "_ok", "_key"
 FIRST_FILE, FIRST_ROW = "_first_file", "_first_row"
 FIRST_VALUE, FIRST_CURRENCY = "_first_value", "_first_currency"
 FIRST_VALUE_AS_GIVEN, FIRST_UNIT_AS_GIVEN = "_first_value_as_given", "_first_unit_as_given"
-FIRST_QUALIFIER = "_first_qualifier"
+FIRST_QUALIFIER, FIRST_CONTRIBUTOR = "_first_qualifier", "_first_contributor"
 
 
 def _row_index() -> pl.DataType:
@@ -70,6 +71,10 @@ COLUMNS: tuple[Column, ...] = (
     Column(INI_BLANK, pl.Boolean(), "Whether the initiative cell is blank (or the column absent)."),
     Column(GEO, pl.UInt32(), "The geography's code, WLD when blank; null when unknown."),
     Column(GEO_BLANK, pl.Boolean(), "Whether the geography cell is blank (or the column absent)."),
+    Column(CON, pl.UInt32(), "The contributor's code (a geography's; in the geography "
+           "codes); null when blank (the programme as a whole) or unknown."),
+    Column(CON_BLANK, pl.Boolean(), "Whether the contributor cell is blank (or the column "
+           "absent)."),
     Column(PER, pl.UInt32(), "The period's code (a wide file's period column); null when the "
            "text is not a period."),
     Column(PER_BLANK, pl.Boolean(), "Whether the period cell is blank (never in a wide file)."),
@@ -113,6 +118,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(FIRST_VALUE_AS_GIVEN, pl.String(), "The value text of a repeated point's first row."),
     Column(FIRST_UNIT_AS_GIVEN, pl.String(), "The unit text of a repeated point's first row."),
     Column(FIRST_QUALIFIER, pl.String(), "The qualifier of a repeated point's first row."),
+    Column(FIRST_CONTRIBUTOR, pl.String(), "The contributor of a repeated point's first row."),
 )  # fmt: skip
 DTYPES: Mapping[str, pl.DataType | None] = {column.name: column.dtype for column in COLUMNS}
 
@@ -139,13 +145,13 @@ class Step:
 BODY = Step("ingest.csv_text.parse -> ingest.values.values_frame (Table.body)", (ROW,))
 RESOLVED = Step(
     "ingest.values.resolve -> report_cell_problems and prepare._check_rows",
-    (ROW, COL, VALUE_TEXT, NOTE, IND, IND_BLANK, INI, INI_BLANK, GEO, GEO_BLANK, PER, PER_BLANK,
-     UNIT, UNIT_BLANK, SRC, SRC_BLANK, DIM, MULT, ICUR, UDIM, USCALE, UCUR, FX, NUMBER, VALUE,
-     OVERFLOW, CUR, UNIT_TEXT, QUAL, QUAL_BAD, VALUE_UNIT, VALUE_PROBLEM),
+    (ROW, COL, VALUE_TEXT, NOTE, IND, IND_BLANK, INI, INI_BLANK, GEO, GEO_BLANK, CON, CON_BLANK,
+     PER, PER_BLANK, UNIT, UNIT_BLANK, SRC, SRC_BLANK, DIM, MULT, ICUR, UDIM, USCALE, UCUR, FX,
+     NUMBER, VALUE, OVERFLOW, CUR, UNIT_TEXT, QUAL, QUAL_BAD, VALUE_UNIT, VALUE_PROBLEM),
 )  # fmt: skip
 CHECKED = Step(
     "ingest.prepare._check_rows -> prepare._merge (one file's valid rows)",
-    (FILE, ROW, COL, IND, INI, GEO, PER, SRC),
+    (FILE, ROW, COL, IND, INI, GEO, CON, PER, SRC),
 )
 
 

@@ -30,8 +30,11 @@ from tracker.ingest.columns import (
     BODY,
     CHECKED,
     COL,
+    CON,
+    CON_BLANK,
     CUR,
     FILE,
+    FIRST_CONTRIBUTOR,
     FIRST_CURRENCY,
     FIRST_FILE,
     FIRST_QUALIFIER,
@@ -76,15 +79,18 @@ OUTPUT_SCHEMA: dict[str, type[pl.DataType]] = {
     "period": pl.String, "period_start": pl.Date, "period_end": pl.Date, "source": pl.String,
     "value": pl.Float64, "currency": pl.String, "value_as_given": pl.String,
     "unit_as_given": pl.String, "note": pl.String, "qualifier": pl.String,
+    "contributor": pl.String,
 }  # fmt: skip
 OBSERVATION_COLUMNS = tuple(OUTPUT_SCHEMA)
 LONG_COLUMNS = (
     "indicator", "initiative", "geography", "period", "value", "unit", "source", "note",
-    "qualifier",
+    "qualifier", "contributor",
+)  # fmt: skip
+CODED_COLUMNS = (
+    "indicator", "initiative", "geography", "period", "unit", "source", "qualifier", "contributor",
 )  # fmt: skip
 # Columns `tracker extract` writes for the analyst's review: accepted and never read.
 REVIEW_COLUMNS = ("confidence", "review")
-CODED_COLUMNS = ("indicator", "initiative", "geography", "period", "unit", "source", "qualifier")
 REQUIRED_COLUMNS = ("indicator", "period", "value")
 MAX_SHOWN = 50
 ADVICE = 'Fix the problems above and run `tracker ingest` again; see README "CSV format".'
@@ -513,7 +519,7 @@ def _check_rows(table: Table, state: IngestState) -> pl.DataFrame | None:
         pl.lit(table.file_no, dtype=pl.Int64).alias(FILE),
         ROW,
         COL,
-        IND, INI, GEO, PER, SRC,
+        IND, INI, GEO, CON, PER, SRC,
         pl.col(VALUE).alias("value"),
         pl.lit(pl.Series(state.currencies, dtype=pl.String))
         .gather(pl.col(CUR)).alias("currency"),
@@ -523,6 +529,7 @@ def _check_rows(table: Table, state: IngestState) -> pl.DataFrame | None:
         pl.col(QUAL).alias("qualifier"),
         pl.all_horizontal(
             *(pl.col(c).is_not_null() for c in (IND, INI, GEO, PER, SRC, VALUE)),
+            pl.col(CON).is_not_null() | pl.col(CON_BLANK),
             ~fiscal_pending(state),
         ).alias(OK),
     )  # fmt: skip
@@ -568,6 +575,8 @@ def _merge(frames: list[pl.DataFrame], state: IngestState) -> pl.DataFrame:
         key.alias(KEY),
         *(table.lookup(texts.get(alias, table.ids), pl.String(), alias).alias(name)
           for alias, (name, table) in codes.items()),
+        state.geography_codes.lookup(state.geography_codes.ids, pl.String(), CON)
+        .alias("contributor"),
         state.period_codes.lookup([p.start if p else None for p in periods], pl.Date(), PER)
         .alias("period_start"),
         state.period_codes.lookup([p.end if p else None for p in periods], pl.Date(), PER)
@@ -583,7 +592,7 @@ def _drop_repeats(rows: pl.DataFrame, duplicated: pl.Series, state: IngestState)
     firsts = {
         "value": FIRST_VALUE, "currency": FIRST_CURRENCY, FILE: FIRST_FILE, ROW: FIRST_ROW,
         "value_as_given": FIRST_VALUE_AS_GIVEN, "unit_as_given": FIRST_UNIT_AS_GIVEN,
-        "qualifier": FIRST_QUALIFIER,
+        "qualifier": FIRST_QUALIFIER, "contributor": FIRST_CONTRIBUTOR,
     }  # fmt: skip
     repeats = rows.filter(duplicated).with_columns(
         pl.col(column).first().over(KEY).alias(first) for column, first in firsts.items()
@@ -592,6 +601,7 @@ def _drop_repeats(rows: pl.DataFrame, duplicated: pl.Series, state: IngestState)
         (pl.col("value") != pl.col(FIRST_VALUE))
         | pl.col("currency").ne_missing(pl.col(FIRST_CURRENCY))
         | pl.col("qualifier").ne_missing(pl.col(FIRST_QUALIFIER))
+        | pl.col("contributor").ne_missing(pl.col(FIRST_CONTRIBUTOR))
     )
     given = (
         pl.when(pl.col("unit_as_given") != pl.col(FIRST_UNIT_AS_GIVEN))

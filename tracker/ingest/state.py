@@ -35,6 +35,13 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": 
                          "\u201f": '"', "\u2033": '"'})  # fmt: skip
 
 
+def base_name(path: str) -> str:
+    """A file's name without its folders ('../csv/x.csv', 'C:\\a\\x.csv' -> 'x.csv'): a
+    source's note names the file it was first cited in, never where the analyst keeps it, since
+    the note reaches briefings, e-mails and manifest.json."""
+    return re.split(r"[/\\]", path)[-1]
+
+
 def citation_key(text: str) -> str:
     """How two citations of one source compare: case, runs of white space and straight vs
     curly quotes do not count ('IMF  “Article IV”' is 'imf "article iv"')."""
@@ -400,7 +407,10 @@ class IngestState:
                 "title": [self.new_sources[i][0] for i in used],
                 "url": [self.new_sources[i][1] for i in used],
                 "kind": ["unspecified"] * len(used),
-                "note": [f"registered by tracker ingest from {self.source_file[i]}" for i in used],
+                "note": [
+                    f"registered by tracker ingest from {base_name(self.source_file[i])}"
+                    for i in used
+                ],
             },
             schema={c: pl.String for c in ("id", "title", "url", "kind", "note")},
         )

@@ -14,6 +14,8 @@ import polars as pl
 
 from tracker.ingest.columns import (
     COL,
+    CON,
+    CON_BLANK,
     CUR,
     DIM,
     FILE,
@@ -248,6 +250,7 @@ def _code_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Expr]:
         "indicator": (state.indicator_codes, IND, IND_BLANK),
         "initiative": (state.initiative_codes, INI, INI_BLANK),
         "geography": (state.geography_codes, GEO, GEO_BLANK),
+        "contributor": (state.geography_codes, CON, CON_BLANK),
         "period": (state.period_codes, PER, PER_BLANK),
         "unit": (state.unit_codes, UNIT, UNIT_BLANK),
         "source": (state.source_codes, SRC, SRC_BLANK),
@@ -514,6 +517,9 @@ def _id_checks(state: IngestState) -> list[CellCheck]:
                       "indicator '{}' is not one", pl.lit(CONTEXT_INITIATIVE), names),
         ),
         CellCheck(pl.col(GEO).is_null(), "geography", "unknown", "geography"),
+        # a contributor is a geography (the US's part of PGII: USA); blank: the whole programme
+        CellCheck(pl.col(CON).is_null() & ~pl.col(CON_BLANK), "contributor", "unknown",
+                  "geography"),
         CellCheck(pl.col(PER).is_null(), "period",
                   *_empty_or(PER_BLANK, period, "text", PERIOD_EXPECTED)),
         CellCheck(known & fiscal_pending(state), "period", "text",

@@ -33,6 +33,7 @@ OBSERVATION_COLUMNS = (
     "unit_as_given",
     "note",
     "qualifier",
+    "contributor",
 )
 
 
@@ -48,8 +49,9 @@ def write_batch(
     """Record one batch of observations inside the caller's transaction.
 
     `rows` has OBSERVATION_COLUMNS. Each row is new (key not seen), unchanged (same value,
-    currency, note and qualifier as the current vintage: nothing is written) or a revision (a new
-    vintage; the old one, or the withdrawal of a withdrawn point, gets superseded_at). A NULL
+    currency, note, qualifier and contributor as the current vintage: nothing is written) or
+    a revision (a new vintage; the old one, or the withdrawal of a withdrawn point, gets
+    superseded_at). A NULL
     note keeps the stored one (also into a revision); NOTE_CLEARED clears it. With dry_run, or
     when every row is unchanged, nothing is written and batch_id is None.
     """
@@ -104,12 +106,13 @@ _SAME_VINTAGE = (
     "AND ({b}.note IS NULL OR {a}.note IS NOT DISTINCT FROM nullif({b}.note, '"
     + NOTE_CLEARED
     + "')) "
-    "AND {a}.qualifier IS NOT DISTINCT FROM {b}.qualifier"  # '~22' after '22' is a revision
+    "AND {a}.qualifier IS NOT DISTINCT FROM {b}.qualifier "  # '~22' after '22' is a revision
+    "AND {a}.contributor IS NOT DISTINCT FROM {b}.contributor"  # so is 'US only' after 'all'
 )
 # The live vintage of each point: the current one, or the withdrawal that ended it (which
 # observations_current skips). Loading a withdrawn point again is a revision of it.
 _LIVE = f"""
-SELECT {_KEYS}, value, currency, note, qualifier, withdrawn
+SELECT {_KEYS}, value, currency, note, qualifier, contributor, withdrawn
 FROM observations WHERE superseded_at IS NULL
 """
 _COUNT_SQL = f"""

@@ -175,7 +175,7 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
                 (
                     target.indicator, target.initiative, target.geography, target.label, value,
                     currency, target.unit, target.due, target.baseline_value,
-                    target.baseline_period, target.source, target.note,
+                    target.baseline_period, target.source, target.note, target.contributor,
                 )
             )  # fmt: skip
     conn.execute("DELETE FROM targets")
@@ -183,7 +183,10 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
     conn.executemany(INSERT_INDICATOR, rows)
     if target_rows:
         conn.executemany(
-            "INSERT INTO targets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", target_rows
+            "INSERT INTO targets (indicator, initiative, geography, label, value, currency, "
+            "unit_as_given, due, baseline_value, baseline_period, source, note, contributor) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            target_rows,
         )
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('definitions_sha256', ?)", [digest])
     added = sorted(wanted - stored)
@@ -223,15 +226,17 @@ def _check_definition_references(conn: Connection, indicators: Sequence[Indicato
                     f"{where}: key '{key}.unit': found '{target.unit}', expected a unit "
                     f"convertible to the indicator's '{indicator.unit}'."
                 )
-            for field, value, known in (
-                ("initiative", target.initiative, initiatives),
-                ("geography", target.geography, geographies),
-                ("source", target.source, sources),
+            for field, value, known, table in (
+                ("initiative", target.initiative, initiatives, "initiative"),
+                ("geography", target.geography, geographies, "geography"),
+                ("source", target.source, sources, "source"),
+                # a contributor is a geography: the country whose part of the programme counts
+                ("contributor", target.contributor, geographies, "geography"),
             ):
-                if value not in known:
+                if value is not None and value not in known:
                     raise DefinitionError(
                         f"{where}: key '{key}.{field}': found '{value}', which is not in the "
-                        f"{field} reference table."
+                        f"{table} reference table."
                     )
 
 
