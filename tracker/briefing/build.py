@@ -135,8 +135,13 @@ def build_briefing(
         sources=sources,
         key_messages_json=json.dumps(
             [
-                {"text": m.text, "footnotes": list(m.footnotes), "sources": list(m.sources),
-                 "kind": m.kind, "score": m.score}
+                {
+                    "text": m.text,
+                    "footnotes": list(m.footnotes),
+                    "sources": list(m.sources),
+                    "kind": m.kind,
+                    "score": m.score,
+                }
                 for m in messages
             ],
             ensure_ascii=False,

@@ -190,8 +190,15 @@ class _Writer:
 
     @staticmethod
     def subject(row: Mapping[str, Any], geography_name: str | None = None) -> str:
-        where = ", ".join(filter(None, [row["initiative"], geography_name
-                                        or row.get("geography_name") or row["geography"]]))
+        where = ", ".join(
+            filter(
+                None,
+                [
+                    row["initiative"],
+                    geography_name or row.get("geography_name") or row["geography"],
+                ],
+            )
+        )
         return f"{row['indicator_name']}, {where},"  # fmt: skip
 
     # --- series: change against the previous period, record, sources that disagree ------
@@ -221,7 +228,8 @@ class _Writer:
         if self.is_record(row):
             text = (
                 f"{subject} reached {new} in {row['period']}, the highest since the series "
-                f"began in {row['first_period']}: up {size_text} from {old} in {row['previous_period']}."
+                f"began in {row['first_period']}: up {size_text} from {old} in "
+                f"{row['previous_period']}."
             )
             return [self.candidate("record", BASE_SCORES["record"] + size(share), row, text,
                                    sources)]  # fmt: skip
@@ -333,9 +341,7 @@ class _Writer:
 
     # --- targets ---------------------------------------------------------------------------
 
-    def target(
-        self, row: Mapping[str, Any], before: Mapping[str, Any] | None
-    ) -> list[Candidate]:
+    def target(self, row: Mapping[str, Any], before: Mapping[str, Any] | None) -> list[Candidate]:
         subject = ("target", row["label"], row["indicator"], row["initiative"], row["geography"])
         sources = [row["target_source"], row["latest_source"]]
         found = []

@@ -311,12 +311,7 @@ def _sections(
         for index, item in enumerate(document["sections"])
     ]
     everything = tuple(dict.fromkeys(n for s in sections for n in s.indicators))
-    sections = [
-        replace(s, indicators=everything)
-        if not s.indicators
-        else s
-        for s in sections
-    ]
+    sections = [replace(s, indicators=everything) if not s.indicators else s for s in sections]
     if "sources" not in {s.kind for s in sections}:
         sections.append(SectionSpec("sources", SOURCES_TITLE, everything, initiatives, geographies))
     return tuple(sections)
