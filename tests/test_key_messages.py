@@ -181,7 +181,7 @@ def test_against_the_previous_issue_revisions_new_periods_targets_crossed_and_mo
     # 2024 250 -> 2025 310, 548 days after 2025 (Jul 2027)
     assert_shown(messages, html, pdf, [
         f"{GG_300} is reached since issue 1: EUR 310 bn in 2025, 103.3 % of EUR 300 bn.",
-        f"The projected date for the target “Global Gateway: mobilise more than EUR 400 bn by "
+        "The projected date for the target “Global Gateway: mobilise more than EUR 400 bn by "
         "2027” moved 5 month(s) later since issue 1, from Feb 2027 to Jul 2027 (a straight "
         "line through the last two points).",
         "Infrastructure financing committed or mobilised, GG, World, now EUR 310 bn for "
@@ -317,8 +317,9 @@ def test_a_country_profile_gets_messages_about_its_own_geography(
     shipped_db_template: Path, tmp_path: Path
 ) -> None:
     db = copy_database(shipped_db_template, tmp_path / "tracker.duckdb")
-    ingest(db, tmp_path, "trade_central_asia,BRI,KAZ,2023,40,USD bn,seed-003-cgtn-central-asia\n"
-                         "trade_central_asia,BRI,KAZ,2024,43.8,USD bn,seed-003-cgtn-central-asia\n")  # fmt: skip
+    source = "seed-003-cgtn-central-asia"
+    ingest(db, tmp_path, f"trade_central_asia,BRI,KAZ,2023,40,USD bn,{source}\n"
+                         f"trade_central_asia,BRI,KAZ,2024,43.8,USD bn,{source}\n")  # fmt: skip
     result = invoke("brief", "country-profile", "--param", "geography=KAZ", "--out",
                     tmp_path / "out", db=db)  # fmt: skip
     assert result.exit_code == 0, result.output
