@@ -109,7 +109,7 @@ def test_a_change_against_the_previous_period_is_one_sentence_with_both_sources(
     sentence = f"{VALUE} fell 10.0 % to USD 90 bn in 2024, from USD 100 bn in 2023."
     assert_shown(messages, html, pdf, [sentence])
     assert f"{sentence} [1] [2]" in html  # the newer figure's source first
-    assert "Only 1 key message(s): the data in this briefing hold no other change" in pdf
+    assert "Only 1 key message(s): the data hold no other change" in pdf
 
 
 def test_a_new_high_of_a_flow_is_a_record(db: Path, tmp_path: Path) -> None:
@@ -234,9 +234,9 @@ def test_the_same_data_and_as_of_date_give_the_same_messages(db: Path, tmp_path:
 def test_no_candidates_says_so_instead_of_padding(db: Path, tmp_path: Path) -> None:
     messages, html, pdf = render(db, tmp_path / "out")
     assert messages == []
-    note = ("No key message: the data in this briefing hold no other change, record, target "
-            "reached, moved projection, revision or disagreement between sources to report. "
-            "This is the first issue, so nothing is compared with an earlier one.")  # fmt: skip
+    note = ("No key message: the data hold no other change, record, target reached, moved "
+            "projection, revision or disagreement between sources (first issue: nothing to "
+            "compare with).")  # fmt: skip
     assert note in html and note in pdf
 
 

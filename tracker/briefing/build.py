@@ -227,12 +227,11 @@ def _key_messages(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sec
     )  # fmt: skip
     note = ""
     if len(messages) < min(FEW_MESSAGES, spec.max_messages):
-        first = " This is the first issue, so nothing is compared with an earlier one." if (
-            parts.previous_issue is None) else ""  # fmt: skip
+        first = " (first issue: nothing to compare with)" if parts.previous_issue is None else ""
         note = (
             f"{'No key message' if not messages else f'Only {len(messages)} key message(s)'}: "
-            "the data in this briefing hold no other change, record, target reached, moved "
-            f"projection, revision or disagreement between sources to report.{first}"
+            "the data hold no other change, record, target reached, moved projection, "
+            f"revision or disagreement between sources{first}."
         )
     if chosen:
         parts.csv_frames.append(
