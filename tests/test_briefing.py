@@ -92,7 +92,9 @@ def test_pdf_shows_key_figures_shares_caveats_and_numbered_sources(
     # numbered sources at the end, each figure pointing to them
     sources = pages[-1]
     assert "Sources" in sources
-    assert re.search(r"\[1\] China BRI Investment Report 2024\. Griffith Asia Institute", sources)
+    # the key messages cite first: the target's source is [1]
+    assert re.search(r"\[1\] Global Gateway \(story page\)\. European Commission", sources)
+    assert re.search(r"\[\d+\] China BRI Investment Report 2024\. Griffith Asia Institute", sources)
     assert "[13]" in text and "SECONDARY" in sources
 
 
@@ -112,7 +114,8 @@ def test_pdf_is_a4_with_page_numbers_header_toc_and_embedded_dejavu(
     assert all(re.search(header + r" Page \d+ of", page) for page in pages[1:])
     assert not re.search(header, pages[0])
     # table of contents with page numbers (leader dots), and PDF bookmarks
-    assert re.search(r"1 Key figures ?\.{5,} ?2 ", pages[0])
+    assert re.search(r"1 Key messages ?\.{5,} ?1 ", pages[0])  # on the cover page
+    assert re.search(r"2 Key figures ?\.{5,} ?2 ", pages[0])
     assert any("Sources" in str(item) for item in reader.outline)
     fonts = set()
     for page in reader.pages:
@@ -177,7 +180,7 @@ def test_csv_holds_the_numbers_behind_charts_and_tables_with_sources(
     _, out = shipped_briefing
     rows = list(csv.DictReader(io.StringIO((out / f"{REPORT}.csv").read_text("utf-8"))))
     sections = {row["section"] for row in rows}
-    assert sections == {"Key figures", "Comparison", "Targets", "Series"}
+    assert sections == {"Key messages", "Key figures", "Comparison", "Targets", "Series"}
     gg_2025 = next(
         r for r in rows
         if r["section"] == "Comparison" and r["initiative"] == "GG" and r["period"] == "2025-10-09"

@@ -48,14 +48,15 @@ def test_the_shipped_briefing_has_every_section_the_issue_asks_for() -> None:
     assert definition.title == "Infrastructure programmes compared: BRI, PGII, Global Gateway"
     assert definition.cadence == "monthly"
     assert [s.kind for s in definition.sections] == [
-        "key_figures", "comparison", "targets", "series", "changes", "freshness", "sources",
+        "key_messages", "key_figures", "comparison", "targets", "series", "changes",
+        "freshness", "sources",
     ]  # fmt: skip
-    comparison = definition.sections[1]
+    comparison = definition.sections[2]
     assert comparison.initiatives == ("BRI", "PGII", "GG")
-    charts = {c.indicator for c in definition.sections[3].charts}
+    charts = {c.indicator for c in definition.sections[4].charts}
     assert {"new_deals", "new_deal_value", "power_capacity", "trade_central_asia"} <= charts
     # changes and freshness cover everything the briefing shows
-    assert set(definition.sections[4].indicators) == set(definition.indicators)
+    assert set(definition.sections[5].indicators) == set(definition.indicators)
     assert definition.window_start == date(2013, 1, 1) and definition.window_end is None
 
 

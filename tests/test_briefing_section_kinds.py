@@ -76,8 +76,8 @@ def test_every_section_kind_reads_to_its_title_and_indicators(tmp_path: Path) ->
          "key 'sections.0.charts': only a series section has charts."),
         ('kind = "series"\nindicators = ["financing"]',
          "key 'sections.0.charts': a series section lists its charts"),
-        ('kind = "sourcez"', "expected one of key_figures, comparison, targets, series, "
-         "changes, freshness, sources. Did you mean 'sources'?"),
+        ('kind = "sourcez"', "expected one of key_messages, key_figures, comparison, targets, "
+         "series, changes, freshness, sources. Did you mean 'sources'?"),
     ],
 )  # fmt: skip
 def test_a_section_its_kind_refuses_is_named_by_key(

@@ -126,6 +126,7 @@ class Catalog:
 # --- briefing definitions (reports/<name>.toml) --------------------------------------------
 
 SECTION_KINDS = (
+    "key_messages",
     "key_figures",
     "comparison",
     "targets",
@@ -136,6 +137,12 @@ SECTION_KINDS = (
 )
 BRIEFING_FORMATS = ("pdf", "html")
 CHART_MARKS = ("bar", "line")
+# The kinds of sentence a `key_messages` section writes (README "Key messages" scores them).
+KEY_MESSAGE_KINDS = (
+    "target_reached", "projection_moved", "revision", "since_previous_issue", "record",
+    "change", "sources_differ",
+)  # fmt: skip
+MAX_KEY_MESSAGES = 6
 # Briefing parameters (`[params.<name>]`): the name says what the values are ids of, and
 # each name has a small fixed vocabulary of `values_query` (run by tracker.briefing.variants).
 PARAM_VALUE_QUERIES: dict[str, tuple[str, ...]] = {
@@ -172,6 +179,9 @@ class SectionSpec:
     geographies: tuple[str, ...]
     intro: str | None = None
     charts: tuple[SeriesChartSpec, ...] = ()
+    # key_messages only: at most this many sentences, of these kinds (KEY_MESSAGE_KINDS)
+    max_messages: int = MAX_KEY_MESSAGES
+    message_kinds: tuple[str, ...] = KEY_MESSAGE_KINDS
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 from markupsafe import Markup
 
-from tracker.briefing import charts
+from tracker.briefing import charts, key_messages
 from tracker.briefing.context import (
     BriefingContext,
     BuiltBriefing,
@@ -29,6 +29,8 @@ from tracker.briefing.context import (
     FreshnessSection,
     KeyFigure,
     KeyFiguresSection,
+    KeyMessage,
+    KeyMessagesSection,
     Programme,
     Section,
     SeriesSection,
@@ -95,6 +97,7 @@ def build_briefing(
     stamps = [stamp for stamp in used if isinstance(stamp, datetime)]
     data_as_of = max(stamps) if stamps else None
     window = _window_text(definition.window_start, definition.window_end)
+    messages = next((s.messages for s in sections if isinstance(s, KeyMessagesSection)), ())
     context = BriefingContext(
         report=definition.name,
         title=definition.title,
@@ -111,6 +114,7 @@ def build_briefing(
         window=window,
         sections=tuple(sections),
         not_tracked=not_tracked,
+        key_messages=messages,
     )
     csv = pl.concat(parts.csv_frames, how="diagonal_relaxed") if parts.csv_frames else (
         pl.DataFrame(schema={"section": pl.String, "item": pl.String, "source": pl.String})
@@ -147,6 +151,19 @@ def build_briefing(
         data_as_of=data_as_of,
         as_of=as_of,
         sources=sources,
+        key_messages_json=json.dumps(
+            [
+                {
+                    "text": m.text,
+                    "footnotes": list(m.footnotes),
+                    "sources": list(m.sources),
+                    "kind": m.kind,
+                    "score": m.score,
+                }
+                for m in messages
+            ],
+            ensure_ascii=False,
+        ),  # fmt: skip
     )
 
 
@@ -245,6 +262,56 @@ def _section(parts: _Parts, number_: int, data: SectionData) -> Section:
 def _plain(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
     """A section with only its heading; `build_briefing` fills in the sources list later."""
     return Section(**head)
+
+
+# --- key messages --------------------------------------------------------------------------
+
+# Fewer sentences than this are explained in the section rather than padded.
+FEW_MESSAGES = 3
+
+
+def _key_messages(parts: _Parts, head: dict[str, Any], data: SectionData) -> Section:
+    """Up to `max_messages` sentences, ranked by score (tracker.briefing.key_messages); their
+    sources are cited here, so the briefing's footnotes start with them."""
+    spec = data.spec
+    chosen = key_messages.rank(
+        key_messages.candidates(spec, data.frames, parts.previous_figures, parts.previous_issue),
+        spec.max_messages,
+    )
+    for frame in data.frames.values():
+        parts.used.append(frame)
+    # one number per source, in the order the sentence names them (the first key messages
+    # number the briefing's first sources)
+    messages = tuple(
+        KeyMessage(c.text, tuple(parts.sources.cite([s])[0] for s in c.sources), c.sources,
+                   c.kind, c.score)
+        for c in chosen
+    )  # fmt: skip
+    note = ""
+    if len(messages) < min(FEW_MESSAGES, spec.max_messages):
+        first = " (first issue: nothing to compare with)" if parts.previous_issue is None else ""
+        note = (
+            f"{'No key message' if not messages else f'Only {len(messages)} key message(s)'}: "
+            "the data hold no other change, record, target reached, moved projection, "
+            f"revision or disagreement between sources{first}."
+        )
+    if chosen:
+        parts.csv_frames.append(
+            pl.DataFrame(
+                {
+                    "section": ["Key messages"] * len(chosen),
+                    "item": [c.text for c in chosen],
+                    "indicator": [c.figure["indicator"] for c in chosen],
+                    "initiative": [c.figure["initiative"] for c in chosen],
+                    "geography": [c.figure["geography"] for c in chosen],
+                    "source": [c.sources[0] if c.sources else None for c in chosen],
+                    "message_kind": [c.kind for c in chosen],
+                    "score": [c.score for c in chosen],
+                },
+                schema_overrides={"source": pl.String},
+            )
+        )
+    return KeyMessagesSection(**head, messages=messages, note=note)
 
 
 # --- key figures ---------------------------------------------------------------------------
@@ -740,6 +807,7 @@ def _freshness(parts: _Parts, head: dict[str, Any], data: SectionData) -> Sectio
 # The builder of each section kind: a new kind adds its function here and its partial in
 # templates/partials/; a kind without a builder (sources) gets only its heading.
 SECTION_BUILDERS: dict[str, SectionBuilder] = {
+    "key_messages": _key_messages,
     "key_figures": _key_figures,
     "comparison": _comparison,
     "targets": _targets,

@@ -30,6 +30,24 @@ class Section:
 
 
 @dataclass(frozen=True)
+class KeyMessage:
+    """One sentence of the key messages, written from the data by a template
+    (tracker.briefing.key_messages), with the footnote numbers of its sources."""
+
+    text: str  # 'Value of new BRI deals (engagement), BRI, World, rose 31.8 % to ...'
+    footnotes: tuple[int, ...]
+    sources: tuple[str, ...]  # the source ids behind `footnotes`, in the same order
+    kind: str  # one of models.KEY_MESSAGE_KINDS
+    score: float  # what ranked it (README "Key messages")
+
+
+@dataclass(frozen=True)
+class KeyMessagesSection(Section):
+    messages: tuple[KeyMessage, ...]
+    note: str  # why there are fewer than 3 sentences, or ''
+
+
+@dataclass(frozen=True)
 class KeyFigure:
     """One headline figure: latest value with its period, two changes, its footnotes."""
 
@@ -209,6 +227,8 @@ class BriefingContext:
     # A variant's indicators (and sections) without any figure for it, in one line instead
     # of a 'no data yet' box each: 'Not yet tracked for Kazakhstan: ...' ('' when none).
     not_tracked: str = ""
+    # the sentences of the first key_messages section, for the archive page and the e-mail
+    key_messages: tuple[KeyMessage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -222,3 +242,6 @@ class BuiltBriefing:
     data_as_of: datetime | None
     as_of: datetime | None
     sources: tuple[SourceEntry, ...]
+    # JSON of context.key_messages for `report_runs.key_messages`: [{"text", "footnotes",
+    # "sources", "kind", "score"}]
+    key_messages_json: str = "[]"

@@ -9,7 +9,7 @@ of migration 001, so `--as-of` and a current run share one code path.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 import polars as pl
@@ -23,6 +23,7 @@ from tracker.briefing.queries import (
     FRESHNESS_RULES,
     INITIATIVES,
     KEY_FIGURES,
+    KEY_MESSAGE_SERIES,
     KNOWN_NAMES,
     NAMES,
     PREVIOUS_RUN,
@@ -90,6 +91,12 @@ def sources(conn: store.Connection) -> pl.DataFrame:
 def key_figures(conn: store.Connection, scope: Scope) -> pl.DataFrame:
     """Newest point per series with its change against the previous point of its grain."""
     return store.query(conn, KEY_FIGURES, scope.params())
+
+
+def key_message_series(conn: store.Connection, scope: Scope) -> pl.DataFrame:
+    """Newest point per series with its previous point of the same grain and what a record
+    needs (earlier points of that grain: count, highest value, currencies, qualifiers)."""
+    return store.query(conn, KEY_MESSAGE_SERIES, scope.params())
 
 
 def comparison(conn: store.Connection, scope: Scope) -> pl.DataFrame:
@@ -185,11 +192,13 @@ class ChartData:
 
 @dataclass(frozen=True)
 class SectionData:
-    """What one section shows: its main frame (None for sources) and, for series, charts."""
+    """What one section shows: its main frame (None for sources) and, for series, charts;
+    key messages read several frames, by name (`frames`)."""
 
     spec: SectionSpec
     frame: pl.DataFrame | None
     charts: tuple[ChartData, ...] = ()
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -227,7 +236,10 @@ def read_briefing(
                       start, end)  # fmt: skip
         frame: pl.DataFrame | None = None
         charts: tuple[ChartData, ...] = ()
-        if section.kind == "key_figures":
+        frames: dict[str, pl.DataFrame] = {}
+        if section.kind == "key_messages":
+            frames = _key_message_frames(conn, scope, briefing_date, previous)
+        elif section.kind == "key_figures":
             frame = key_figures(conn, scope)
         elif section.kind == "comparison":
             frame = comparison(conn, scope)
@@ -248,7 +260,7 @@ def read_briefing(
                 )
                 for number, chart in enumerate(section.charts)
             )
-        sections.append(SectionData(section, frame, charts))
+        sections.append(SectionData(section, frame, charts, frames))
     return BriefingData(
         cutoff=cutoff,
         briefing_date=briefing_date,
@@ -259,3 +271,22 @@ def read_briefing(
         sections=tuple(sections),
         names=names(conn),
     )
+
+
+def _key_message_frames(
+    conn: store.Connection, scope: Scope, briefing_date: date, previous: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    """What key messages are written from: each series' newest point, the targets now and,
+    when there is a previous issue, the targets as that issue read them (its cutoff, its
+    date) and the points revised since its data date."""
+    frames = {
+        "series": key_message_series(conn, scope),
+        "targets": targets(conn, scope, briefing_date),
+    }
+    if previous.height:
+        then = replace(scope, cutoff=previous["started_at"][0])
+        frames["targets_before"] = targets(conn, then, previous["briefing_date"][0])
+        since = previous["data_as_of"][0]
+        if since is not None:
+            frames["changes"] = changes(conn, scope, since)
+    return frames

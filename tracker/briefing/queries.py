@@ -114,6 +114,59 @@ ORDER BY w.position, list_position($3, l.initiative), list_position($4, l.geogra
          l.contributor NULLS FIRST
 """
 
+# Key messages (tracker.briefing.key_messages): the newest point of each series, as
+# KEY_FIGURES reads it, with what a record needs: how many earlier points of the same grain
+# there are, their highest value, their currencies, and whether any of them is a figure whose
+# true value may be higher than stated (approximate, 'more than', 'at least'), which no
+# record may be claimed over.
+KEY_MESSAGE_SERIES = f"""
+WITH {POINTS_CTE},
+latest AS (
+    SELECT p.*,
+           lag(p.period) OVER same_grain AS previous_period,
+           lag(p.value) OVER same_grain AS previous_value,
+           lag(p.qualifier) OVER same_grain AS previous_qualifier,
+           lag(p.currency) OVER same_grain AS previous_currency,
+           lag(p.source) OVER same_grain AS previous_source,
+           lag(p.source_kind) OVER same_grain AS previous_source_kind,
+           first_value(p.period) OVER same_grain AS first_period,
+           count(*) OVER earlier AS earlier_points,
+           max(p.value) OVER earlier AS earlier_max,
+           min(p.currency) OVER earlier AS earlier_min_currency,
+           max(p.currency) OVER earlier AS earlier_max_currency,
+           coalesce(bool_or(p.qualifier IN ('approximate', 'more than', 'at least'))
+                    OVER earlier, false) AS earlier_open_above
+    FROM points AS p
+    WINDOW same_grain AS (
+        PARTITION BY p.indicator, p.initiative, p.geography, p.grain ORDER BY p.period_end
+    ),
+    earlier AS (same_grain ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    QUALIFY row_number() OVER (
+        PARTITION BY p.indicator, p.initiative, p.geography
+        ORDER BY p.period_end DESC, p.period_start ASC
+    ) = 1
+)
+SELECT l.indicator, l.indicator_name, l.unit, i.count_noun, l.measure, l.initiative,
+       n.name AS initiative_name, l.geography, g.name AS geography_name, l.period, l.grain,
+       l.value, l.qualifier, l.currency, l.source, l.source_kind, l.point_figures,
+       l.recorded_at, l.previous_period, l.previous_value, l.previous_qualifier,
+       l.previous_currency, l.previous_source, l.previous_source_kind, l.first_period,
+       l.earlier_points, l.earlier_max, l.earlier_open_above,
+       l.earlier_min_currency IS NOT DISTINCT FROM l.currency
+           AND l.earlier_max_currency IS NOT DISTINCT FROM l.currency AS earlier_same_currency,
+       CASE WHEN l.previous_currency IS NOT DISTINCT FROM l.currency
+                 AND l.previous_value <> 0
+            THEN round(l.value / l.previous_value - 1, 9) END AS change_share,
+       list_position($2, l.indicator) AS indicator_position,
+       list_position($3, l.initiative) AS initiative_position,
+       list_position($4, l.geography) AS geography_position
+FROM latest AS l
+JOIN indicators AS i ON i.id = l.indicator
+LEFT JOIN initiatives AS n ON n.id = l.initiative
+LEFT JOIN geographies AS g ON g.id = l.geography
+ORDER BY indicator_position, initiative_position, geography_position
+"""
+
 # Money figures of the programmes on one USD basis, through comparison_usd_as_of, with
 # what each programme counts (initiatives.measures) and whether the source is secondary.
 # Context figures (GDP, population) are no programme's and are never compared with one.

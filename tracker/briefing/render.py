@@ -159,6 +159,7 @@ def render_briefing(
                 runs, run_id, status="succeeded", finished_at=store.utc_now(),
                 data_as_of=built.data_as_of, issue=issue, output_dir=str(output_dir),
                 outputs=json.dumps(outputs), key_figures=built.key_figures_json,
+                key_messages=built.key_messages_json,
             )  # fmt: skip
     except BaseException as error:
         if run_id is None and isinstance(error, DatabaseBusyError):
@@ -331,6 +332,7 @@ def write_outputs(
         "generated_at": built.context.generated_at,
         "definition": {"file": f"reports/{definition.path.name}", "sha256": definition.sha256},
         "sections": [section.title for section in built.context.sections],
+        "key_messages": json.loads(built.key_messages_json),
         "files": [
             {"name": name, "sha256": _sha256(data), "bytes": len(data)}
             for name, data in contents.items()

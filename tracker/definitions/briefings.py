@@ -15,7 +15,7 @@ import re
 import tomllib
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -27,6 +27,8 @@ from tracker.errors import DefinitionError, InputError, UnknownNameError
 from tracker.models import (
     BRIEFING_FORMATS,
     CHART_MARKS,
+    KEY_MESSAGE_KINDS,
+    MAX_KEY_MESSAGES,
     PARAM_SCHEDULES,
     PARAM_VALUE_QUERIES,
     BriefingDefinition,
@@ -309,12 +311,7 @@ def _sections(
         for index, item in enumerate(document["sections"])
     ]
     everything = tuple(dict.fromkeys(n for s in sections for n in s.indicators))
-    sections = [
-        SectionSpec(s.kind, s.title, everything, s.initiatives, s.geographies, s.intro)
-        if not s.indicators
-        else s
-        for s in sections
-    ]
+    sections = [replace(s, indicators=everything) if not s.indicators else s for s in sections]
     if "sources" not in {s.kind for s in sections}:
         sections.append(SectionSpec("sources", SOURCES_TITLE, everything, initiatives, geographies))
     return tuple(sections)
@@ -378,6 +375,9 @@ def _section(
             f"{missing} this section shows."
         )
     place = SectionItem(path, key, kind, item, initiatives, geographies, references)
+    for option in ("max_messages", "messages"):
+        if option in item and kind != "key_messages":
+            raise place.refuse(option, "only a key_messages section takes this key.")
     return SECTION_READERS[kind](place)
 
 
@@ -397,6 +397,24 @@ def _every_indicator_unless_listed(section: SectionItem) -> tuple[str, ...]:
     if "charts" in section.item:
         raise section.refuse("charts", "only a series section has charts.")
     return _names(section.item, "indicators", "indicator", section.key, section.references)
+
+
+def _key_messages(section: SectionItem) -> SectionSpec:
+    """Sentences written from the data (tracker.briefing.key_messages): of every indicator
+    of the briefing unless listed; `max_messages` (1 to 6) and `messages` (the kinds wanted)."""
+    item = section.item
+    kinds = tuple(dict.fromkeys(item.get("messages", KEY_MESSAGE_KINDS)))
+    for index, kind in enumerate(kinds):
+        if kind not in KEY_MESSAGE_KINDS:
+            hint = did_you_mean(kind, KEY_MESSAGE_KINDS)
+            raise section.refuse(
+                f"messages.{index}",
+                f"found '{show(kind)}', expected one of {', '.join(KEY_MESSAGE_KINDS)}.{hint}",
+            )
+    spec = section.spec("Key messages", _every_indicator_unless_listed(section))
+    return replace(
+        spec, max_messages=item.get("max_messages", MAX_KEY_MESSAGES), message_kinds=kinds
+    )
 
 
 def _key_figures(section: SectionItem) -> SectionSpec:
@@ -463,6 +481,7 @@ def _sources(section: SectionItem) -> SectionSpec:
 # The one table of section kinds, in the order the error message lists them (models.SECTION_KINDS).
 # A new kind adds its reader here, its template, and its builder in tracker/briefing/build.py.
 SECTION_READERS: dict[str, Callable[[SectionItem], SectionSpec]] = {
+    "key_messages": _key_messages,
     "key_figures": _key_figures,
     "comparison": _comparison,
     "targets": _targets,

@@ -32,7 +32,7 @@ RETURNING id
 FINISH_RUN = """
 UPDATE report_runs
 SET status = $2, finished_at = $3, data_as_of = $4, issue = $5, output_dir = $6,
-    outputs = $7, key_figures = $8, error = $9,
+    outputs = $7, key_figures = $8, error = $9, key_messages = $10,
     -- a scheduled run that succeeded owes a delivery, recorded with its success
     delivery = CASE WHEN $2 = 'succeeded' AND triggered_by <> 'manual' THEN 'pending' END
 WHERE id = $1
@@ -92,13 +92,14 @@ def finish_run(
     outputs: str | None = None,
     key_figures: str | None = None,
     error: str | None = None,
+    key_messages: str | None = None,
 ) -> None:
     """Mark run `run_id` succeeded or failed, with what it produced or why it failed."""
     connection.query(
         conn,
         FINISH_RUN,
         [run_id, status, finished_at, data_as_of, issue, output_dir, outputs, key_figures,
-         error],
+         error, key_messages],
     )  # fmt: skip
 
 
