@@ -86,6 +86,10 @@ def build_briefing(
     sections: list[Section] = []
     for number_, section in enumerate(shown, start=1):
         sections.append(_section(parts, number_, section))
+    if definition.variant:  # key messages with nothing to say fold like an empty section
+        sections = _renumbered(
+            [s for s in sections if not (isinstance(s, KeyMessagesSection) and not s.messages)]
+        )
     sources = parts.sources.entries(data.sources)
     sections = [
         SourcesSection(s.kind, s.anchor, s.number, s.title, s.intro, sources=sources)
@@ -165,6 +169,14 @@ def build_briefing(
             ensure_ascii=False,
         ),  # fmt: skip
     )
+
+
+def _renumbered(sections: list[Section]) -> list[Section]:
+    """Sections numbered (and anchored) again in order, after some were left out."""
+    return [
+        replace(s, number=n, anchor=f"s{n}-{s.kind.replace('_', '-')}")
+        for n, s in enumerate(sections, start=1)
+    ]
 
 
 def _fold_untracked(

@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from tracker.briefing.wording import when
 from tracker.models import KEY_MESSAGE_KINDS, SectionSpec
 from tracker.periods import parse_period
 from tracker.text import amount, percent
@@ -88,6 +89,18 @@ def change_qualifier(new: str | None, old: str | None, delta: float) -> tuple[bo
     if pushes_up and delta >= 0 or pushes_down and delta <= 0:
         return True, "more than" if strict else "at least"
     return False, None
+
+
+def in_period(period: str) -> str:
+    """A period as a sentence places a figure in it: 'in 2025', 'on 9 October 2025'.
+
+    >>> in_period("2025"), in_period("2025-H1"), in_period("2025-10-09")
+    ('in 2025', 'in 2025-H1', 'on 9 October 2025')
+    """
+    parsed = parse_period(period)
+    if parsed is not None and parsed.grain == "day":
+        return f"on {when(parsed.start)}"
+    return f"in {period}"
 
 
 def grain(period: str) -> str:
@@ -221,21 +234,21 @@ class _Writer:
         sources = [row["source"], row["previous_source"]]
         subject = self.subject(row)
         if share == 0 and qualifier is None:
-            text = (f"{subject} was unchanged at {new} in {row['period']}, as in "
-                    f"{row['previous_period']}.")  # fmt: skip
+            text = (f"{subject} was unchanged at {new} {in_period(row['period'])}, as "
+                    f"{in_period(row['previous_period'])}.")  # fmt: skip
             return [self.candidate("change", BASE_SCORES["change"], row, text, sources)]
         size_text = percent(abs(share), qualifier)
         if self.is_record(row):
             text = (
-                f"{subject} reached {new} in {row['period']}, the highest since the series "
-                f"began in {row['first_period']}: up {size_text} from {old} in "
-                f"{row['previous_period']}."
+                f"{subject} reached {new} {in_period(row['period'])}, the highest since the series "
+                f"began {in_period(row['first_period'])}: up {size_text} from {old} "
+                f"{in_period(row['previous_period'])}."
             )
             return [self.candidate("record", BASE_SCORES["record"] + size(share), row, text,
                                    sources)]  # fmt: skip
         verb = "rose" if share > 0 else "fell"
-        text = (f"{subject} {verb} {size_text} to {new} in {row['period']}, from {old} in "
-                f"{row['previous_period']}.")  # fmt: skip
+        text = (f"{subject} {verb} {size_text} to {new} {in_period(row['period'])}, from {old} "
+                f"{in_period(row['previous_period'])}.")  # fmt: skip
         return [self.candidate("change", BASE_SCORES["change"] + size(share), row, text, sources)]
 
     @staticmethod
@@ -356,14 +369,14 @@ class _Writer:
             if self.issue is None or not was_reached:
                 since = f" since issue {self.issue}" if self.issue is not None else ""
                 text = (
-                    f"The target “{row['label']}” {verb}{since}: {latest} in "
-                    f"{row['latest_period']}, {share} of {goal}."
+                    f"The target “{row['label']}” {verb}{since}: {latest} "
+                    f"{in_period(row['latest_period'])}, {share} of {goal}."
                 )
                 score = BASE_SCORES["target_reached"]
             else:
                 text = (
                     f"The target “{row['label']}” was already reached at issue {self.issue}; "
-                    f"now {latest} in {row['latest_period']}, {share} of {goal}."
+                    f"now {latest} {in_period(row['latest_period'])}, {share} of {goal}."
                 )
                 score = BASE_SCORES["target_reached_before"]
             found.append(self.candidate("target_reached", score, row, text, sources, subject))
