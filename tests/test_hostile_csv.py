@@ -26,6 +26,8 @@ CI runs 50 examples; `make test-slow` runs 400.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 import shutil
@@ -237,6 +239,15 @@ def insert(draw: st.DrawFn, text: str, extra: str) -> str:
     return text[:at] + extra + text[at:]
 
 
+def _reads_whole(cells: list[str]) -> bool:
+    """Whether the row's text reads as one complete, well-formed CSV record."""
+    try:
+        records = list(csv.reader(io.StringIO(",".join(cells)), strict=True))
+    except csv.Error:
+        return False
+    return len(records) == 1
+
+
 @st.composite
 def broken_row(draw: st.DrawFn, year: int) -> list[str]:
     """The cells of a row that must be refused, made from a valid row with one fault."""
@@ -268,6 +279,8 @@ def broken_row(draw: st.DrawFn, year: int) -> list[str]:
         cells[column] = insert(draw, cells[column], chr(draw(st.integers(0xD800, 0xDFFF))))
     elif kind == "unclosed quote":
         cells[column] = '"' + cells[column].replace('"', "")
+        if _reads_whole(cells):  # the new quote paired with a later cell's: still a valid row
+            cells[column] = cell(cells[column].strip('"'), quoted=True) + "x"
     elif kind == "text after a closing quote":
         cells[column] = cell(cells[column].strip('"'), quoted=True) + "x"
     elif kind == "extra fields":

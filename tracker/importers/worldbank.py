@@ -34,7 +34,7 @@ from tracker.text import show
 
 HEADER_WITHIN = 30  # lines: the API file's preamble is 4, spreadsheets may add a few
 FOOTER_WITHIN = 4096  # characters at the end that may hold DataBank's footer
-YEAR = re.compile(r"^(\d{4})(?: \[YR(\d{4})\])?$", re.IGNORECASE)
+YEAR = re.compile(r"^(\d{4})(?: \[YR(\d{4})\])?$", re.ASCII | re.IGNORECASE)
 NO_VALUE = ("", "..", "na", "n/a")
 LAYOUTS = (
     "a World Bank CSV: a header row with 'Country Code' and 'Indicator Code' (WDI bulk or API"

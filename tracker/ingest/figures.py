@@ -54,12 +54,12 @@ _APOSTROPHES = "'\u2019"
 
 _QUALIFIER = re.compile(
     r"^(?P<q>~|≈|≥|≤|>=|<=|>|<|approx\.|c\.|ca\.|(?:about|around|approximately|over|"
-    r"more than|at least|under|less than|up to)(?=[\s$€£¥]|\d))\s*",
+    r"more than|at least|under|less than|up to)(?=[\s$€£¥]|[0-9]))\s*",
     re.IGNORECASE,
 )
 _AMOUNT = re.compile(
-    r"^(?P<sign>[+-]?)(?:(?P<cur>US\$|[$€£¥]|[A-Za-z]{3}(?=[\s\d+-]))\s*)?(?P<sign2>[+-]?)"
-    rf"(?P<num>(?:\d[\d.,{_SPACES}{_APOSTROPHES}]*\d|\d)(?:[eE][+-]?\d+)?)"
+    r"^(?P<sign>[+-]?)(?:(?P<cur>US\$|[$€£¥]|[A-Za-z]{3}(?=[\s0-9+-]))\s*)?(?P<sign2>[+-]?)"
+    rf"(?P<num>(?:[0-9][0-9.,{_SPACES}{_APOSTROPHES}]*[0-9]|[0-9])(?:[eE][+-]?[0-9]+)?)"
     r"\s*(?P<rest>.*)$",
     re.DOTALL,
 )

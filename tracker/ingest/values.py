@@ -65,7 +65,7 @@ UNIT_EXPECTED = (
     "expected a unit such as 'USD bn', 'EUR m', 'GW', 'count', 'km', 'Mt', '%', 'pp' or 'TEU'"
 )
 # A plain number whose dots a decimal-comma locale reads as thousands (1.053 is 1053 in de).
-DOTTED_THOUSANDS = r"^[+-]?\d{1,3}(?:\.\d{3})+$"
+DOTTED_THOUSANDS = r"^[+-]?[0-9]{1,3}(?:\.[0-9]{3})+$"
 
 
 @dataclass(frozen=True)
