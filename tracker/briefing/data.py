@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from tracker import store
 from tracker.briefing.queries import (
@@ -115,12 +116,15 @@ def _figures(frame: pl.DataFrame) -> pl.DataFrame:
     structs) as the nearest double: what charts, the formatter and the CSV writer take. A
     value of up to 15 significant digits (every shipped one) reads back as the same decimal
     text (121.8, never 121.80000000000001); sums stay exact because the SQL does them."""
-    wanted = {name: _as_double(dtype) for name, dtype in frame.schema.items()}
-    changed = {name: dtype for name, dtype in wanted.items() if dtype != frame.schema[name]}
-    return frame.cast(changed) if changed else frame
+    changed = [
+        pl.col(name).cast(_as_double(dtype))
+        for name, dtype in frame.schema.items()
+        if _as_double(dtype) != dtype
+    ]
+    return frame.with_columns(changed) if changed else frame
 
 
-def _as_double(dtype: pl.DataType) -> pl.DataType:
+def _as_double(dtype: pl.DataType | DataTypeClass) -> pl.DataType | DataTypeClass:
     if isinstance(dtype, pl.Decimal):
         return pl.Float64()
     if isinstance(dtype, pl.List):

@@ -409,7 +409,8 @@ def _value_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Expr]
     simple = ok & ((decimals.cast(pl.Int64) + places) <= STORED_DECIMALS)
     return [
         (pl.when(simple).then(pl.col(EXACT)).cast(STORED_VALUE, strict=False) * factor)
-        .cast(STORED_VALUE).alias(VALUE),
+        .cast(STORED_VALUE)
+        .alias(VALUE),
         (ok & ~simple).fill_null(False).alias(INEXACT),
         (number.is_finite() & ~storable & unit_ok).fill_null(False).alias(OVERFLOW),
         pl.when(dimension == money).then(pl.coalesce(UCUR, ICUR)).alias(CUR),
@@ -434,12 +435,12 @@ def _factors(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
         same = (pl.col(USCALE) == scale) & (pl.col(MULT) == multiplier)
         if power and k <= STORED_DECIMALS:
             places = pl.when(same).then(pl.lit(k, pl.Int64)).otherwise(places)
-            factor = pl.when(same).then(pl.lit(Decimal(1).scaleb(-k), STORED_VALUE)).otherwise(
-                factor
+            factor = (
+                pl.when(same).then(pl.lit(Decimal(1).scaleb(-k), STORED_VALUE)).otherwise(factor)
             )
         elif exact.denominator == 1 and exact.numerator < 10**26:
-            factor = pl.when(same).then(pl.lit(Decimal(exact.numerator), STORED_VALUE)).otherwise(
-                factor
+            factor = (
+                pl.when(same).then(pl.lit(Decimal(exact.numerator), STORED_VALUE)).otherwise(factor)
             )
         else:
             places = pl.when(same).then(pl.lit(STORED_DECIMALS + 1, pl.Int64)).otherwise(places)
@@ -470,13 +471,13 @@ def _with_values(frame: pl.DataFrame) -> pl.DataFrame:
         values.append(
             Decimal(units.numerator).scaleb(-STORED_DECIMALS) if units.denominator == 1 else None
         )
-    decided = decided.with_columns(pl.Series("_decided", values, STORED_VALUE))
+    decided = decided.with_columns(pl.Series("decided_value", values, STORED_VALUE))
     joined = frame.join(decided, on=keys, how="left", nulls_equal=True, maintain_order="left")
-    exact = pl.col(INEXACT) & pl.col("_decided").is_not_null()
+    exact = pl.col(INEXACT) & pl.col("decided_value").is_not_null()
     return joined.with_columns(
-        pl.when(exact).then(pl.col("_decided")).otherwise(pl.col(VALUE)).alias(VALUE),
+        pl.when(exact).then(pl.col("decided_value")).otherwise(pl.col(VALUE)).alias(VALUE),
         (pl.col(INEXACT) & ~exact).alias(INEXACT),
-    ).drop("_decided")
+    ).drop("decided_value")
 
 
 def _fits(state: IngestState) -> pl.Expr:
