@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 from pathlib import Path
 
 from typer.testing import Result
@@ -52,8 +53,8 @@ def test_add_reads_the_value_as_a_csv_cell_and_records_one_batch(tracker_db: Pat
     )
     assert result.exit_code == 0, result.output
     assert "~USD 121.8 bn (new) as batch" in result.output
-    assert current(tracker_db) == [(121.8, "approximate")]
-    assert current(tracker_db, "latest_values") == [(121.8, "approximate")]
+    assert current(tracker_db) == [(Decimal("121.8"), "approximate")]
+    assert current(tracker_db, "latest_values") == [(Decimal("121.8"), "approximate")]
     assert db_rows(tracker_db, "SELECT count(*) FROM batches")[0][0] == batches + 1
     assert db_rows(
         tracker_db, "SELECT files, rows_read, rows_new FROM batches ORDER BY id DESC LIMIT 1"
@@ -90,7 +91,7 @@ def test_add_takes_a_locale_and_refuses_an_ambiguous_number(tracker_db: Path) ->
         db=tracker_db,
     )
     assert result.exit_code == 0, result.output
-    assert current(tracker_db) == [(1.053, None)]
+    assert current(tracker_db) == [(Decimal("1.053"), None)]
 
 
 def test_add_names_the_option_of_each_problem_and_writes_nothing(tracker_db: Path) -> None:

@@ -9,7 +9,10 @@ long lines. The file goes to the CLI on a fresh copy of the shipped database.
 
 What must hold: never a traceback (exit 0 or 2 only); a file without broken rows loads
 exactly its rows, compared with what this test computed from the cells it wrote (never
-with tracker's parser); a file with any broken row loads nothing (observations, batches
+with tracker's parser), each value exactly (a stored DECIMAL equal to the decimal the test
+computed); a row whose value needs more than 12 decimals in the indicator's unit
+(`1.2345678901234567e-05`, `0.1234567 MW` in GW) is broken: it is refused, never rounded
+(migration 010). A file with any broken row loads nothing (observations, batches
 and sources unchanged), and the message names the file and the line of a broken row, and
 never the line of a valid row.
 
@@ -28,13 +31,13 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from decimal import Context, Decimal
 from pathlib import Path
 
 import pytest
@@ -54,18 +57,23 @@ class Indicator:
     default_initiative: str | None
     label: str  # the indicator's unit, as unit_as_given when the unit cell is empty
     currency: str | None  # money indicators keep their currency
-    units: tuple[tuple[str, float], ...]  # unit as written -> factor to the indicator's unit
+    units: tuple[tuple[str, Decimal], ...]  # unit as written -> factor to the indicator's unit
 
 
+ONE, THOUSAND, THOUSANDTH = Decimal(1), Decimal(1000), Decimal("0.001")
 INDICATORS = (
     Indicator("new_deals", "BRI", "count", None,
-              (("", 1.0), ("count", 1.0), ("thousand", 1000.0))),
+              (("", ONE), ("count", ONE), ("thousand", THOUSAND))),
     Indicator("power_capacity", "BRI", "GW", None,
-              (("", 1.0), ("GW", 1.0), ("MW", 0.001), ("mw", 0.001))),
+              (("", ONE), ("GW", ONE), ("MW", THOUSANDTH), ("mw", THOUSANDTH))),
     Indicator("financing", None, "USD bn", "USD",
-              (("", 1.0), ("USD bn", 1.0), ("USD m", 0.001), ("USD tn", 1000.0))),
-    Indicator("trade_central_asia", "BRI", "USD bn", "USD", (("", 1.0), ("USD m", 0.001))),
+              (("", ONE), ("USD bn", ONE), ("USD m", THOUSANDTH), ("USD tn", THOUSAND))),
+    Indicator("trade_central_asia", "BRI", "USD bn", "USD", (("", ONE), ("USD m", THOUSANDTH))),
 )  # fmt: skip
+# Values are stored exactly with at most 12 decimals in the indicator's unit (migration 010);
+# a row whose value needs more is refused, never rounded.
+STORED_DECIMALS = 12
+EXACT = Context(prec=1000)  # the test's own decimal arithmetic, never rounding
 INITIATIVES = (("BRI", "BRI"), ("bri", "BRI"), ("PGII", "PGII"), ("Pgii", "PGII"), ("GG", "GG"))
 GEOGRAPHIES = (
     ("", "WLD"), ("WLD", "WLD"), ("wld", "WLD"), ("KAZ", "KAZ"), ("kaz", "KAZ"),
@@ -160,8 +168,8 @@ def needs_quotes(text: str) -> bool:
 
 
 @st.composite
-def numbers(draw: st.DrawFn) -> tuple[str, float]:
-    """A number as a file may write it, and its value (the test's own arithmetic)."""
+def numbers(draw: st.DrawFn) -> tuple[str, Decimal]:
+    """A number as a file may write it, and its exact value (the test's own arithmetic)."""
     form = draw(st.sampled_from(["int", "float", "grouped", "exponent"]))
     if form == "int":
         text = str(draw(st.integers(-(10**12), 10**12)))
@@ -173,7 +181,7 @@ def numbers(draw: st.DrawFn) -> tuple[str, float]:
     else:
         text = f"{draw(st.integers(-999, 999))}e{draw(st.integers(-6, 6))}"
     padded = draw(st.sampled_from(["{}", " {} ", "\u00a0{}"])).format(text)
-    return padded, float(text.replace(",", ""))
+    return padded, Decimal(text.replace(",", ""))
 
 
 def free_text(draw: st.DrawFn, max_size: int) -> str:
@@ -190,11 +198,18 @@ def spaced(draw: st.DrawFn, text: str) -> str:
     return draw(st.sampled_from(["{}", " {}", "{} ", "\t{}\u00a0"])).format(text)
 
 
+def storable(value: Decimal) -> bool:
+    """Whether `value` (in the indicator's unit) has at most STORED_DECIMALS decimals."""
+    return EXACT.multiply(value, Decimal(10) ** STORED_DECIMALS) % 1 == 0
+
+
 @st.composite
-def valid_row(draw: st.DrawFn, year: int) -> tuple[list[str], tuple[object, ...]]:
+def valid_row(draw: st.DrawFn, year: int) -> tuple[list[str], tuple[object, ...] | None]:
     """Cells as written and the observation they must load as: (indicator, initiative,
     geography, period, value, value_as_given, unit_as_given, currency, source, note); a
-    citation source is given by its text (tracker registers it under an id of its own)."""
+    citation source is given by its text (tracker registers it under an id of its own).
+    None instead of the observation when the value needs more decimals than are stored
+    (1.2345678901234567e-05, or 123456.78901234567 MW in GW): such a row is refused."""
     indicator = draw(st.sampled_from(INDICATORS))
     ind_text = draw(st.sampled_from([indicator.id, indicator.id.upper()]))
     initiatives = [*INITIATIVES]
@@ -226,8 +241,11 @@ def valid_row(draw: st.DrawFn, year: int) -> tuple[list[str], tuple[object, ...]
     for index, text in enumerate(texts):
         raw_ok = not needs_quotes(text) or (index == NOTE and literal_quote and draw(st.booleans()))
         cells.append(cell(text, quoted=not raw_ok or draw(st.integers(0, 4)) == 0))
+    value = EXACT.multiply(number, factor)
+    if not storable(value):
+        return cells, None
     expected = (
-        indicator.id, initiative, geography, period, number * factor, value_text.strip(),
+        indicator.id, initiative, geography, period, value, value_text.strip(),
         unit_text or indicator.label, indicator.currency, source,
         None if note_text.strip() in ("", "-") else note_text.strip(),  # '-' clears a note
     )  # fmt: skip
@@ -315,7 +333,10 @@ def hostile_files(draw: st.DrawFn) -> HostileFile:
             rows.append(Row("skipped", draw(st.sampled_from(["", ",,,,,,,"])) + line_end))
         if kind == "valid":
             cells, expected = draw(valid_row(years.pop()))
-            rows.append(Row(kind, ",".join(cells) + line_end, expected))
+            if expected is None:
+                note("broken row (more decimals than are stored)")
+            rows.append(Row("valid" if expected else "broken", ",".join(cells) + line_end,
+                            expected))  # fmt: skip
         else:
             cells = draw(broken_row(draw(st.integers(1800, 1899))))
             rows.append(Row(kind, ",".join(cells) + line_end))
@@ -482,12 +503,12 @@ COUNTS = """
 
 def _same(got: tuple[object, ...], want: tuple[object, ...]) -> bool:
     value_got, value_want = got[4], want[4]
-    assert isinstance(value_got, float) and isinstance(value_want, float)
-    close = math.isclose(value_got, value_want, rel_tol=1e-12, abs_tol=1e-300)
+    assert isinstance(value_got, Decimal) and isinstance(value_want, Decimal)
+    exact = value_got == value_want  # stored exactly, as entered and scaled
     # Two spellings of one citation (case, spaces, quotes) are one source, titled as first
     # written: compared as tracker compares citations.
     same_source = citation_key(str(got[8])) == citation_key(str(want[8]))
-    return close and same_source and got[:4] + got[5:8] + got[9:] == want[:4] + want[5:8] + want[9:]
+    return exact and same_source and got[:4] + got[5:8] + got[9:] == want[:4] + want[5:8] + want[9:]
 
 
 def _key(row: tuple[object, ...]) -> tuple[str, ...]:

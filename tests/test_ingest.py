@@ -102,7 +102,8 @@ def test_prepared_rows_have_the_documented_types(tracker_db: Path, tmp_path: Pat
     assert types == {
         "indicator": "String", "initiative": "String", "geography": "String",
         "period": "String", "period_start": "Date", "period_end": "Date", "source": "String",
-        "value": "Float64", "currency": "String", "value_as_given": "String",
+        "value": "Decimal(precision=38, scale=12)", "currency": "String",
+        "value_as_given": "String",
         "unit_as_given": "String", "note": "String", "qualifier": "String",
         "contributor": "String",
     }  # fmt: skip

@@ -5,6 +5,7 @@ database. A number that two locales read differently is refused unless the user 
 
 from __future__ import annotations
 
+from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
@@ -76,21 +77,21 @@ def test_amounts_and_qualifiers_as_articles_write_them_load_with_value_unit_and_
         "FROM observations_current WHERE period >= '2030' ORDER BY indicator, period",
     )
     assert loaded == [
-        ("financing", "2030", 300.0, None, "EUR", "EUR bn"),
-        ("financing", "2030", 60.0, "more than", "USD", "USD bn"),
-        ("financing", "2031", 1200.0, None, "EUR", "EUR trillion"),
-        ("financing", "2031", 60.0, "more than", "USD", "USD bn"),
-        ("financing", "2032", 30.0, "at least", "USD", "USD bn"),
-        ("financing", "2033", 5.0, "up to", "USD", "USD bn"),
-        ("financing", "2034", 40.0, "approximate", "USD", "USD bn"),
-        ("financing", "2035", 7.0, "less than", "USD", "USD bn"),
-        ("green_energy_capacity", "2030", 22.0, "approximate", None, "GW"),
-        ("new_deal_value", "2030", 121.8, None, "USD", "USD bn"),
-        ("new_deal_value", "2031", 121.8, None, "USD", "USD billion"),
-        ("new_deal_value", "2032", 1053.0, None, "USD", "USD bn"),
-        ("new_deals", "2030", 340.0, None, None, "deals"),
-        ("power_capacity", "2030", 156.0, None, None, "GW"),
-        ("power_capacity", "2031", 22.0, None, None, "GW"),
+        ("financing", "2030", D("300.0"), None, "EUR", "EUR bn"),
+        ("financing", "2030", D("60.0"), "more than", "USD", "USD bn"),
+        ("financing", "2031", D("1200.0"), None, "EUR", "EUR trillion"),
+        ("financing", "2031", D("60.0"), "more than", "USD", "USD bn"),
+        ("financing", "2032", D("30.0"), "at least", "USD", "USD bn"),
+        ("financing", "2033", D("5.0"), "up to", "USD", "USD bn"),
+        ("financing", "2034", D("40.0"), "approximate", "USD", "USD bn"),
+        ("financing", "2035", D("7.0"), "less than", "USD", "USD bn"),
+        ("green_energy_capacity", "2030", D("22.0"), "approximate", None, "GW"),
+        ("new_deal_value", "2030", D("121.8"), None, "USD", "USD bn"),
+        ("new_deal_value", "2031", D("121.8"), None, "USD", "USD billion"),
+        ("new_deal_value", "2032", D("1053.0"), None, "USD", "USD bn"),
+        ("new_deals", "2030", D("340.0"), None, None, "deals"),
+        ("power_capacity", "2030", D("156.0"), None, None, "GW"),
+        ("power_capacity", "2031", D("22.0"), None, None, "GW"),
     ]
     # every view shows the qualifier beside the value
     assert rows(
@@ -136,9 +137,9 @@ def test_a_semicolon_file_from_a_european_excel_is_refused_until_the_decimal_mar
     assert result.exit_code == 0, result.output
     assert rows(
         tracker_db,
-        "SELECT period, round(value, 9) FROM observations_current WHERE indicator = 'financing' "
+        "SELECT period, value FROM observations_current WHERE indicator = 'financing' "
         "AND period >= '2030' ORDER BY period",
-    ) == [("2030", 250.5), ("2031", 1.053), ("2032", 1053.0), ("2033", 12.0)]
+    ) == [("2030", D("250.5")), ("2031", D("1.053")), ("2032", D("1053")), ("2033", D("12"))]
 
 
 def test_numbers_only_another_locale_reads_are_refused_naming_the_reading_and_the_option(
@@ -284,15 +285,15 @@ def test_numbers_formatted_by_babel_read_back_under_the_same_locale(
     path = write(
         tmp_path, "n.csv", f"indicator;period;value;source\nnew_deals;2030;{text};{SOURCE}\n"
     )
-    assert _dry_run(empty_db, path, locale=locale) == [float(value)]
+    assert _dry_run(empty_db, path, locale=locale) == [value]
 
 
-def _readings(text: str) -> dict[str, float]:
+def _readings(text: str) -> dict[str, D]:
     """How each candidate locale reads `text` (Babel, strict), independently of tracker."""
     found = {}
     for locale in CANDIDATES:
         try:
-            found[locale] = float(parse_decimal(text, locale=locale, strict=True))
+            found[locale] = parse_decimal(text, locale=locale, strict=True)
         except NumberFormatError:
             pass
     return found

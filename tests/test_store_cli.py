@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -180,10 +181,11 @@ def test_comparison_usd_converts_eur_with_the_stated_rate(tracker_db: Path) -> N
     assert [r[0] for r in rows] == ["2023", "2025-10-09"]
     y2023, y2025 = rows
     assert y2023[2] == "EUR" and y2023[4] == 2023
-    assert y2023[5] == pytest.approx(179 * 1.0813)
+    # converted, then rounded to 6 decimals (migration 010): 193.5527 exactly
+    assert y2023[5] == Decimal("193.5527")
     assert "1.0813" in y2023[6]
     # no 2025 rate is shipped: the latest earlier one is used, and the view says so
-    assert y2025[4] == 2024 and y2025[5] == pytest.approx(306 * 1.0824)
+    assert y2025[4] == 2024 and y2025[5] == Decimal("331.2144")
     assert "2024 rate" in y2025[6]
 
 

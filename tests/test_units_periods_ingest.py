@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -168,7 +169,9 @@ def test_a_unit_or_period_that_does_not_fit_is_refused_and_nothing_is_loaded(
     code, output = _ingest(db, tmp_path, good, f"{row},{SOURCE},")
     if message is None:
         assert code == 0, output
-        assert db_rows(db, "SELECT value FROM observations WHERE period = '2024'") == [(0.005,)]
+        assert db_rows(db, "SELECT value FROM observations WHERE period = '2024'") == [
+            (Decimal("0.005"),)
+        ]
         return
     assert code == 2, output
     assert "rows.csv:3:" in output and message in " ".join(output.split()), output

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from decimal import Decimal
 from difflib import get_close_matches
 
 NO_DATA = "no data yet"
@@ -44,23 +45,26 @@ def qualified(text: str, qualifier: str | None) -> str:
     return QUALIFIER_SIGNS.get(qualifier, f"{qualifier} ") + text
 
 
-def number(value: float | None, qualifier: str | None = None) -> str:
+def number(value: float | Decimal | None, qualifier: str | None = None) -> str:
     """A value as readers see it: thousands separated, one decimal (two below 10), no '.0'.
+    A stored value (a Decimal) is rounded as the double nearest to it, so every figure reads
+    as it did when values were stored as doubles.
 
     >>> number(1308.0), number(121.8), number(193.5527), number(0.95), number(None)
     ('1,308', '121.8', '193.6', '0.95', '')
-    >>> number(22, "approximate")
-    '~22'
+    >>> number(22, "approximate"), number(Decimal("250.500000000000"))
+    ('~22', '250.5')
     """
     if value is None:
         return ""
+    value = float(value)
     if abs(value) < 10 and value != round(value):
         return qualified(f"{value:,.2f}".rstrip("0").rstrip("."), qualifier)
     return qualified(f"{value:,.1f}".removesuffix(".0"), qualifier)
 
 
 def amount(
-    value: float | None,
+    value: float | Decimal | None,
     unit: str,
     currency: str | None = None,
     count_noun: str | None = None,
@@ -128,7 +132,7 @@ def percent(share: float | None, qualifier: str | None = None) -> str:
     return f"{word + ' ' if word else ''}{share * 100:.1f} %"
 
 
-def signed(value: float) -> str:
+def signed(value: float | Decimal) -> str:
     """A change with its sign.
 
     >>> signed(29.4), signed(-3.0), signed(0.0)
@@ -137,7 +141,7 @@ def signed(value: float) -> str:
     return f"+{number(value)}" if value >= 0 else f"-{number(-value)}"
 
 
-def change(delta: float, share: float | None, previous_period: str) -> str:
+def change(delta: float | Decimal, share: float | None, previous_period: str) -> str:
     """A change against an earlier period, with its relative size when there is one.
 
     >>> change(29.4, 0.318, "2023"), change(-3.0, None, "2024-H1")
@@ -145,6 +149,19 @@ def change(delta: float, share: float | None, previous_period: str) -> str:
     """
     relative = "" if share is None else f" ({signed(share * 100)}\u00a0%)"
     return f"{signed(delta)}{relative} vs {previous_period}"
+
+
+def exact(value: Decimal) -> str:
+    """A stored value written exactly, every digit and no trailing zero (`tracker sql`,
+    exports): what was entered, or a sum or difference of entered values.
+
+    >>> exact(Decimal("250.500000000000")), exact(Decimal("1308.000")), exact(Decimal("-0E-12"))
+    ('250.5', '1308', '0')
+    """
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def did_you_mean(found: str, known: Iterable[str]) -> str:

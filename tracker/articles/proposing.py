@@ -580,7 +580,7 @@ def _figures(sentence: str, count_nouns: Sequence[str]) -> list[_Figure]:
         reading = read_figure(cell, NumberReading(None, ","))
         if reading.number is None:
             continue
-        number, unit_text = reading.number, reading.unit or ""
+        number, unit_text = float(reading.number), reading.unit or ""
         if noun is not None:
             number *= {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}.get(
                 scale_word, 1.0

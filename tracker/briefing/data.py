@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from tracker import store
 from tracker.briefing.queries import (
@@ -90,7 +91,7 @@ def sources(conn: store.Connection) -> pl.DataFrame:
 
 def key_figures(conn: store.Connection, scope: Scope) -> pl.DataFrame:
     """Newest point per series with its change against the previous point of its grain."""
-    return store.query(conn, KEY_FIGURES, scope.params())
+    return _figures(store.query(conn, KEY_FIGURES, scope.params()))
 
 
 def key_message_series(conn: store.Connection, scope: Scope) -> pl.DataFrame:
@@ -101,12 +102,12 @@ def key_message_series(conn: store.Connection, scope: Scope) -> pl.DataFrame:
 
 def comparison(conn: store.Connection, scope: Scope) -> pl.DataFrame:
     """Money figures of the scope's initiatives in USD, with the rate each one used."""
-    return store.query(conn, COMPARISON, scope.params())
+    return _figures(store.query(conn, COMPARISON, scope.params()))
 
 
 def targets(conn: store.Connection, scope: Scope, today: date) -> pl.DataFrame:
     """Progress toward each target in scope, with the linear trend's projected date."""
-    return store.query(conn, TARGETS, [*scope.params(), today])
+    return _figures(store.query(conn, TARGETS, [*scope.params(), today]))
 
 
 def series_points(
@@ -114,13 +115,36 @@ def series_points(
 ) -> pl.DataFrame:
     """The points of each chart (column `chart`: its position in `charts`), oldest first;
     `scope` gives the cutoff and window (its names are replaced by the charts')."""
-    return store.query(conn, SERIES_POINTS, [*_union_scope(scope, charts).params(),
-                                             *_chart_params(charts)])  # fmt: skip
+    return _figures(store.query(conn, SERIES_POINTS, [*_union_scope(scope, charts).params(),
+                                                      *_chart_params(charts)]))  # fmt: skip
 
 
 def chart_targets(conn: store.Connection, charts: Sequence[SeriesChartSpec]) -> pl.DataFrame:
     """Targets of each chart's indicator, initiatives and geographies (column `chart`)."""
-    return store.query(conn, CHART_TARGETS, _chart_params(charts))
+    return _figures(store.query(conn, CHART_TARGETS, _chart_params(charts)))
+
+
+def _figures(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with every stored value (DECIMAL(38, 12) in the store, also inside lists and
+    structs) as the nearest double: what charts, the formatter and the CSV writer take. A
+    value of up to 15 significant digits (every shipped one) reads back as the same decimal
+    text (121.8, never 121.80000000000001); sums stay exact because the SQL does them."""
+    changed = [
+        pl.col(name).cast(_as_double(dtype))
+        for name, dtype in frame.schema.items()
+        if _as_double(dtype) != dtype
+    ]
+    return frame.with_columns(changed) if changed else frame
+
+
+def _as_double(dtype: pl.DataType | DataTypeClass) -> pl.DataType | DataTypeClass:
+    if isinstance(dtype, pl.Decimal):
+        return pl.Float64()
+    if isinstance(dtype, pl.List):
+        return pl.List(_as_double(dtype.inner))
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct([pl.Field(f.name, _as_double(f.dtype)) for f in dtype.fields])
+    return dtype
 
 
 def _chart_params(charts: Sequence[SeriesChartSpec]) -> list[object]:
@@ -148,12 +172,12 @@ def _union_scope(scope: Scope, charts: Sequence[SeriesChartSpec]) -> Scope:
 
 def changes(conn: store.Connection, scope: Scope, since: datetime) -> pl.DataFrame:
     """New points and revisions recorded after `since` and up to the scope's cutoff."""
-    return store.query(conn, CHANGES, [*scope.params(), since])
+    return _figures(store.query(conn, CHANGES, [*scope.params(), since]))
 
 
 def freshness(conn: store.Connection, scope: Scope, today: date) -> pl.DataFrame:
     """Each indicator's newest point, flagged 'stale' by its frequency's rule."""
-    return store.query(conn, FRESHNESS, [*scope.params(), today])
+    return _figures(store.query(conn, FRESHNESS, [*scope.params(), today]))
 
 
 def freshness_rules(conn: store.Connection) -> pl.DataFrame:

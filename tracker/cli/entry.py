@@ -14,6 +14,7 @@ import json
 import re
 import sys
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,7 +24,7 @@ from rich.table import Table
 from tracker.cli import sql_output
 from tracker.cli.shared import db_path, err, out, reported
 from tracker.errors import IngestError, InputError, UnknownNameError
-from tracker.text import amount, did_you_mean, show
+from tracker.text import amount, did_you_mean, exact, show
 
 if TYPE_CHECKING:
     from tracker.models import Catalog, IndicatorInfo
@@ -425,8 +426,14 @@ def _cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, Decimal):
+        return exact(value)
     return str(value)
 
 
 def _json(value: Any) -> Any:
+    """A JSON value: a stored value as its exact text, as `tracker sql --format json` writes
+    a DECIMAL ("250.5"; a JSON number would pass through a double in most readers)."""
+    if isinstance(value, Decimal):
+        return exact(value)
     return value.isoformat(sep=" ") if isinstance(value, datetime) else value

@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tracker.errors import InputError
+from tracker.text import exact
 
 if TYPE_CHECKING:
     from tracker.store import QueryRows
@@ -93,6 +94,8 @@ def table(rows: QueryRows, title: str | None, limit: int | None = None) -> Table
 def _plain_text(value: Any) -> str:
     if isinstance(value, bytes):
         return blob_text(value)
+    if isinstance(value, Decimal):
+        return exact(value)
     return str(value)
 
 
@@ -128,7 +131,7 @@ def _csv_text(value: Any, single: bool) -> str | None:
             return "inf" if value > 0 else "-inf"
         return _float_text(value, single)
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return exact(value)
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             return f"{value:%Y-%m-%dT%H:%M:%S.%f%z}"
@@ -158,7 +161,7 @@ def _json_value(value: Any, kind: str) -> Any:
             return None
         return float(_float_text(value, True)) if kind == "single" else value
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return exact(value)
     if isinstance(value, datetime):
         fraction = _fraction(value.microsecond)
         if value.tzinfo is not None:

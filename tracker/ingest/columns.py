@@ -35,6 +35,14 @@ FIRST_FILE, FIRST_ROW = "_first_file", "_first_row"
 FIRST_VALUE, FIRST_CURRENCY = "_first_value", "_first_currency"
 FIRST_VALUE_AS_GIVEN, FIRST_UNIT_AS_GIVEN = "_first_value_as_given", "_first_unit_as_given"
 FIRST_QUALIFIER, FIRST_CONTRIBUTOR = "_first_qualifier", "_first_contributor"
+EXACT, INEXACT = "_exact", "_inexact"
+# How values are stored (observations.value, migration 010): 26 digits before the point, 12
+# after. A value that needs more is refused, never rounded.
+STORED_VALUE = pl.Decimal(38, 12)
+STORED_DECIMALS = 12
+# Refused from here, tested on the double nearest the scaled value: safely inside the 26
+# digits (a double rounds monotonically, so no value at or above it passes).
+STORED_LIMIT = 1e25
 
 
 def _row_index() -> pl.DataType:
@@ -96,9 +104,15 @@ COLUMNS: tuple[Column, ...] = (
     Column(UCUR, pl.UInt16(), "The code of the given unit's currency; null when it has none."),
     Column(FX, pl.Boolean(), "Whether the given unit's currency has rates in fx_rates."),
     Column(NUMBER, pl.Float64(), "The value text read as a number; null when it is not one."),
-    Column(VALUE, pl.Float64(), "The number in the indicator's unit and multiplier; null "
-           "when the row has a value or unit problem."),
-    Column(OVERFLOW, pl.Boolean(), "Whether a finite number became infinite once scaled."),
+    Column(EXACT, pl.String(), "The number as a plain decimal text, exactly as written "
+           "('-250.5' for '-250,5' under --decimal ,); null when it is not one."),
+    Column(VALUE, STORED_VALUE, "The number in the indicator's unit and multiplier, scaled "
+           "in decimal arithmetic (250.5 for '250,5' EUR bn); null when the row has a value "
+           "or unit problem."),
+    Column(INEXACT, pl.Boolean(), "Whether the value needs more than STORED_DECIMALS "
+           "decimals once in the indicator's unit and multiplier."),
+    Column(OVERFLOW, pl.Boolean(), "Whether the scaled value reaches STORED_LIMIT (or became "
+           "infinite)."),
     Column(CUR, pl.UInt16(), "The code of a money value's currency; null for other dimensions."),
     Column(QUAL, pl.String(), "The qualifier ('approximate', 'more than', 'at least', 'less "
            "than', 'up to') from the value cell or the qualifier column; null when exact."),
@@ -113,7 +127,7 @@ COLUMNS: tuple[Column, ...] = (
            "one UInt64, or a struct when the codes do not fit (within `prepare._merge` only)."),
     Column(FIRST_FILE, pl.Int64(), "The file of a repeated point's first row."),
     Column(FIRST_ROW, ROW_INDEX, "The row of a repeated point's first row."),
-    Column(FIRST_VALUE, pl.Float64(), "The value of a repeated point's first row."),
+    Column(FIRST_VALUE, STORED_VALUE, "The value of a repeated point's first row."),
     Column(FIRST_CURRENCY, pl.String(), "The currency of a repeated point's first row."),
     Column(FIRST_VALUE_AS_GIVEN, pl.String(), "The value text of a repeated point's first row."),
     Column(FIRST_UNIT_AS_GIVEN, pl.String(), "The unit text of a repeated point's first row."),
@@ -147,7 +161,8 @@ RESOLVED = Step(
     "ingest.values.resolve -> report_cell_problems and prepare._check_rows",
     (ROW, COL, VALUE_TEXT, NOTE, IND, IND_BLANK, INI, INI_BLANK, GEO, GEO_BLANK, CON, CON_BLANK,
      PER, PER_BLANK, UNIT, UNIT_BLANK, SRC, SRC_BLANK, DIM, MULT, ICUR, UDIM, USCALE, UCUR, FX,
-     NUMBER, VALUE, OVERFLOW, CUR, UNIT_TEXT, QUAL, QUAL_BAD, VALUE_UNIT, VALUE_PROBLEM),
+     NUMBER, EXACT, VALUE, INEXACT, OVERFLOW, CUR, UNIT_TEXT, QUAL, QUAL_BAD, VALUE_UNIT,
+     VALUE_PROBLEM),
 )  # fmt: skip
 CHECKED = Step(
     "ingest.prepare._check_rows -> prepare._merge (one file's valid rows)",

@@ -79,7 +79,7 @@ class Figure:
     """What a value cell says: the number, its qualifier, the unit written in the cell (a
     unit text such as 'USD bn', 'GW', 'deals', 'bn'), or why it is refused (`problem`)."""
 
-    number: float | None = None
+    number: Decimal | None = None  # exactly as written: '250,5' under de is Decimal('250.5')
     qualifier: str | None = None
     unit: str | None = None
     problem: str | None = None
@@ -104,7 +104,7 @@ def read_figure(text: str, reading: NumberReading) -> Figure:
     """Read one value cell (already trimmed).
 
     >>> read_figure("~22 GW", NumberReading(None, ","))
-    Figure(number=22.0, qualifier='approximate', unit='GW', problem=None)
+    Figure(number=Decimal('22'), qualifier='approximate', unit='GW', problem=None)
     >>> read_figure("$121.8bn", NumberReading(None, ",")).unit
     'USD bn'
     """
@@ -137,7 +137,7 @@ def read_figure(text: str, reading: NumberReading) -> Figure:
     return Figure(number=number, qualifier=qualifier, unit=unit)
 
 
-def _number(text: str, reading: NumberReading) -> float | str:
+def _number(text: str, reading: NumberReading) -> Decimal | str:
     """The number `text` means under `reading`, or a problem (ambiguous, not a number)."""
     if reading.locale is not None:
         value = _parse(text, reading.locale, reading.any_group)
@@ -156,8 +156,8 @@ def _number(text: str, reading: NumberReading) -> float | str:
     return _ambiguous(text, readings)
 
 
-def _ambiguous(text: str, readings: dict[str, float | None]) -> str:
-    by_value: dict[float, list[str]] = {}
+def _ambiguous(text: str, readings: dict[str, Decimal | None]) -> str:
+    by_value: dict[Decimal, list[str]] = {}
     for locale, value in readings.items():
         if value is not None:
             by_value.setdefault(value, []).append(locale)
@@ -183,8 +183,8 @@ def _first(locales: Sequence[str], *preferred: str) -> str:
     return next(loc for loc in preferred if loc in locales)
 
 
-def _plain(value: float) -> str:
-    return format(Decimal(repr(value)).normalize(), "f")
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
 
 
 def _not_a_number(reading: NumberReading) -> str:
@@ -213,7 +213,7 @@ def _symbols(locale: str) -> tuple[str, str]:
     return get_decimal_symbol(locale), get_group_symbol(locale)
 
 
-def _parse(text: str, locale: str, any_group: bool = False) -> float | None:
+def _parse(text: str, locale: str, any_group: bool = False) -> Decimal | None:
     """`text` read strictly under `locale` (a space of any width groups digits where the
     locale groups with a space; a straight apostrophe where it groups with a curly one;
     with `any_group`, both group digits whatever the locale's own group symbol)."""
@@ -227,7 +227,7 @@ def _parse(text: str, locale: str, any_group: bool = False) -> float | None:
     elif group in _APOSTROPHES:
         text = re.sub(f"[{_APOSTROPHES}]", group, text)
     try:
-        value = float(parse_decimal(text, locale=locale, strict=True))
+        value = parse_decimal(text, locale=locale, strict=True)
     except (NumberFormatError, ValueError, ArithmeticError):
         return None
     return value

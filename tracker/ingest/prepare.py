@@ -53,6 +53,7 @@ from tracker.ingest.columns import (
     RESOLVED,
     ROW,
     SRC,
+    STORED_VALUE,
     UNIT_TEXT,
     VALUE,
     VALUE_TEXT,
@@ -74,10 +75,10 @@ from tracker.store.connection import Connection
 from tracker.store.sync import catalog as store_catalog
 from tracker.text import amount, closest
 
-OUTPUT_SCHEMA: dict[str, type[pl.DataType]] = {
+OUTPUT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "indicator": pl.String, "initiative": pl.String, "geography": pl.String,
     "period": pl.String, "period_start": pl.Date, "period_end": pl.Date, "source": pl.String,
-    "value": pl.Float64, "currency": pl.String, "value_as_given": pl.String,
+    "value": STORED_VALUE, "currency": pl.String, "value_as_given": pl.String,
     "unit_as_given": pl.String, "note": pl.String, "qualifier": pl.String,
     "contributor": pl.String,
 }  # fmt: skip

@@ -9,6 +9,8 @@ back to rows with `gather`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 import polars as pl
 
@@ -18,6 +20,7 @@ from tracker.ingest.columns import (
     CON_BLANK,
     CUR,
     DIM,
+    EXACT,
     FILE,
     FX,
     GEO,
@@ -25,6 +28,7 @@ from tracker.ingest.columns import (
     ICUR,
     IND,
     IND_BLANK,
+    INEXACT,
     INI,
     INI_BLANK,
     MULT,
@@ -38,6 +42,9 @@ from tracker.ingest.columns import (
     ROW,
     SRC,
     SRC_BLANK,
+    STORED_DECIMALS,
+    STORED_LIMIT,
+    STORED_VALUE,
     UCUR,
     UDIM,
     UNIT,
@@ -66,6 +73,8 @@ UNIT_EXPECTED = (
 )
 # A plain number whose dots a decimal-comma locale reads as thousands (1.053 is 1053 in de).
 DOTTED_THOUSANDS = r"^[+-]?[0-9]{1,3}(?:\.[0-9]{3})+$"
+# A number as a plain decimal text: its digits are the value's, read without a double.
+PLAIN_DECIMAL = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
 
 
 @dataclass(frozen=True)
@@ -118,12 +127,35 @@ def resolve(frame: pl.DataFrame, layout: Layout, state: IngestState) -> pl.DataF
         *_default_expressions(frame, state),
         *_qualifier_column(frame),
         pl.col(VALUE_TEXT).cast(pl.Float64, strict=False).alias(NUMBER),
+        _exact_text(frame),
         pl.lit(None, pl.String).alias(VALUE_UNIT),
         pl.lit(None, pl.String).alias(VALUE_PROBLEM),
     )
     frame = _read_figures(frame, layout, state)
     frame = frame.with_columns(*_unit_fact_expressions(state))
-    return frame.with_columns(_value_expressions(frame, state))
+    return _with_values(frame.with_columns(_value_expressions(frame, state)))
+
+
+def _exact_text(frame: pl.DataFrame) -> pl.Expr:
+    """The value text as a plain decimal (`EXACT`): itself when it is one (the vectorised
+    path every plain number takes); a text polars reads as a finite number otherwise ('1e3')
+    through Python's Decimal, once per distinct text. Value cells polars does not read
+    ('$121.8bn', '250,5') get theirs from `_read_figures`."""
+    text = pl.col(VALUE_TEXT)
+    plain = text.str.contains(PLAIN_DECIMAL)
+    others = frame.filter(~plain.fill_null(True) & text.cast(pl.Float64, strict=False).is_finite())
+    read: pl.Expr = pl.lit(None, pl.String)
+    if others.height:
+        mapping = {t: _decimal_text(t) for t in others[VALUE_TEXT].unique().to_list()}
+        read = text.replace_strict(mapping, default=None, return_dtype=pl.String)
+    return pl.when(plain).then(text).otherwise(read).cast(pl.String).alias(EXACT)
+
+
+def _decimal_text(text: str) -> str | None:
+    try:
+        return format(Decimal(text.strip()), "f")
+    except InvalidOperation:
+        return None
 
 
 def _qualifier_column(frame: pl.DataFrame) -> list[pl.Expr]:
@@ -170,15 +202,18 @@ def _read_figures(frame: pl.DataFrame, layout: Layout, state: IngestState) -> pl
         combined = _combine(figures[value_text], unit, unit_blank, column_qualifier, state)
         for name, result in zip(results, combined, strict=True):
             results[name].append(result)
+    exact = [None if n is None else format(n, "f") for n in results[NUMBER]]
     read = distinct.with_columns(
-        pl.Series(NUMBER, results[NUMBER], pl.Float64),
+        pl.Series(NUMBER, [None if e is None else float(e) for e in exact], pl.Float64),
+        pl.Series(EXACT, exact, pl.String),
         pl.Series("read_qualifier", results[QUAL], pl.String),
         pl.Series("read_unit", results[UNIT], pl.UInt32),
         pl.Series(VALUE_UNIT, results[VALUE_UNIT], pl.String),
         pl.Series(VALUE_PROBLEM, results[VALUE_PROBLEM], pl.String),
     )
     updates = cells.join(read, on=keys, how="left", nulls_equal=True).select(
-        ROW, COL, NUMBER, pl.col("read_qualifier").alias(QUAL), pl.col("read_unit").alias(UNIT),
+        ROW, COL, NUMBER, EXACT,
+        pl.col("read_qualifier").alias(QUAL), pl.col("read_unit").alias(UNIT),
         VALUE_UNIT,
         VALUE_PROBLEM,
     )  # fmt: skip
@@ -191,7 +226,7 @@ def _combine(
     unit_blank: bool,
     column_qualifier: str | None,
     state: IngestState,
-) -> tuple[float | None, str | None, int | None, str | None, str | None]:
+) -> tuple[Decimal | None, str | None, int | None, str | None, str | None]:
     """(number, qualifier, unit code, unit in the cell, problem) of one value cell read
     with its row's unit and qualifier columns; a cell and a column that disagree are
     refused, naming both."""
@@ -366,13 +401,86 @@ def _value_expressions(frame: pl.DataFrame, state: IngestState) -> list[pl.Expr]
     value = number
     if not frame[USCALE].is_null().all():  # some unit given: scale to the multiplier
         value = number * pl.coalesce(pl.col(USCALE), pl.col(MULT)) / pl.col(MULT)
-    finite = value.is_finite()  # a finite number can overflow when scaled (1e308 thousand)
+    # The double `value` only bounds the size (1e308 thousand overflows); the value stored is
+    # scaled in decimals, below and in `_with_values`.
+    storable = value.is_finite() & (value.abs() < STORED_LIMIT)
+    ok = storable & unit_ok & dimension.is_not_null() & pl.col(EXACT).is_not_null()
+    factor, places = _factors(frame)
+    decimals = pl.col(EXACT).str.extract(r"\.(\d*[1-9])0*$").str.len_chars().fill_null(0)
+    # A factor of 10^-k moves the point: the product has exactly decimals + k decimals. For
+    # any other factor that sum only bounds them; `_with_values` decides those rows exactly.
+    simple = ok & ((decimals.cast(pl.Int64) + places) <= STORED_DECIMALS)
     return [
-        pl.when(finite & unit_ok & dimension.is_not_null()).then(value).alias(VALUE),
-        (number.is_finite() & ~finite & unit_ok).fill_null(False).alias(OVERFLOW),
+        (pl.when(simple).then(pl.col(EXACT)).cast(STORED_VALUE, strict=False) * factor)
+        .cast(STORED_VALUE)
+        .alias(VALUE),
+        (ok & ~simple).fill_null(False).alias(INEXACT),
+        (number.is_finite() & ~storable & unit_ok).fill_null(False).alias(OVERFLOW),
         pl.when(dimension == money).then(pl.coalesce(UCUR, ICUR)).alias(CUR),
         _unit_text_or_value_unit(frame, state).alias(UNIT_TEXT),
     ]
+
+
+def _factors(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
+    """(factor, its decimals) that scale a value in its given unit to its indicator's
+    multiplier, one per distinct (scale, multiplier): EUR bn to EUR bn 1 (0 decimals), USD m
+    to USD bn 0.001 (3). A factor that is not a power of ten, or no finite decimal (TJ to
+    GWh is 1/3.6), counts as more decimals than the store keeps: `_with_values` scales its
+    rows exactly or refuses them."""
+    factor: pl.Expr = pl.lit(Decimal(1), STORED_VALUE)
+    places: pl.Expr = pl.lit(0, pl.Int64)
+    for scale, multiplier in frame.select(USCALE, MULT).unique().iter_rows():
+        if scale is None or multiplier is None or scale == multiplier:
+            continue
+        exact = _scaling(scale, multiplier)
+        k = len(str(exact.denominator)) - 1
+        power = exact.numerator == 1 and exact.denominator == 10**k  # 10^-k: moves the point
+        same = (pl.col(USCALE) == scale) & (pl.col(MULT) == multiplier)
+        if power and k <= STORED_DECIMALS:
+            places = pl.when(same).then(pl.lit(k, pl.Int64)).otherwise(places)
+            factor = (
+                pl.when(same).then(pl.lit(Decimal(1).scaleb(-k), STORED_VALUE)).otherwise(factor)
+            )
+        elif exact.denominator == 1 and exact.numerator < 10**26:
+            factor = (
+                pl.when(same).then(pl.lit(Decimal(exact.numerator), STORED_VALUE)).otherwise(factor)
+            )
+        else:
+            places = pl.when(same).then(pl.lit(STORED_DECIMALS + 1, pl.Int64)).otherwise(places)
+    return factor, places
+
+
+def _scaling(scale: float, multiplier: float) -> Fraction:
+    """The exact ratio of a unit's scale to a multiplier, both read as the decimals they
+    were written as (1609.344, 1e9), not as the binary doubles holding them."""
+    return Fraction(Decimal(repr(scale))) / Fraction(Decimal(repr(multiplier)))
+
+
+def _with_values(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with the rows `INEXACT` flags decided exactly (in fractions, once per distinct
+    value and scaling): stored when the scaled value has at most STORED_DECIMALS decimals
+    (1.5 mi is 2.414016 km), else left flagged, to be refused."""
+    hard = frame.filter(pl.col(INEXACT))
+    if not hard.height:
+        return frame
+    keys = [EXACT, USCALE, MULT]
+    decided = hard.select(keys).unique()
+    values: list[Decimal | None] = []
+    for text, scale, multiplier in decided.iter_rows():
+        scaled = Fraction(Decimal(text))
+        if scale is not None and multiplier is not None:
+            scaled *= _scaling(scale, multiplier)
+        units = scaled * 10**STORED_DECIMALS
+        values.append(
+            Decimal(units.numerator).scaleb(-STORED_DECIMALS) if units.denominator == 1 else None
+        )
+    decided = decided.with_columns(pl.Series("decided_value", values, STORED_VALUE))
+    joined = frame.join(decided, on=keys, how="left", nulls_equal=True, maintain_order="left")
+    exact = pl.col(INEXACT) & pl.col("decided_value").is_not_null()
+    return joined.with_columns(
+        pl.when(exact).then(pl.col("decided_value")).otherwise(pl.col(VALUE)).alias(VALUE),
+        (pl.col(INEXACT) & ~exact).alias(INEXACT),
+    ).drop("decided_value")
 
 
 def _fits(state: IngestState) -> pl.Expr:
@@ -533,7 +641,18 @@ def _value_checks(state: IngestState) -> list[CellCheck]:
     labels = state.indicator_codes.lookup([u.label for u in units], pl.String(), IND)
     value_blank = pl.col(VALUE_TEXT).is_null() | (pl.col(VALUE_TEXT) == "")
     infinite = pl.col(NUMBER).is_not_null() & ~pl.col(NUMBER).is_finite()
-    too_large = pl.format("too large once converted to the indicator's unit '{}'", labels)
+    too_large = pl.format(
+        "too large once converted to the indicator's unit '{}': values are stored exactly, "
+        "with at most 25 digits before the point",
+        labels,
+    )
+    too_precise = pl.format(
+        "more decimals than can be stored exactly once converted to the indicator's unit "
+        "'{}': at most {} after the point. Figures are stored as entered, never rounded; "
+        "round it yourself if that is what you mean",
+        labels,
+        pl.lit(STORED_DECIMALS),
+    )
     read = pl.col(VALUE_PROBLEM).is_null()
     return [
         CellCheck(value_blank, "value", "empty", "a number (leave out rows without a value)"),
@@ -544,6 +663,7 @@ def _value_checks(state: IngestState) -> list[CellCheck]:
         CellCheck(pl.col(QUAL_BAD), "qualifier", "text", f"expected {QUALIFIERS_ACCEPTED}"),
         CellCheck(infinite, "value", "text", "expected a finite number"),
         CellCheck(pl.col(OVERFLOW), "value", "text", too_large),
+        CellCheck(pl.col(INEXACT), "value", "text", too_precise),
     ]
 
 

@@ -7,7 +7,8 @@
 -- The contributor is part of the figure, like its qualifier (a new contributor for the same
 -- key is a revision), so it sits beside the value in observations and latest_points, and
 -- every view that shows points shows it. Each view below restates its newest definition
--- (008; headline_values and headline_order 009) with the column added.
+-- (008; headline_values and headline_order 009; exact values and converted_value 010) with
+-- the column added.
 ALTER TABLE observations ADD COLUMN IF NOT EXISTS contributor TEXT;
 ALTER TABLE latest_points ADD COLUMN IF NOT EXISTS contributor TEXT;
 ALTER TABLE targets ADD COLUMN IF NOT EXISTS contributor TEXT;
@@ -21,7 +22,7 @@ SET note = 'registered by tracker ingest from '
                              '^.*[/\\]', '')
 WHERE note LIKE 'registered by tracker ingest from %';
 
--- As in 008, with the contributor.
+-- As in 010, with the contributor.
 CREATE OR REPLACE VIEW observations_current AS
 SELECT indicator, initiative, geography, period, period_start, period_end, source,
        value, qualifier, currency, value_as_given, unit_as_given, note, batch, recorded_at,
@@ -54,7 +55,8 @@ SELECT c.indicator, c.initiative, n.name AS initiative_name, c.geography, c.peri
        CASE WHEN c.currency = 'USD' THEN 1.0 ELSE r.usd_per_unit END AS usd_per_unit,
        CASE WHEN c.currency = 'USD' THEN NULL ELSE r.year END AS rate_year,
        CASE WHEN c.currency = 'USD' THEN NULL ELSE r.source END AS rate_source,
-       c.value * CASE WHEN c.currency = 'USD' THEN 1.0 ELSE r.usd_per_unit END AS value_usd,
+       CASE WHEN c.currency = 'USD' THEN CAST(c.value AS DECIMAL(38, 12))
+            ELSE converted_value(c.value, r.usd_per_unit) END AS value_usd,
        CASE
            WHEN c.currency = 'USD' THEN 'USD as published'
            WHEN r.usd_per_unit IS NULL THEN 'no ' || c.currency || ' rate for ' || year(c.period_end)
@@ -70,7 +72,7 @@ LEFT JOIN initiatives AS n ON n.id = c.initiative
 ASOF LEFT JOIN fx_rates AS r
     ON r.currency = c.currency AND year(c.period_end) >= r.year;
 
--- As in 008, counting only figures of the target's contributor: the newest value is ranked
+-- As in 010, counting only figures of the target's contributor: the newest value is ranked
 -- per contributor, and a target takes the one of its own (NULL matches NULL: the whole
 -- programme). `contributor` is the target's; `other_figures` counts the newest figures of
 -- the same series that count another contributor and so were left out (a briefing says
@@ -104,10 +106,12 @@ WITH newest AS (
 converted AS (
     SELECT n.*,
            CASE
-               WHEN n.currency IS NULL OR n.currency = t.currency THEN n.value
-               ELSE n.value
-                    * (CASE WHEN n.currency = 'USD' THEN 1.0 ELSE rv.usd_per_unit END)
-                    / (CASE WHEN t.currency = 'USD' THEN 1.0 ELSE rt.usd_per_unit END)
+               WHEN n.currency IS NULL OR n.currency = t.currency
+                   THEN CAST(n.value AS DECIMAL(38, 12))
+               ELSE converted_value(
+                   n.value,
+                   (CASE WHEN n.currency = 'USD' THEN 1.0 ELSE rv.usd_per_unit END)
+                   / (CASE WHEN t.currency = 'USD' THEN 1.0 ELSE rt.usd_per_unit END))
            END AS value_in_target_currency,
            t.label
     FROM targets AS t
@@ -132,7 +136,7 @@ SELECT t.indicator, t.initiative, t.geography, t.label, t.value AS target_value,
        t.baseline_value, t.baseline_period, t.source AS target_source,
        v.period AS latest_period, v.value_in_target_currency AS latest_value,
        v.qualifier AS latest_qualifier, v.source AS latest_source,
-       v.value_in_target_currency / t.value AS share_achieved,
+       CAST(v.value_in_target_currency AS DOUBLE) / t.value AS share_achieved,
        t.due - CAST(today AS DATE) AS days_left,
        t.note,
        t.contributor,
@@ -151,7 +155,7 @@ SELECT * FROM comparison_usd_as_of(TIMESTAMP 'infinity');
 CREATE OR REPLACE VIEW target_progress AS
 SELECT * FROM target_progress_as_of(TIMESTAMP 'infinity', current_date);
 
--- As in 009, with the contributor: figures of one point that count different contributors
+-- As in 010, with the contributor: figures of one point that count different contributors
 -- are different figures, so each contributor has its own headline and spread.
 CREATE OR REPLACE VIEW headline_values AS
 WITH ranked AS (
@@ -181,7 +185,8 @@ SELECT c.indicator, c.initiative, c.geography, c.period, c.period_start, c.perio
        max(CASE WHEN c.headline_rank > 1
                      AND c.currency IS NOT DISTINCT FROM c.headline_currency
                      AND c.headline_value <> 0
-                THEN abs(c.value - c.headline_value) / abs(c.headline_value) END
+                THEN CAST(abs(c.value - c.headline_value) AS DOUBLE)
+                     / CAST(abs(c.headline_value) AS DOUBLE) END
        ) OVER same_point AS spread,
        c.contributor
 FROM compared AS c
