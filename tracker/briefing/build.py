@@ -68,11 +68,13 @@ def build_briefing(
     definition: BriefingDefinition,
     data: BriefingData,
     *,
-    issue: int,
+    issue: int | None,
     as_of: datetime | None,
     generated_at: datetime,
+    editor_note: Markup | None = None,
 ) -> BuiltBriefing:
-    """Turn the frames of one briefing into its context, chart specs and CSV."""
+    """Turn the frames of one briefing into its context, chart specs and CSV; `issue` None
+    makes a draft."""
     parts = _Parts(definition, data)
     sections: list[Section] = []
     for number_, section in enumerate(data.sections, start=1):
@@ -103,6 +105,8 @@ def build_briefing(
         generated_at=f"{generated_at:%Y-%m-%d %H:%M} UTC",
         window=window,
         sections=tuple(sections),
+        draft=issue is None,
+        editor_note=editor_note,
     )
     csv = pl.concat(parts.csv_frames, how="diagonal_relaxed") if parts.csv_frames else (
         pl.DataFrame({"section": [], "item": []}, schema={"section": pl.String, "item": pl.String})
