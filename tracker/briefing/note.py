@@ -74,7 +74,7 @@ def _markdown() -> Any:
     from markdown_it import MarkdownIt
 
     parser = MarkdownIt("commonmark", {"html": False})
-    parser.validateLink = _allowed_link
+    parser.validateLink = _allowed_link  # type: ignore[method-assign] # markdown-it's hook
     parser.add_render_rule("image", _image_as_text)
     return parser
 
@@ -83,9 +83,7 @@ def _allowed_link(url: str) -> bool:
     return url.strip().lower().startswith(LINK_SCHEMES)
 
 
-def _image_as_text(
-    self: Any, tokens: Sequence[Any], index: int, options: Any, env: Any
-) -> str:
+def _image_as_text(self: Any, tokens: Sequence[Any], index: int, options: Any, env: Any) -> str:
     """An image of the note, printed as `[image: alt]` and never fetched."""
     token = tokens[index]
     alt = self.renderInlineAsText(token.children or [], options, env)

@@ -120,8 +120,15 @@ def render_briefings(
         with store.connect(db, read_only=True) as conn:
             _check_names(db, conn, chosen)
     return [
-        render_briefing(db, definition, formats=wanted, out_root=out_root, as_of=as_of,
-                        publish=publish, note=note)  # fmt: skip
+        render_briefing(
+            db,
+            definition,
+            formats=wanted,
+            out_root=out_root,
+            as_of=as_of,
+            publish=publish,
+            note=note,
+        )  # fmt: skip
         for definition in chosen
     ]
 
@@ -212,18 +219,19 @@ def output_root(out_root: Path | None, *, publish: bool) -> Path:
 
 
 def rewrite_archive(
-    db: Path, out_root: Path | None, rendered: RenderedBriefing | None = None
-) -> RenderedBriefing | None:
-    """Rewrite the archive page of the issues under `out_root` (default reports/out). The
-    issue is published either way: a failure is told in `archive_error`, never raised."""
+    db: Path, out_root: Path | None, rendered: RenderedBriefing
+) -> RenderedBriefing:
+    """Rewrite the archive page of the issues under `out_root` (default reports/out) after
+    `rendered` was published. The issue stands either way: a failure to write the page is
+    told in `archive_error`, never raised."""
     root = output_root(out_root, publish=True)
     environment = jinja_environment(settings.templates_dir())
     try:
         page = archive.write_archive(db, root, environment, store.utc_now())
     except (OSError, TrackerError, jinja2.TemplateError) as error:
         reason = f"the archive page {root / archive.ARCHIVE} was not rewritten: {error}"
-        return replace(rendered, archive_error=reason) if rendered else None
-    return replace(rendered, archive=page) if rendered else None
+        return replace(rendered, archive=None, archive_error=reason)
+    return replace(rendered, archive=page, archive_error="")
 
 
 def _refuse_a_published_folder(db: Path, folder: Path) -> None:
@@ -407,9 +415,9 @@ def write_outputs(
         "generated_at": built.context.generated_at,
         "definition": {"file": f"reports/{definition.path.name}", "sha256": definition.sha256},
         "sections": [section.title for section in built.context.sections],
-        "editor_note": None if note is None else {
-            "markdown": note.markdown, "sha256": _sha256(note.markdown.encode("utf-8"))
-        },
+        "editor_note": None
+        if note is None
+        else {"markdown": note.markdown, "sha256": _sha256(note.markdown.encode("utf-8"))},
         "key_messages": _key_messages(built),
         "files": [
             {"name": name, "sha256": _sha256(data), "bytes": len(data)}

@@ -136,7 +136,12 @@ def render_one(
     """Render one variant (in a worker or here); an error becomes the outcome's message."""
     try:
         rendered = render.render_briefing(
-            db, definition, formats=formats, out_root=out_root, as_of=as_of, publish=publish,
+            db,
+            definition,
+            formats=formats,
+            out_root=out_root,
+            as_of=as_of,
+            publish=publish,
             note=note,
         )
     except TrackerError as error:

@@ -1,6 +1,7 @@
 """The briefing commands: `tracker brief` (a draft, or with --publish an issue, of a
-briefing, all of them, or its variants) and `tracker reports`. The briefing package (polars, Altair, WeasyPrint, Jinja2) is imported
-inside the commands, so the rest of the command line starts without it.
+briefing, all of them, or its variants) and `tracker reports`. The briefing package (polars,
+Altair, WeasyPrint, Jinja2) is imported inside the commands, so the rest of the command line
+starts without it.
 """
 
 from __future__ import annotations
@@ -203,9 +204,7 @@ def _brief_variants(
     )
     first = next((o.rendered for o in outcomes if o.rendered is not None), None)
     if publish and first is not None:  # once more, after every worker wrote its own
-        archived = briefing.rewrite_archive(path, out_root, first)
-        if archived is not None:
-            _archive_line(archived)
+        _archive_line(briefing.rewrite_archive(path, out_root, first))
     if failed:
         raise typer.Exit(max(o.exit_code for o in failed))
 
