@@ -187,7 +187,7 @@ def render_briefing(
         folder = briefing_date.isoformat() if issue is None else f"{issue}-{briefing_date}"
         output_dir = root / definition.name / folder / definition.variant_slug
         if issue is not None:
-            _refuse_a_published_folder(db, output_dir)
+            _refuse_a_published_folder(db, output_dir, run_id)
         written = write_outputs(output_dir, definition, built, html, wanted, run_id=run_id,
                                 note=note)  # fmt: skip
         files = list(written)
@@ -234,22 +234,29 @@ def rewrite_archive(
     return replace(rendered, archive=page, archive_error="")
 
 
-def _refuse_a_published_folder(db: Path, folder: Path) -> None:
-    """An issue's folder is never overwritten: refuse one whose manifest names a published
-    run (a folder left by a failed attempt at the same number is written over)."""
+def _refuse_a_published_folder(db: Path, folder: Path, run_id: int) -> None:
+    """An issue's folder is never overwritten: refuse one holding a manifest, unless that
+    manifest is of a failed attempt at the same issue in this run history (a killed or
+    failed publish never was an issue, so the next attempt writes over it)."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        run_id = int(manifest["run_id"])
-    except (OSError, ValueError, KeyError, TypeError):
+        written_by = int(manifest["run_id"])
+    except FileNotFoundError:
         return
-    with store.read_run_history(db) as runs:
-        run = store.run_by_id(runs, str(manifest.get("report")), run_id)
-    if run is not None and run["status"] == "succeeded" and run["published"]:
-        raise OutputError(
-            f"cannot write the briefing to {folder}: it holds issue {run['issue']} (run "
-            f"{run_id}), and a published issue is never overwritten; publish with another "
-            "--out folder, or move that folder away"
-        )
+    except (OSError, ValueError, KeyError, TypeError):
+        written_by = None
+    run = None
+    if written_by is not None and written_by != run_id:
+        with store.read_run_history(db) as runs:
+            run = store.run_by_id(runs, str(manifest.get("report")), written_by)
+    if run is not None and run["status"] == "failed":
+        return
+    holds = f"issue {run['issue']} (run {written_by})" if run and run["issue"] else "an issue"
+    raise OutputError(
+        f"cannot write the briefing to {folder}: it holds {holds}, and a published issue is "
+        "never overwritten (another database may publish into this folder); publish with "
+        "another --out folder, or move that folder away"
+    )
 
 
 def render_options(
