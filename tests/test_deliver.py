@@ -121,7 +121,9 @@ def test_the_e_mail_says_what_changed_since_the_previous_issue(
         encoding="utf-8",
     )
     assert invoke("ingest", revision, db=db).exit_code == 0
-    second = invoke("brief", REPORT, "--publish", "--format", "pdf", "--out", tmp_path / "out", db=db)
+    second = invoke(
+        "brief", REPORT, "--publish", "--format", "pdf", "--out", tmp_path / "out", db=db
+    )
     assert second.exit_code == 0, second.output
     _use(smtp_server, monkeypatch)
     assert invoke("deliver", REPORT, db=db).exit_code == 0
@@ -180,9 +182,7 @@ def test_deliver_without_a_rendered_briefing_exits_2(
     _use(smtp_server, monkeypatch)
     result = invoke("deliver", REPORT, db=tracker_db)
     assert result.exit_code == 2
-    assert "No published issue 'programmes-compared' to deliver" in " ".join(
-        result.output.split()
-    )
+    assert "No published issue 'programmes-compared' to deliver" in " ".join(result.output.split())
     assert smtp_server.messages == []
     unknown = invoke("deliver", "programmes-compare", db=tracker_db)
     assert unknown.exit_code == 2 and "Did you mean 'programmes-compared'?" in unknown.output
