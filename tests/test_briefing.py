@@ -56,11 +56,11 @@ def _revise_deal_value(db: Path, tmp_path: Path, value: str) -> None:
 def shipped_briefing(
     shipped_db_template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
-    """The shipped briefing rendered once (PDF, HTML, CSV, manifest) from the shipped data."""
+    """The shipped briefing published once (PDF, HTML, CSV, manifest) from the shipped data."""
     folder = tmp_path_factory.mktemp("briefing")
     db = folder / "tracker.duckdb"
     copy_database(shipped_db_template, db)
-    result = invoke("brief", REPORT, "--out", folder / "out", db=db)
+    result = invoke("brief", REPORT, "--publish", "--out", folder / "out", db=db)
     assert result.exit_code == 0, result.output
     return db, _only_dir(folder / "out")
 
@@ -217,10 +217,12 @@ def test_the_run_is_recorded_with_what_the_next_issue_compares_against(
 def test_second_issue_is_numbered_2_and_lists_the_revision_made_between_runs(
     tracker_db: Path, tmp_path: Path
 ) -> None:
-    first = invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "one", db=tracker_db)
+    first = invoke("brief", REPORT, "--publish", "--format", "html", "--out", tmp_path / "one",
+                   db=tracker_db)  # fmt: skip
     assert first.exit_code == 0, first.output
     _revise_deal_value(tracker_db, tmp_path, "125.0")
-    second = invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "two", db=tracker_db)
+    second = invoke("brief", REPORT, "--publish", "--format", "html", "--out", tmp_path / "two",
+                    db=tracker_db)  # fmt: skip
     assert second.exit_code == 0, second.output
     assert "issue 2" in second.output
     text = _text_of_html(_only_dir(tmp_path / "two") / f"{REPORT}.html")
@@ -242,7 +244,8 @@ def test_as_of_before_a_revision_shows_the_old_value(tracker_db: Path, tmp_path:
         db=tracker_db,
     )  # fmt: skip
     assert then.exit_code == 0, then.output
-    now = invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "now", db=tracker_db)
+    now = invoke("brief", REPORT, "--publish", "--format", "html", "--out", tmp_path / "now",
+                 db=tracker_db)  # fmt: skip
     assert now.exit_code == 0, now.output
     old_dir = tmp_path / "then" / REPORT / "2025-06-30"
     old_text = _text_of_html(old_dir / f"{REPORT}.html")
@@ -254,9 +257,11 @@ def test_as_of_before_a_revision_shows_the_old_value(tracker_db: Path, tmp_path:
     assert "USD 130.5 bn" in new_text
     manifest = json.loads((old_dir / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["as_of"].startswith("2025-06-30T23:59:59")
-    # a backdated render is recorded but is not a published issue
-    issues = runs_rows(tracker_db, "SELECT as_of IS NOT NULL, issue FROM report_runs ORDER BY id")
-    assert issues == [(True, 1), (False, 1)]
+    # a backdated render is a draft: recorded, but no issue; the current publish is issue 1
+    issues = runs_rows(
+        tracker_db, "SELECT as_of IS NOT NULL, issue, published FROM report_runs ORDER BY id"
+    )
+    assert issues == [(True, None, False), (False, 1, True)]
 
 
 def test_as_of_in_the_future_or_malformed_is_refused(tracker_db: Path, tmp_path: Path) -> None:
@@ -274,10 +279,12 @@ def test_reports_lists_definitions_with_schedule_and_last_run(
     assert before.exit_code == 0, before.output
     assert REPORT in before.output and "0 7 1 * *" in before.output
     assert "never" in before.output
-    invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "out", db=tracker_db)
+    invoke("brief", REPORT, "--publish", "--format", "html", "--out", tmp_path / "out",
+           db=tracker_db)  # fmt: skip
+    invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "drafts", db=tracker_db)
     after = invoke("reports", db=tracker_db)
-    assert "last run: succeeded" in after.output and "issue 1" in after.output
-    assert f"output: {tmp_path / 'out' / REPORT}" in after.output
+    assert "last run: succeeded" in after.output and ", draft" in after.output
+    assert f"last issue: issue 1 in {tmp_path / 'out' / REPORT}" in after.output
 
 
 def test_brief_without_a_name_renders_every_definition(tracker_db: Path, tmp_path: Path) -> None:

@@ -260,7 +260,16 @@ def test_a_killed_render_is_failed_when_next_seen_and_never_shown_as_succeeded(
 ) -> None:
     tracker = Path(sys.executable).with_name("tracker")
     process = subprocess.Popen(
-        [str(tracker), "--db", str(tracker_db), "brief", REPORT, "--out", str(tmp_path / "o")],
+        [
+            str(tracker),
+            "--db",
+            str(tracker_db),
+            "brief",
+            REPORT,
+            "--publish",
+            "--out",
+            str(tmp_path / "o"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "TRACKER_BUSY_TIMEOUT": "30"},
@@ -285,7 +294,8 @@ def test_a_killed_render_is_failed_when_next_seen_and_never_shown_as_succeeded(
     assert "last run: failed" in listing.output and "succeeded" not in listing.output
     ((status, error),) = runs_rows(tracker_db, "SELECT status, error FROM report_runs")
     assert status == "failed" and f"(PID {process.pid}) is gone" in str(error)
-    again = invoke("brief", REPORT, "--format", "html", "--out", tmp_path / "o", db=tracker_db)
+    again = invoke("brief", REPORT, "--format", "html", "--publish", "--out", tmp_path / "o",
+                   db=tracker_db)  # fmt: skip
     assert again.exit_code == 0
     assert "issue 1" in again.output  # the killed run is not an issue
 

@@ -27,7 +27,7 @@ def rendered(shipped_db_template: Path, tmp_path_factory: pytest.TempPathFactory
     folder = tmp_path_factory.mktemp("rendered")
     db = folder / "tracker.duckdb"
     copy_database(shipped_db_template, db)
-    result = invoke("brief", REPORT, "--format", "pdf", "--out", folder / "out", db=db)
+    result = invoke("brief", REPORT, "--publish", "--format", "pdf", "--out", folder / "out", db=db)
     assert result.exit_code == 0, result.output
     return db
 
@@ -121,7 +121,9 @@ def test_the_e_mail_says_what_changed_since_the_previous_issue(
         encoding="utf-8",
     )
     assert invoke("ingest", revision, db=db).exit_code == 0
-    second = invoke("brief", REPORT, "--format", "pdf", "--out", tmp_path / "out", db=db)
+    second = invoke(
+        "brief", REPORT, "--publish", "--format", "pdf", "--out", tmp_path / "out", db=db
+    )
     assert second.exit_code == 0, second.output
     _use(smtp_server, monkeypatch)
     assert invoke("deliver", REPORT, db=db).exit_code == 0
@@ -180,9 +182,7 @@ def test_deliver_without_a_rendered_briefing_exits_2(
     _use(smtp_server, monkeypatch)
     result = invoke("deliver", REPORT, db=tracker_db)
     assert result.exit_code == 2
-    assert "No rendered briefing 'programmes-compared' to deliver" in " ".join(
-        result.output.split()
-    )
+    assert "No published issue 'programmes-compared' to deliver" in " ".join(result.output.split())
     assert smtp_server.messages == []
     unknown = invoke("deliver", "programmes-compare", db=tracker_db)
     assert unknown.exit_code == 2 and "Did you mean 'programmes-compared'?" in unknown.output
@@ -216,7 +216,8 @@ def test_a_figure_reads_the_same_in_the_pdf_the_html_the_e_mail_and_tracker_indi
 ) -> None:
     db = tmp_path / "tracker.duckdb"
     copy_database(shipped_db_template, db)
-    result = invoke("brief", REPORT, "--format", "pdf,html", "--out", tmp_path / "out", db=db)
+    result = invoke("brief", REPORT, "--publish", "--format", "pdf,html", "--out", tmp_path / "out",
+                    db=db)  # fmt: skip
     assert result.exit_code == 0, result.output
     (pdf,) = (tmp_path / "out").rglob(f"{REPORT}.pdf")
     pdf_text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
@@ -254,7 +255,8 @@ def test_a_qualified_figure_reads_the_same_in_the_pdf_the_html_the_e_mail_and_tr
         encoding="utf-8",
     )
     assert invoke("ingest", later, db=db).exit_code == 0
-    result = invoke("brief", REPORT, "--format", "pdf,html", "--out", tmp_path / "out", db=db)
+    result = invoke("brief", REPORT, "--publish", "--format", "pdf,html", "--out", tmp_path / "out",
+                    db=db)  # fmt: skip
     assert result.exit_code == 0, result.output
     (pdf,) = (tmp_path / "out").rglob(f"{REPORT}.pdf")
     pdf_text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)

@@ -103,7 +103,7 @@ def test_smtp_credentials_appear_in_no_file_column_mail_or_output(
         return code
 
     received: list[bytes] = []
-    assert tracker("brief", REPORT, "--out", out) == 0, printed[-1]
+    assert tracker("brief", REPORT, "--publish", "--out", out) == 0, printed[-1]
     with loopback_smtp(_server()) as inbox:
         port = str(inbox.port)
         assert tracker("deliver", REPORT, TRACKER_SMTP_HOST=inbox.host,

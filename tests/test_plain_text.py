@@ -68,7 +68,8 @@ def test_markup_in_data_files_and_paths_is_printed_literally(
     assert reports.exit_code == 0, reports.output
     assert f"programmes-compared: {MARKUP} Infrastructure" in reports.output
 
-    brief = invoke("brief", "programmes-compared", "--format", "pdf", db=tracker_db)
+    brief = invoke("brief", "programmes-compared", "--format", "pdf", "--publish",
+                   db=tracker_db)  # fmt: skip
     assert brief.exit_code == 0, brief.output
     assert str(home / "reports" / "out" / "programmes-compared") in _flat(brief.output)
 

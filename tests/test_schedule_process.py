@@ -220,8 +220,8 @@ def test_after_a_stop_past_a_due_time_a_restart_runs_the_missed_briefing_exactly
     # now, so the first start has nothing to catch up, however long it takes to start.
     daily_at(datetime.now(UTC) + timedelta(hours=1))
     env = _environment(home, smtp_server)
-    first = subprocess.run([sys.executable, "-m", "tracker", "--db", str(db), "brief", NAME],
-                           env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    command = [sys.executable, "-m", "tracker", "--db", str(db), "brief", NAME, "--publish"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     before = Scheduler(db, env)
     cleanup.append(before)

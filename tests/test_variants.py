@@ -36,15 +36,18 @@ def _text(path: Path) -> str:
 
 
 def _variant_dir(root: Path, value: str) -> Path:
-    (day,) = (root / REPORT).iterdir()
-    return day / f"geography-{value}"
+    """The folder of the newest render of variant `value` under `root` (an issue's folder
+    is `<issue>-<date>`, so the newest issue sorts last)."""
+    newest = max((root / REPORT).iterdir(), key=lambda p: int(p.name.split("-")[0]))
+    return newest / f"geography-{value}"
 
 
 def test_each_geography_renders_one_profile_per_central_asian_country(
     tracker_db: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    result = invoke("brief", REPORT, "--each", "geography", "--out", out, db=tracker_db)
+    result = invoke("brief", REPORT, "--each", "geography", "--publish", "--out", out,
+                    db=tracker_db)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "5 of 5 variant(s) rendered, 5 PDF(s)" in result.output
     for value in CENTRAL_ASIA:
@@ -63,7 +66,8 @@ def test_each_geography_renders_one_profile_per_central_asian_country(
 def test_the_kazakhstan_profile_shows_its_region_and_folds_what_has_no_data_into_one_line(
     tracker_db: Path, tmp_path: Path
 ) -> None:
-    result = invoke("brief", REPORT, "--param", "geography=KAZ", "--out", tmp_path, db=tracker_db)
+    result = invoke("brief", REPORT, "--param", "geography=KAZ", "--publish", "--out", tmp_path,
+                    db=tracker_db)  # fmt: skip
     assert result.exit_code == 0, result.output
     folder = _variant_dir(tmp_path, "KAZ")
     pdf = PdfReader(folder / f"{REPORT}--geography-KAZ.pdf")
@@ -114,7 +118,7 @@ def test_issues_and_previous_briefing_are_counted_per_variant(
 ) -> None:
     for value in ("KAZ", "KAZ", "UZB"):
         result = invoke(
-            "brief", REPORT, "--param", f"geography={value}", "--format", "html",
+            "brief", REPORT, "--param", f"geography={value}", "--format", "html", "--publish",
             "--out", tmp_path / value, db=tracker_db,
         )  # fmt: skip
         assert result.exit_code == 0, result.output
@@ -130,7 +134,7 @@ def test_issues_and_previous_briefing_are_counted_per_variant(
 def test_brief_without_a_param_renders_the_default_variant(
     tracker_db: Path, tmp_path: Path
 ) -> None:
-    result = invoke("brief", "--format", "html", "--out", tmp_path, db=tracker_db)
+    result = invoke("brief", "--format", "html", "--publish", "--out", tmp_path, db=tracker_db)
     assert result.exit_code == 0, result.output
     assert (_variant_dir(tmp_path, "KAZ") / f"{REPORT}--geography-KAZ.html").is_file()
     assert ('{"geography": "KAZ"}', 1, "succeeded") in _runs(tracker_db)

@@ -74,11 +74,13 @@ def build_briefing(
     definition: BriefingDefinition,
     data: BriefingData,
     *,
-    issue: int,
+    issue: int | None,
     as_of: datetime | None,
     generated_at: datetime,
+    editor_note: Markup | None = None,
 ) -> BuiltBriefing:
-    """Turn the frames of one briefing into its context, chart specs and CSV."""
+    """Turn the frames of one briefing into its context, chart specs and CSV; `issue` None
+    makes a draft."""
     parts = _Parts(definition, data)
     shown, not_tracked = _fold_untracked(definition, data) if definition.variant else (
         data.sections, ""
@@ -119,6 +121,8 @@ def build_briefing(
         sections=tuple(sections),
         not_tracked=not_tracked,
         key_messages=messages,
+        draft=issue is None,
+        editor_note=editor_note,
     )
     csv = pl.concat(parts.csv_frames, how="diagonal_relaxed") if parts.csv_frames else (
         pl.DataFrame(schema={"section": pl.String, "item": pl.String, "source": pl.String})

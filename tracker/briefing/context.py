@@ -220,7 +220,7 @@ class BriefingContext:
     briefing_date_iso: str
     data_as_of: str  # newest recorded_at used, or 'no data'
     as_of_note: str | None  # set when rendered with --as-of
-    issue: int
+    issue: int | None  # None for a draft
     generated_at: str
     window: str
     sections: tuple[Section, ...]
@@ -229,6 +229,8 @@ class BriefingContext:
     not_tracked: str = ""
     # the sentences of the first key_messages section, for the archive page and the e-mail
     key_messages: tuple[KeyMessage, ...] = ()
+    draft: bool = False  # a draft is marked DRAFT on every page and has no issue number
+    editor_note: Markup | None = None  # the editor's note (`--note`), rendered from Markdown
 
 
 @dataclass(frozen=True)

@@ -393,15 +393,15 @@ SELECT frequency, max_age_months FROM freshness_rules ORDER BY max_age_months
 """
 
 
-# The succeeded current (not --as-of) run before `cutoff` that the next issue compares
-# against, with the number of such runs (the issue number is one more). It runs on the run
+# The published issue started by `cutoff` that the next issue (or a draft) compares against,
+# with the number of such issues. A draft is never the previous briefing. It runs on the run
 # history (store.read_run_history), not on the main database. $3: a variant's parameter values
 # (JSON; NULL for a briefing without parameters), so issues are counted per variant.
 PREVIOUS_RUN = """
 SELECT id, started_at, briefing_date, data_as_of, issue, key_figures,
        count(*) OVER () AS earlier_runs
 FROM report_runs
-WHERE report = $1 AND status = 'succeeded' AND as_of IS NULL AND started_at <= $2
+WHERE report = $1 AND status = 'succeeded' AND published AND started_at <= $2
   AND params IS NOT DISTINCT FROM $3
 ORDER BY started_at DESC, id DESC
 LIMIT 1

@@ -1,6 +1,12 @@
 """Render briefings: definition -> data (read-only) -> context -> HTML -> PDF, written
 atomically, each run recorded in `report_runs` of the run history (`<db>.runs.duckdb`).
 
+A render is a draft (marked DRAFT on every page, no issue number, written to
+`reports/drafts/<report>/<date>/`) unless it is published (`publish=True`: `tracker brief
+--publish` and the scheduler): an issue takes the next number of its briefing (variant) and
+its own folder, `reports/out/<report>/<issue>-<date>/`, never overwritten; the archive page
+`reports/out/index.html` is rewritten after it.
+
 The one Jinja environment lives here (autoescape, StrictUndefined); WeasyPrint gets a URL
 fetcher that refuses everything outside templates/.
 
@@ -19,7 +25,7 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from functools import cache
 from pathlib import Path
@@ -30,10 +36,11 @@ import jinja2
 import polars as pl
 
 from tracker import definitions, settings, store
-from tracker.briefing import variants
+from tracker.briefing import archive, variants
 from tracker.briefing.build import build_briefing
 from tracker.briefing.context import BuiltBriefing
 from tracker.briefing.data import known_names, previous_run, read_briefing
+from tracker.briefing.note import EditorNote
 from tracker.errors import (
     DatabaseBusyError,
     DatabaseFileError,
@@ -53,11 +60,18 @@ class RenderedBriefing:
 
     report: str
     run_id: int
-    issue: int
+    issue: int | None  # None for a draft
     output_dir: Path
     files: tuple[Path, ...]
     data_as_of: datetime | None
     briefing_date: date
+    archive: Path | None = None  # the archive page rewritten after a publish
+    archive_error: str = ""  # why the archive page could not be rewritten (the issue stands)
+
+    @property
+    def label(self) -> str:
+        """'issue 3' or 'draft'."""
+        return "draft" if self.issue is None else f"issue {self.issue}"
 
 
 @dataclass(frozen=True)
@@ -84,8 +98,11 @@ def render_briefings(
     formats: Sequence[str] | None = None,
     out_root: Path | None = None,
     as_of: datetime | None = None,
+    publish: bool = False,
+    note: EditorNote | None = None,
 ) -> list[RenderedBriefing]:
-    """Render one briefing, or every briefing in reports/ when `name` is None.
+    """Render one briefing, or every briefing in reports/ when `name` is None: drafts, or
+    published issues with `publish`.
 
     Every definition is loaded and checked (names against the store too) before anything
     is rendered or written.
@@ -103,7 +120,15 @@ def render_briefings(
         with store.connect(db, read_only=True) as conn:
             _check_names(db, conn, chosen)
     return [
-        render_briefing(db, definition, formats=wanted, out_root=out_root, as_of=as_of)
+        render_briefing(
+            db,
+            definition,
+            formats=wanted,
+            out_root=out_root,
+            as_of=as_of,
+            publish=publish,
+            note=note,
+        )  # fmt: skip
         for definition in chosen
     ]
 
@@ -115,24 +140,33 @@ def render_briefing(
     formats: Sequence[str] | None = None,
     out_root: Path | None = None,
     as_of: datetime | None = None,
+    publish: bool = False,
+    note: EditorNote | None = None,
 ) -> RenderedBriefing:
-    """Render one briefing to PDF/HTML/CSV/manifest under `<out_root>/<report>/<date>/`
-    (a variant, see tracker.briefing.variants: under `.../<date>/<param>-<value>/`)."""
+    """Render one briefing to PDF/HTML/CSV/manifest: a draft under
+    `<out_root or reports/drafts>/<report>/<date>/`, or with `publish` an issue under
+    `<out_root or reports/out>/<report>/<issue>-<date>/` (a variant, see
+    tracker.briefing.variants: in `<param>-<value>/` below that)."""
     wanted = tuple(formats) if formats else definition.formats
     started = store.utc_now()
     cutoff = as_of or started
     briefing_date = cutoff.date()
     previous = previous_run(None, definition.name, cutoff)  # read with the run
+    issue: int | None = None
 
     def record_run() -> int:
-        nonlocal previous
+        nonlocal previous, issue
         with store.connect_run_history(db) as runs:
-            # The issue this one follows (of the same variant), in the same short connection.
+            # The issue this one follows (of the same variant) and the number it takes, in
+            # the same short connection.
             previous = previous_run(runs, definition.name, cutoff, definition.variant_params)
+            if publish:
+                issue = store.next_issue(runs, definition.name, definition.variant_params)
             return store.insert_run(
                 runs, report=definition.name, started_at=started, briefing_date=briefing_date,
                 as_of=as_of, cutoff=cutoff, formats=wanted, definition_sha256=definition.sha256,
-                pid=os.getpid(), params=definition.variant_params, **_scheduled_run(),
+                pid=os.getpid(), params=definition.variant_params, published=publish,
+                note=note.markdown if note else None, **_scheduled_run(),
             )  # fmt: skip
 
     run_id: int | None = None
@@ -146,12 +180,16 @@ def render_briefing(
             data = read_briefing(
                 conn, definition, cutoff=cutoff, briefing_date=briefing_date, previous=previous
             )
-        issue = 1 + (int(previous["earlier_runs"][0]) if previous.height else 0)
-        built = build_briefing(definition, data, issue=issue, as_of=as_of, generated_at=started)
+        built = build_briefing(definition, data, issue=issue, as_of=as_of, generated_at=started,
+                               editor_note=note.html if note else None)  # fmt: skip
         html = render_html(definition.template, built)
-        output_dir = (out_root or settings.reports_dir() / "out") / definition.name
-        output_dir = output_dir / briefing_date.isoformat() / definition.variant_slug
-        written = write_outputs(output_dir, definition, built, html, wanted, run_id=run_id)
+        root = output_root(out_root, publish=publish)
+        folder = briefing_date.isoformat() if issue is None else f"{issue}-{briefing_date}"
+        output_dir = root / definition.name / folder / definition.variant_slug
+        if issue is not None:
+            _refuse_a_published_folder(db, output_dir, run_id)
+        written = write_outputs(output_dir, definition, built, html, wanted, run_id=run_id,
+                                note=note)  # fmt: skip
         files = list(written)
         outputs = [{"file": str(path), "sha256": digest} for path, digest in written.items()]
         with store.connect_run_history(db) as runs:
@@ -167,8 +205,59 @@ def render_briefing(
         if run_id is not None:
             _record_failure(db, run_id, error)
         raise
-    return RenderedBriefing(definition.name, run_id, issue, output_dir, tuple(files),
-                            built.data_as_of, briefing_date)  # fmt: skip
+    rendered = RenderedBriefing(definition.name, run_id, issue, output_dir, tuple(files),
+                                built.data_as_of, briefing_date)  # fmt: skip
+    if publish:
+        rendered = rewrite_archive(db, out_root, rendered)
+    return rendered
+
+
+def output_root(out_root: Path | None, *, publish: bool) -> Path:
+    """Where renders go: `--out`, else reports/out for issues and reports/drafts for drafts."""
+    if out_root is not None:
+        return out_root
+    return settings.reports_dir() / ("out" if publish else "drafts")
+
+
+def rewrite_archive(
+    db: Path, out_root: Path | None, rendered: RenderedBriefing
+) -> RenderedBriefing:
+    """Rewrite the archive page of the issues under `out_root` (default reports/out) after
+    `rendered` was published. The issue stands either way: a failure to write the page is
+    told in `archive_error`, never raised."""
+    root = output_root(out_root, publish=True)
+    environment = jinja_environment(settings.templates_dir())
+    try:
+        page = archive.write_archive(db, root, environment, store.utc_now())
+    except (OSError, TrackerError, jinja2.TemplateError) as error:
+        reason = f"the archive page {root / archive.ARCHIVE} was not rewritten: {error}"
+        return replace(rendered, archive=None, archive_error=reason)
+    return replace(rendered, archive=page, archive_error="")
+
+
+def _refuse_a_published_folder(db: Path, folder: Path, run_id: int) -> None:
+    """An issue's folder is never overwritten: refuse one holding a manifest, unless that
+    manifest is of a failed attempt at the same issue in this run history (a killed or
+    failed publish never was an issue, so the next attempt writes over it)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        written_by = int(manifest["run_id"])
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError):
+        written_by = None
+    run = None
+    if written_by is not None and written_by != run_id:
+        with store.read_run_history(db) as runs:
+            run = store.run_by_id(runs, str(manifest.get("report")), written_by)
+    if run is not None and run["status"] == "failed":
+        return
+    holds = f"issue {run['issue']} (run {written_by})" if run and run["issue"] else "an issue"
+    raise OutputError(
+        f"cannot write the briefing to {folder}: it holds {holds}, and a published issue is "
+        "never overwritten (another database may publish into this folder); publish with "
+        "another --out folder, or move that folder away"
+    )
 
 
 def render_options(
@@ -204,7 +293,7 @@ def list_briefings(db: Path) -> list[BriefingListing]:
                 schedule=f"{schedule.cron} ({schedule.timezone})" if schedule else "none",
                 formats=",".join(definition.formats),
                 last_run=_run_summary(run),
-                last_output=(run or {}).get("last_success_dir") or "-",
+                last_output=_last_issue(run),
                 parameters=variants.describe(definition),
             )
         )
@@ -310,6 +399,7 @@ def write_outputs(
     formats: Sequence[str],
     *,
     run_id: int,
+    note: EditorNote | None = None,
 ) -> dict[Path, str]:
     """Write the formats, the CSV and manifest.json, each under a temporary name renamed
     into place (manifest last), so no reader sees a half-written file. Returns each
@@ -324,6 +414,7 @@ def write_outputs(
         "report": definition.name,
         "params": dict(definition.variant),
         "title": definition.title,
+        "published": not built.context.draft,
         "issue": built.context.issue,
         "run_id": run_id,
         "briefing_date": built.context.briefing_date_iso,
@@ -332,6 +423,9 @@ def write_outputs(
         "generated_at": built.context.generated_at,
         "definition": {"file": f"reports/{definition.path.name}", "sha256": definition.sha256},
         "sections": [section.title for section in built.context.sections],
+        "editor_note": None
+        if note is None
+        else {"markdown": note.markdown, "sha256": _sha256(note.markdown.encode("utf-8"))},
         "key_messages": json.loads(built.key_messages_json),
         "files": [
             {"name": name, "sha256": _sha256(data), "bytes": len(data)}
@@ -458,16 +552,27 @@ def _record_failure(db: Path, run_id: int, error: BaseException) -> None:
         pass
 
 
+def _last_issue(run: dict[str, Any] | None) -> str:
+    """The newest published issue's number and folder, or '-'."""
+    if not run or not run.get("last_success_dir"):
+        return "-"
+    return f"issue {run['last_success_issue']} in {run['last_success_dir']}"
+
+
 def _run_summary(run: dict[str, Any] | None) -> str:
+    """The newest run of a briefing in words: a draft or an issue, and how it ended."""
     if run is None:
         return "never"
     status = run["status"]
+    kind = "issue" if run.get("published") else "draft"
     if status == "running":
-        return f"unfinished: started {run['started_at']:%Y-%m-%d %H:%M} UTC, still 'running'"
+        return (f"unfinished {kind}: started {run['started_at']:%Y-%m-%d %H:%M} UTC, still "
+                "'running'")  # fmt: skip
     finished = run["finished_at"]
     stamp = f"{finished:%Y-%m-%d %H:%M} UTC" if finished else "?"
     if status == "succeeded":
-        return f"succeeded {stamp}, issue {run['issue']}"
+        return f"succeeded {stamp}, " + (f"issue {run['issue']}" if kind == "issue" else "draft")
     last = run.get("last_success_at")
-    since = f"; last success {last:%Y-%m-%d %H:%M} UTC" if last else ""
-    return f"failed {stamp}{since}"
+    since = (f"; last issue {run['last_success_issue']}, {last:%Y-%m-%d %H:%M} UTC"
+             if last else "")  # fmt: skip
+    return f"failed {stamp} ({kind}){since}"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tracker import definitions, settings, store
 from tracker.briefing import render, variants
+from tracker.briefing.note import EditorNote
 from tracker.errors import TrackerError
 from tracker.models import BriefingDefinition
 
@@ -79,9 +80,12 @@ def render_variants(
     as_of: datetime | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    publish: bool = False,
+    note: EditorNote | None = None,
 ) -> list[VariantOutcome]:
     """Render the variants of briefing `name` that `params` (NAME=VALUE) and `each` (NAME)
-    ask for, each into `<out>/<report>/<date>/<param>-<value>/` as its own run.
+    ask for, each as its own run: a draft into `<out>/<report>/<date>/<param>-<value>/`, or
+    with `publish` an issue (numbered per variant) into `<out>/<report>/<issue>-<date>/...`.
 
     Refuses (InputError, nothing written) an unknown parameter or a value that is not
     allowed before rendering anything. A variant whose render fails does not stop the
@@ -100,7 +104,7 @@ def render_variants(
         progress(phase, 0, len(chosen))
     with store.connect_run_history(db):  # created and migrated once, before the workers start
         pass
-    tasks = [(db, variant, wanted, out_root, as_of) for variant in chosen]
+    tasks = [(db, variant, wanted, out_root, as_of, publish, note) for variant in chosen]
     outcomes: list[VariantOutcome | None] = [None] * len(tasks)
     if count == 1:
         for index, task in enumerate(tasks):
@@ -126,11 +130,19 @@ def render_one(
     formats: Sequence[str] | None,
     out_root: Path | None,
     as_of: datetime | None,
+    publish: bool = False,
+    note: EditorNote | None = None,
 ) -> VariantOutcome:
     """Render one variant (in a worker or here); an error becomes the outcome's message."""
     try:
         rendered = render.render_briefing(
-            db, definition, formats=formats, out_root=out_root, as_of=as_of
+            db,
+            definition,
+            formats=formats,
+            out_root=out_root,
+            as_of=as_of,
+            publish=publish,
+            note=note,
         )
     except TrackerError as error:
         return VariantOutcome(definition.variant, None, str(error), error.exit_code)

@@ -1,6 +1,7 @@
-"""The briefing commands: `tracker brief` (a briefing, all of them, or its variants) and
-`tracker reports`. The briefing package (polars, Altair, WeasyPrint, Jinja2) is imported
-inside the commands, so the rest of the command line starts without it.
+"""The briefing commands: `tracker brief` (a draft, or with --publish an issue, of a
+briefing, all of them, or its variants) and `tracker reports`. The briefing package (polars,
+Altair, WeasyPrint, Jinja2) is imported inside the commands, so the rest of the command line
+starts without it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def brief(
         Path | None,
         typer.Option(
             "--out",
-            help="Output folder (default: reports/out); files go to DIR/<report>/<date>/.",
+            help="Output folder (default: reports/drafts for a draft, reports/out for an "
+            "issue); a draft goes to DIR/<report>/<date>/, an issue to "
+            "DIR/<report>/<issue>-<date>/.",
             show_default=False,
         ),
     ] = None,
@@ -51,7 +54,26 @@ def brief(
             "--as-of",
             metavar="DATE",
             help="Render the briefing as it would have been on DATE (YYYY-MM-DD, UTC), "
-            "from the data recorded by then.",
+            "from the data recorded by then (a draft unless --publish is given).",
+            show_default=False,
+        ),
+    ] = None,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            "--publish",
+            help="Publish an issue: it takes the next issue number, counts for the schedule, "
+            "is the previous briefing of the next issue, goes to its own folder and is listed "
+            "in the archive page. Without it the render is a draft, marked DRAFT.",
+        ),
+    ] = False,
+    note: Annotated[
+        Path | None,
+        typer.Option(
+            "--note",
+            metavar="FILE.md",
+            help="Add an editor's note after the cover: Markdown (raw HTML shown as text, "
+            "images as their alt text, links only http, https and mailto).",
             show_default=False,
         ),
     ] = None,
@@ -76,14 +98,17 @@ def brief(
         ),
     ] = None,
 ) -> None:
-    """Render a briefing (all of them without REPORT) to PDF, HTML, CSV and manifest.json."""
+    """Render a draft of a briefing (all of them without REPORT), or publish an issue with
+    --publish: PDF, HTML, CSV and manifest.json."""
     from tracker import briefing
 
     path = db_path(ctx)
     with reported(), _sigterm_ends_the_run():
         moment = briefing.parse_as_of(as_of) if as_of is not None else None
+        editor_note = briefing.read_note(note) if note is not None else None
         if params or each:
-            _brief_variants(path, report_name, params or [], each, formats, out_root, moment)
+            _brief_variants(path, report_name, params or [], each, formats, out_root, moment,
+                            publish, editor_note)  # fmt: skip
             return
         results = briefing.render_briefings(
             path,
@@ -91,16 +116,27 @@ def brief(
             formats=formats.split(",") if formats is not None else None,
             out_root=out_root,
             as_of=moment,
+            publish=publish,
+            note=editor_note,
         )
         for result in results:
             stamp = f"{result.data_as_of:%Y-%m-%d %H:%M} UTC" if result.data_as_of else "none"
             names = ", ".join(file.name for file in result.files)
             out.print(
-                f"{result.report}: issue {result.issue} of {result.briefing_date}, data as of "
+                f"{result.report}: {result.label} of {result.briefing_date}, data as of "
                 f"{stamp}; wrote {names} to {result.output_dir}",
                 markup=False,
                 highlight=False,
             )
+            _archive_line(result)
+
+
+def _archive_line(result: Any) -> None:
+    """Say where the archive page was rewritten after a publish, or why it was not."""
+    if result.archive_error:
+        err.print(f"Warning: {result.archive_error}", markup=False, highlight=False)
+    elif result.archive is not None:
+        out.print(f"archive: {result.archive}", markup=False, highlight=False)
 
 
 class Terminated(KeyboardInterrupt):
@@ -128,6 +164,8 @@ def _brief_variants(
     formats: str | None,
     out_root: Path | None,
     moment: Any,
+    publish: bool,
+    note: Any,
 ) -> None:
     """`tracker brief REPORT --param NAME=VALUE` / `--each NAME`: one line per variant, then
     the count of PDFs and the time; exit 1 when any variant failed."""
@@ -140,7 +178,7 @@ def _brief_variants(
         outcomes = briefing.render_variants(
             path, report_name, params=params, each=[each] if each else [],
             formats=formats.split(",") if formats is not None else None, out_root=out_root,
-            as_of=moment, progress=progress,
+            as_of=moment, progress=progress, publish=publish, note=note,
         )  # fmt: skip
     pdfs = 0
     for outcome in outcomes:
@@ -152,7 +190,7 @@ def _brief_variants(
         pdfs += sum(1 for file in result.files if file.suffix == ".pdf")
         names = ", ".join(file.name for file in result.files)
         out.print(
-            f"{result.report} ({outcome.label}): issue {result.issue} of "
+            f"{result.report} ({outcome.label}): {result.label} of "
             f"{result.briefing_date}; wrote {names} to {result.output_dir}",
             markup=False,
             highlight=False,
@@ -164,6 +202,9 @@ def _brief_variants(
         markup=False,
         highlight=False,
     )
+    first = next((o.rendered for o in outcomes if o.rendered is not None), None)
+    if publish and first is not None:  # once more, after every worker wrote its own
+        _archive_line(briefing.rewrite_archive(path, out_root, first))
     if failed:
         raise typer.Exit(max(o.exit_code for o in failed))
 
@@ -182,7 +223,7 @@ def reports_command(ctx: typer.Context) -> None:
         out.print(
             f"  cadence: {item.cadence or '-'}; schedule: {item.schedule}; "
             f"formats: {item.formats}\n  last run: {item.last_run}\n"
-            f"  output: {item.last_output}",
+            f"  last issue: {item.last_output}",
             markup=False,
             highlight=False,
         )

@@ -105,12 +105,21 @@ def deliver_command(
         typer.Option(
             "--run",
             metavar="ID",
-            help="Deliver this run (report_runs.id) instead of the newest succeeded one.",
+            help="Deliver this run (report_runs.id) instead of the newest published issue.",
             show_default=False,
         ),
     ] = None,
+    draft: Annotated[
+        bool,
+        typer.Option(
+            "--draft",
+            help="Send a test copy of the newest draft (or --run ID) to --to only: marked "
+            "TEST in the subject, not copied to the outbox, recorded nowhere as a delivery.",
+        ),
+    ] = False,
 ) -> None:
-    """Send the newest rendered briefing to its recipients now (and copy it to the outbox)."""
+    """Send the newest published issue to its recipients now (and copy it to the outbox);
+    --draft --to ADDRESS sends a test copy of the newest draft."""
     from tracker import definitions, deliver
 
     path = db_path(ctx)
@@ -121,7 +130,15 @@ def deliver_command(
             definitions.find_briefing(settings.reports_dir(), report_name),
             settings.templates_dir(),
         )
-        done = deliver.deliver_briefing(path, definition, run_id=run_id, to=to or ())
+        done = deliver.deliver_briefing(path, definition, run_id=run_id, to=to or (), draft=draft)
+    if draft:
+        out.print(
+            f"{done.report}: test copy of the draft (run {done.run_id}) e-mailed to "
+            f"{', '.join(done.recipients)}; not an issue, recorded nowhere.",
+            markup=False,
+            highlight=False,
+        )
+        return
     sent = (
         f"e-mailed to {', '.join(done.recipients)}" if done.emailed
         else f"not e-mailed ({done.note})"

@@ -1,12 +1,18 @@
-"""Deliver rendered briefings: the newest PDF copied atomically to `reports/outbox/`, and an
-e-mail to the recipients. Every attempt is recorded in `deliveries` of the run history;
-failures are retried a bounded number of times and never touch the rendered briefing.
+"""Deliver rendered briefings: the newest published issue's PDF copied atomically to
+`reports/outbox/`, and an e-mail to the recipients. Every attempt is recorded in `deliveries`
+of the run history; failures are retried a bounded number of times and never touch the
+rendered briefing.
+
+A draft is never delivered as an issue: `deliver_briefing(..., draft=True)` sends a test copy
+of the newest draft to the addresses given (the subject says TEST), with no outbox copy, no
+row in `deliveries` and nothing owed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import smtplib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +21,7 @@ from typing import Any
 
 from tracker import briefing, settings, store
 from tracker.deliver.messages import briefing_message, failure_notice
-from tracker.deliver.smtp import SmtpSettings, record_delivery, send_with_retries
+from tracker.deliver.smtp import SmtpSettings, record_delivery, send, send_with_retries
 from tracker.errors import DeliveryError, InputError, TrackerError
 from tracker.files import write_atomically
 from tracker.models import BriefingDefinition
@@ -45,13 +51,17 @@ def deliver_briefing(
     to: Sequence[str] = (),
     attempts: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    draft: bool = False,
 ) -> Delivery:
-    """Copy the run's PDF to the outbox and e-mail it to the recipients (or `to`).
+    """Copy the issue's PDF to the outbox and e-mail it to the recipients (or `to`).
 
-    Without `run_id` the newest succeeded run is delivered. The e-mail is tried up to
+    Without `run_id` the newest published issue is delivered. The e-mail is tried up to
     `attempts` times (default 1 + TRACKER_RUN_RETRIES), waiting TRACKER_RETRY_DELAY seconds,
-    doubled each time, in between; every attempt is recorded in `deliveries`.
+    doubled each time, in between; every attempt is recorded in `deliveries`. With `draft`,
+    a test copy of the newest draft (or draft `run_id`) goes to `to` only: see the module.
     """
+    if draft:
+        return _send_test_copy(db, definition, run_id, to)
     run, previous = _run_and_previous(db, definition.name, run_id)
     run_number = int(run["id"])
     pdf = _pdf_of(definition.name, run)
@@ -79,6 +89,39 @@ def deliver_briefing(
     send_with_retries(db, smtp, message, definition.name, run_number, "email", recipients,
                       attempts, sleep)  # fmt: skip
     return Delivery(definition.name, run_number, issue, pdf, outbox, recipients, True)
+
+
+def _send_test_copy(
+    db: Path, definition: BriefingDefinition, run_id: int | None, to: Sequence[str]
+) -> Delivery:
+    """E-mail a test copy of a draft to `to`, once, recording nothing."""
+    if not to:
+        raise InputError(
+            f"--draft sends a test copy only to the addresses given: tracker deliver "
+            f"{definition.name} --draft --to ADDRESS"
+        )
+    run, previous = _run_and_previous(db, definition.name, run_id, draft=True)
+    pdf = _pdf_of(definition.name, run)
+    definition = _variant_of(db, definition, run)
+    smtp = SmtpSettings.from_environment()
+    if smtp is None:
+        raise DeliveryError(
+            f"{definition.name}: the test copy was not e-mailed: {settings.SMTP_HOST.env} is "
+            f"not set. Set the TRACKER_SMTP_* variables (see README, 'Scheduled briefings'); "
+            f"the draft is {pdf}."
+        )
+    message = briefing_message(definition, run, previous, pdf, to, smtp.sender, test=True)
+    try:
+        send(smtp, message)
+    except (smtplib.SMTPException, OSError, ValueError) as error:
+        reason = smtp.scrub(f"{type(error).__name__}: {error}")
+        raise DeliveryError(
+            f"{definition.name}: the test copy to {', '.join(to)} via {smtp.describe()} failed: "
+            f"{reason}. Nothing was recorded; try again."
+        ) from None
+    log.info("test copy %s run=%s -> %s", definition.name, run["id"], ", ".join(to))
+    return Delivery(definition.name, int(run["id"]), None, pdf, None, tuple(to), True,
+                    "test copy of a draft")  # fmt: skip
 
 
 def notify_failure(
@@ -130,17 +173,20 @@ def publish_to_outbox(pdf: Path, report: str) -> Path:
 
 
 def _run_and_previous(
-    db: Path, report: str, run_id: int | None
+    db: Path, report: str, run_id: int | None, *, draft: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The run to deliver (newest succeeded, or `run_id`) and the succeeded run before it."""
+    """The run to deliver (the newest published issue, with `draft` the newest draft, or
+    `run_id`) and the published issue before it."""
     which = f"run {run_id} of '{report}'" if run_id is not None else f"'{report}'"
+    kind = "draft" if draft else "published issue"
+    command = f"tracker brief {report}" + ("" if draft else " --publish")
     missing = InputError(
-        f"No rendered briefing {which} to deliver: run `tracker brief {report}` first "
-        "(`tracker reports` shows the last run)."
+        f"No {kind} {which} to deliver: run `{command}` first (`tracker reports` shows the "
+        "last run)."
     )
     with store.read_run_history(db) as runs:
         if run_id is None:
-            run = store.newest_success(runs, report)
+            run = store.newest_success(runs, report, draft=draft)
         else:
             run = store.run_by_id(runs, report, run_id)
         if run is None:
@@ -148,7 +194,16 @@ def _run_and_previous(
         if run["status"] != "succeeded":
             raise InputError(
                 f"Run {run['id']} of '{report}' {run['status']}; only a succeeded run is "
-                "delivered. Render it again with `tracker brief`."
+                f"delivered. Render it again with `{command}`."
+            )
+        if bool(run["published"]) == draft:
+            raise InputError(
+                f"Run {run['id']} of '{report}' is issue {run['issue']}; --draft sends only "
+                "drafts. Leave --draft out to deliver the issue."
+                if draft
+                else f"Run {run['id']} of '{report}' is a draft, never delivered as an issue: "
+                f"send a test copy with `tracker deliver {report} --draft --to ADDRESS`, or "
+                f"publish it with `tracker brief {report} --publish`."
             )
         previous = store.success_before(runs, report, int(str(run["id"])))
     return dict(run), (dict(previous) if previous else None)

@@ -1,5 +1,6 @@
 """The e-mails tracker sends: a briefing (plain text and HTML listing the key figures and what
-changed since the previous issue, the PDF attached) and the notice of a failed scheduled run.
+changed since the previous issue, the editor's note when the run has one, the PDF attached; a
+test copy of a draft says so in its subject) and the notice of a failed scheduled run.
 
 Builds messages; sends nothing.
 """
@@ -40,16 +41,21 @@ def briefing_message(
     pdf: Path,
     recipients: Sequence[str],
     sender: str,
+    *,
+    test: bool = False,
 ) -> EmailMessage:
-    """The briefing e-mail: plain text and HTML alternatives, the PDF attached."""
-    issue = run.get("issue")
+    """The briefing e-mail: plain text and HTML alternatives, the PDF attached. `test`: a
+    test copy of a draft (the subject starts with '[TEST]')."""
+    issue = run.get("issue") if run.get("published", True) else None
     day = run["briefing_date"]
     figures = key_figure_lines(run, previous)
     changed = [f for f in figures if f.since_previous]
     previous_issue = previous.get("issue") if previous else None
     data_as_of = run.get("data_as_of")
     stamp = f"{data_as_of:%Y-%m-%d %H:%M} UTC" if data_as_of else "no data"
-    heading = f"Issue {issue} of {day:%-d %B %Y}; data as of {stamp}."
+    edition = f"Issue {issue}" if issue is not None else "Draft (not a published issue)"
+    heading = f"{edition} of {day:%-d %B %Y}; data as of {stamp}."
+    note = str(run.get("note") or "")
     if previous_issue is None:
         change_line = "This is the first issue."
     elif not changed:
@@ -58,7 +64,10 @@ def briefing_message(
         change_line = f"{len(changed)} key figure(s) changed since issue {previous_issue}:"
 
     text = io.StringIO()
-    text.write(f"{definition.title}\n{heading}\n\nKey figures\n")
+    text.write(f"{definition.title}\n{heading}\n\n")
+    if note:
+        text.write(f"Editor's note\n{note.strip()}\n\n")
+    text.write("Key figures\n")
     for f in figures:
         text.write(f"- {f.name} ({f.where}), {f.period}: {f.value}{_then(f.change)}\n")
     if not figures:
@@ -80,6 +89,7 @@ def briefing_message(
     page = (
         '<!doctype html><html><body style="font-family: sans-serif">'
         f'<h1 style="font-size:1.2em">{e(definition.title)}</h1><p>{e(heading)}</p>'
+        f"{_note_html(note)}"
         '<h2 style="font-size:1em">Key figures</h2>'
         '<table cellpadding="4" style="border-collapse:collapse">'
         "<tr><th>Indicator</th><th>Initiative, geography</th><th>Period</th><th>Value</th>"
@@ -89,9 +99,12 @@ def briefing_message(
         f"<p>The full briefing is attached: {e(pdf.name)}.</p></body></html>"
     )
 
-    message = _addressed(
-        f"{definition.title}: issue {issue}, {day:%-d %B %Y}", sender, ", ".join(recipients)
+    subject = f"{definition.title}: " + (
+        f"issue {issue}, {day:%-d %B %Y}" if issue is not None else f"draft of {day:%-d %B %Y}"
     )
+    if test:
+        subject = f"[TEST] {subject} (test copy, not an issue)"
+    message = _addressed(subject, sender, ", ".join(recipients))
     message.set_content(text.getvalue())
     message.add_alternative(page, subtype="html")
     message.add_attachment(pdf.read_bytes(), maintype="application", subtype="pdf",
@@ -195,6 +208,15 @@ def _addressed(subject: str, sender: str, to: str) -> EmailMessage:
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="tracker.invalid")
     return message
+
+
+def _note_html(note: str) -> str:
+    """The editor's note as the briefing shows it (Markdown, raw HTML off), or ''."""
+    if not note:
+        return ""
+    from tracker.briefing import note_from_markdown
+
+    return f'<h2 style="font-size:1em">Editor\'s note</h2>{note_from_markdown(note).html}'
 
 
 def _then(text: str) -> str:

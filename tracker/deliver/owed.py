@@ -63,11 +63,11 @@ WHERE run_id = $1 AND recipient = $2
 DELIVERED = """
 UPDATE report_runs SET delivery = 'delivered' WHERE id = $1
 """
-# A newer succeeded current run of the same briefing variant: its PDF is in the outbox.
+# A newer published issue of the same briefing variant: its PDF is in the outbox.
 NEWER_SUCCESS = """
 SELECT count(*) AS n FROM report_runs
 WHERE report = $1 AND params IS NOT DISTINCT FROM $2 AND status = 'succeeded'
-  AND as_of IS NULL AND id > $3
+  AND published AND id > $3
 """
 
 

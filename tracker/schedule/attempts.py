@@ -1,8 +1,8 @@
-"""One due briefing, run to the end: each variant its schedule asks for rendered in a child
-process (`tracker brief`, time-limited, retried with a growing delay), then every delivery
-its briefing owes paid (`deliver.deliver_owed`: a succeeded scheduled run owes one, recorded
-with its success, so a scheduler killed in between loses nothing); the owner is e-mailed
-when every attempt failed.
+"""One due briefing, run to the end: each variant its schedule asks for published in a child
+process (`tracker brief --publish`, time-limited, retried with a growing delay), then every
+delivery its briefing owes paid (`deliver.deliver_owed`: a succeeded scheduled run owes one,
+recorded with its success, so a scheduler killed in between loses nothing); the owner is
+e-mailed when every attempt failed.
 
 Reads the run history only in short connections, and writes it to mark the run of a child
 it killed as failed and, through deliver_owed, what was delivered to whom.
@@ -120,7 +120,8 @@ class Attempts:
         env[settings.RUN_TRIGGER.env] = triggered_by
         env[settings.SCHEDULED_FOR.env] = due.astimezone(UTC).isoformat() if due else ""
         env[settings.RUN_ATTEMPT.env] = str(attempt)
-        command = [self.python, "-m", "tracker", "--db", str(self.db), "brief", *arguments]
+        command = [self.python, "-m", "tracker", "--db", str(self.db), "brief", "--publish",
+                   *arguments]  # fmt: skip
         due_text = f" due {due:%Y-%m-%d %H:%M:%S %Z}" if due else ""
         log.info("started %s (%s%s, attempt %d/%d)", label, triggered_by, due_text,
                  attempt, attempts)  # fmt: skip

@@ -4,6 +4,10 @@ migrations in tracker/store/sql/runs): record a run as 'running', close it as 's
 runs of processes that are gone as failed, list the last run of each briefing, find what the
 scheduler needs.
 
+A run is a draft or a published issue (`published`, migration runs/005): only a published
+run has an issue number, counts for the schedule, is "the previous briefing" of the next one
+and owes a delivery. Every query below that means "an issue" says `published`.
+
 Each statement is a named constant run through `connection.query`; every function takes a
 connection to the run history, not to the main database.
 """
@@ -24,8 +28,8 @@ if TYPE_CHECKING:
 INSERT_RUN = """
 INSERT INTO report_runs (report, status, started_at, briefing_date, as_of, data_cutoff,
                          formats, definition_sha256, pid, triggered_by, scheduled_for, attempt,
-                         params)
-VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                         params, published, note)
+VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 RETURNING id
 """
 
@@ -33,20 +37,21 @@ FINISH_RUN = """
 UPDATE report_runs
 SET status = $2, finished_at = $3, data_as_of = $4, issue = $5, output_dir = $6,
     outputs = $7, key_figures = $8, error = $9, key_messages = $10,
-    -- a scheduled run that succeeded owes a delivery, recorded with its success
-    delivery = CASE WHEN $2 = 'succeeded' AND triggered_by <> 'manual' THEN 'pending' END
+    -- a scheduled issue that succeeded owes a delivery, recorded with its success
+    delivery = CASE WHEN $2 = 'succeeded' AND triggered_by <> 'manual' AND published
+                    THEN 'pending' END
 WHERE id = $1
 RETURNING id
 """
 
-# The newest run of each briefing, and its newest succeeded run.
+# The newest run (draft or issue) of each briefing, and its newest published issue.
 LAST_RUNS = """
 SELECT r.report, r.id, r.status, r.started_at, r.finished_at, r.briefing_date, r.issue,
-       r.output_dir, r.outputs, r.error, s.finished_at AS last_success_at,
+       r.published, r.output_dir, r.outputs, r.error, s.finished_at AS last_success_at,
        s.output_dir AS last_success_dir, s.issue AS last_success_issue
 FROM report_runs AS r
 LEFT JOIN (
-    SELECT * FROM report_runs WHERE status = 'succeeded'
+    SELECT * FROM report_runs WHERE status = 'succeeded' AND published
     QUALIFY row_number() OVER (PARTITION BY report ORDER BY started_at DESC, id DESC) = 1
 ) AS s ON s.report = r.report
 QUALIFY row_number() OVER (PARTITION BY r.report ORDER BY r.started_at DESC, r.id DESC) = 1
@@ -69,13 +74,17 @@ def insert_run(
     scheduled_for: datetime | None = None,
     attempt: int = 1,
     params: str | None = None,
+    published: bool = False,
+    note: str | None = None,
 ) -> int:
-    """Record a run as 'running'; returns its id. `params`: a variant's values as JSON."""
+    """Record a run as 'running'; returns its id. `params`: a variant's values as JSON;
+    `published`: an issue (else a draft); `note`: the editor's note (Markdown)."""
     frame = connection.query(
         conn,
         INSERT_RUN,
         [report, started_at, briefing_date, as_of, cutoff, ",".join(formats),
-         definition_sha256, pid, triggered_by, scheduled_for, attempt, params],
+         definition_sha256, pid, triggered_by, scheduled_for, attempt, params, published,
+         note],
     )  # fmt: skip
     return int(frame["id"][0])
 
@@ -108,13 +117,28 @@ def last_runs(conn: connection.Connection) -> pl.DataFrame:
     return connection.query(conn, LAST_RUNS)
 
 
-# The start of the newest succeeded current (not --as-of) run of each briefing: what the
-# scheduler's catch-up rule compares the last due time against.
+# The start of the newest published issue of each briefing: what the scheduler's catch-up
+# rule compares the last due time against (a draft never satisfies the schedule).
 LAST_SUCCESSES = """
 SELECT report, max(started_at) AS started_at
 FROM report_runs
-WHERE status = 'succeeded' AND as_of IS NULL
+WHERE status = 'succeeded' AND published
 GROUP BY report
+"""
+
+# The number the next issue of a briefing variant takes ($2: its parameters as JSON).
+NEXT_ISSUE = """
+SELECT coalesce(max(issue), 0) + 1 AS issue
+FROM report_runs
+WHERE report = $1 AND status = 'succeeded' AND published AND params IS NOT DISTINCT FROM $2
+"""
+
+# Every published issue of every briefing, newest first per briefing: the archive page.
+PUBLISHED_ISSUES = """
+SELECT id, report, params, issue, briefing_date, started_at, output_dir, outputs, key_figures
+FROM report_runs
+WHERE status = 'succeeded' AND published
+ORDER BY report, started_at DESC, id DESC
 """
 
 # The runs a process (the scheduler's child, by its pid) recorded since it was started.
@@ -132,20 +156,20 @@ WHERE pid = $1 AND started_at >= $2 AND status = 'running'
 RETURNING id
 """
 
-# One run, or the newest succeeded current run of a briefing.
+# One run, or the newest published issue ($2 true) or draft ($2 false) of a briefing.
 RUN_BY_ID = """
 SELECT * FROM report_runs WHERE id = $1 AND report = $2
 """
 NEWEST_SUCCESS = """
 SELECT * FROM report_runs
-WHERE report = $1 AND status = 'succeeded' AND as_of IS NULL
+WHERE report = $1 AND status = 'succeeded' AND published = $2
 ORDER BY started_at DESC, id DESC
 LIMIT 1
 """
-# The succeeded current run before run $2 of briefing $1 (what its issue compared against).
+# The published issue before run $2 of briefing $1 (what that run compared against).
 SUCCESS_BEFORE = """
 SELECT * FROM report_runs
-WHERE report = $1 AND status = 'succeeded' AND as_of IS NULL AND id < $2
+WHERE report = $1 AND status = 'succeeded' AND published AND id < $2
 ORDER BY started_at DESC, id DESC
 LIMIT 1
 """
@@ -177,16 +201,29 @@ def run_by_id(conn: connection.Connection, report: str, run_id: int) -> dict[str
     return frame.row(0, named=True) if frame.height else None
 
 
-def newest_success(conn: connection.Connection, report: str) -> dict[str, object] | None:
-    """The newest succeeded current run of `report` as a dict, or None."""
-    frame = connection.query(conn, NEWEST_SUCCESS, [report])
+def newest_success(
+    conn: connection.Connection, report: str, *, draft: bool = False
+) -> dict[str, object] | None:
+    """The newest published issue of `report` (with `draft`: its newest draft) as a dict,
+    or None."""
+    frame = connection.query(conn, NEWEST_SUCCESS, [report, not draft])
     return frame.row(0, named=True) if frame.height else None
+
+
+def next_issue(conn: connection.Connection, report: str, params: str | None) -> int:
+    """The number the next published issue of `report` (variant `params`, JSON) takes."""
+    return int(connection.query(conn, NEXT_ISSUE, [report, params])["issue"][0])
+
+
+def published_issues(conn: connection.Connection) -> pl.DataFrame:
+    """Every published issue of every briefing, newest first within each briefing."""
+    return connection.query(conn, PUBLISHED_ISSUES)
 
 
 def success_before(
     conn: connection.Connection, report: str, run_id: int
 ) -> dict[str, object] | None:
-    """The succeeded current run of `report` before run `run_id`, or None."""
+    """The published issue of `report` before run `run_id`, or None."""
     frame = connection.query(conn, SUCCESS_BEFORE, [report, run_id])
     return frame.row(0, named=True) if frame.height else None
 
@@ -249,14 +286,14 @@ def process_alive(pid: int | None, started_at: datetime) -> bool:
     return started <= started_at.replace(tzinfo=UTC).timestamp() + _START_SLACK
 
 
-# Runs under way now (runs of processes that are gone were failed when the file was opened).
+# Issues under way now (runs of processes that are gone were failed when the file was opened).
 IN_PROGRESS = """
 SELECT report, min(started_at) AS started_at, any_value(pid) AS pid
-FROM report_runs WHERE status = 'running' AND as_of IS NULL GROUP BY report
+FROM report_runs WHERE status = 'running' AND published GROUP BY report
 """
 
 
 def runs_in_progress(conn: connection.Connection) -> dict[str, tuple[datetime, int | None]]:
-    """Each briefing with a current run under way: (when it started, its pid)."""
+    """Each briefing with an issue being published now: (when it started, its pid)."""
     rows = connection.query(conn, IN_PROGRESS).iter_rows()
     return {report: (started, pid) for report, started, pid in rows}
