@@ -74,9 +74,9 @@ def ingest(db: Path, folder: Path, rows: str) -> None:
 
 def render(db: Path, out: Path, *args: str) -> tuple[list[str], str, str]:
     """Render the test briefing; (key messages from the run record, HTML text, PDF text)."""
-    result = invoke("brief", NAME, "--out", out, *args, db=db)
+    result = invoke("brief", NAME, "--publish", "--out", out, *args, db=db)
     assert result.exit_code == 0, result.output
-    folder = max((out / NAME).iterdir())
+    folder = max((out / NAME).iterdir(), key=lambda f: int(f.name.split("-")[0]))
     html = _html_text(folder / f"{NAME}.html")
     pdf = " ".join(" ".join(p.extract_text().replace("\xa0", " ").split())
                    for p in PdfReader(folder / f"{NAME}.pdf").pages)  # fmt: skip

@@ -97,7 +97,7 @@ def key_figures(conn: store.Connection, scope: Scope) -> pl.DataFrame:
 def key_message_series(conn: store.Connection, scope: Scope) -> pl.DataFrame:
     """Newest point per series with its previous point of the same grain and what a record
     needs (earlier points of that grain: count, highest value, currencies, qualifiers)."""
-    return store.query(conn, KEY_MESSAGE_SERIES, scope.params())
+    return _figures(store.query(conn, KEY_MESSAGE_SERIES, scope.params()))
 
 
 def comparison(conn: store.Connection, scope: Scope) -> pl.DataFrame:
