@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(TRACKER) brief
 
 test: $(STAMP)
+	bash .ci/system-packages
 	$(VENV)/bin/pytest -q
 
 test-slow: $(STAMP)
