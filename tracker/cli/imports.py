@@ -97,7 +97,9 @@ def _print_summary(summary: ImportSummary, dry_run: bool, format_name: str) -> N
             f"{verb} {fx.rows_read:,} annual exchange rates to fx_rates{number}: "
             f"{fx.rows_new:,} new, {fx.rows_revised:,} revised, {fx.rows_unchanged:,} unchanged."
         )
-        if not dry_run and fx.batch_id is None:
+        if not fx.rows_read:
+            rates = "no annual exchange rate could be made from the files (see above)."
+        elif not dry_run and fx.batch_id is None:
             rates = (
                 f"nothing new: all {fx.rows_read:,} annual exchange rates are already in "
                 "fx_rates; none was written."

@@ -84,15 +84,17 @@ class SdmxReader:
         for path, raw in files:
             if not _is_structure(raw):
                 continue
-            paths.append(path)
             try:
                 message = _read(raw, path.suffix)
             except Exception:  # refused when it is read as data, with the reason
                 continue
-            for dsd in getattr(message, "structure", {}).values():
+            if type(message).__name__ != "StructureMessage":
+                continue  # a metadata message: refused when it is read as data
+            paths.append(path)
+            for dsd in message.structure.values():
                 by_id.setdefault(str(dsd.id), dsd)
                 where.setdefault(str(dsd.id), path)
-            for flow in getattr(message, "dataflow", {}).values():
+            for flow in message.dataflow.values():
                 if getattr(flow, "structure", None) is not None:
                     by_id.setdefault(str(flow.id), flow.structure)
                     where.setdefault(str(flow.id), path)
@@ -121,6 +123,17 @@ class SdmxReader:
         is_csv = not text_like.startswith((b"<", b"{", b"["))
         if not is_csv and not STRUCTURE_SPECIFIC.search(raw[:4096]):
             return None
+        first = text_like.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        if is_csv and not re.match(r"^\W*(STRUCTURE|DATAFLOW)\b", first, re.IGNORECASE):
+            hint = (
+                " (a World Bank CSV: use `tracker import worldbank`)"
+                if "Data Source" in (first) or "Country Code" in first
+                else ""
+            )
+            raise FileRefused(
+                f"{path}: line 1 reads '{show(first, 80)}'{hint}; expected {FORMATS}: an "
+                "SDMX-CSV file starts with a STRUCTURE (2.0) or DATAFLOW (1.0) column."
+            )
         kind = "an SDMX-CSV file" if is_csv else "a structure-specific SDMX-ML message"
         wanted = _references(raw, is_csv)
         for name in wanted:
@@ -169,8 +182,8 @@ def read_data(path: Path, raw: bytes, mapping: Mapping, structure: Any) -> FileR
         if "delete" in action:
             raise FileRefused(
                 f"{path}: a data set has the action Delete (the publisher withdraws "
-                "observations); tracker imports figures, not deletions: withdraw a point "
-                "with `tracker withdraw`."
+                "observations); expected data sets of figures (action Replace, Append or "
+                "Information). To withdraw a point, use `tracker withdraw`."
             )
     return _rows(path, list(_observations(message)), mapping)
 
