@@ -86,9 +86,10 @@ def test_monthly_usd_per_euro_gives_the_2019_euro_rate_as_a_mean_of_12_monthly_a
 ) -> None:
     months = _monthly_2019()
     assert len(months) == 12 and round(statistics.mean(months), 4) == 1.1196
+    # data/reference/fx_rates.csv ships exactly what importing this file makes
     result = invoke("import", "sdmx", USD_MONTHLY, db=db)
     assert result.exit_code == 0, result.output
-    assert "wrote 21 annual exchange rates to fx_rates as batch 1: 21 new" in result.output
+    assert "nothing new: all 21 annual exchange rates are already in fx_rates" in result.output
     [(rate, source, note)] = db_rows(
         db, "SELECT usd_per_unit, source, note FROM fx_rates WHERE currency = 'EUR' AND year = 2019"
     )
@@ -96,13 +97,21 @@ def test_monthly_usd_per_euro_gives_the_2019_euro_rate_as_a_mean_of_12_monthly_a
     assert source == "ecb-exr"
     assert "mean of 12 monthly averages" in str(note) and "M.USD.EUR.SP00.A" in str(note)
     assert "annual average" not in str(note).replace("monthly averages", "")
+    assert db_rows(db, "SELECT count(*) FROM batches") == [(0,)]
+
+
+def test_an_import_writes_its_rates_as_one_batch_with_vintages(tmp_path: Path) -> None:
+    db = tmp_path / "tracker.duckdb"
+    assert invoke("init", db=db).exit_code == 0
+    invoke("sql", "--write", "DELETE FROM fx_rates WHERE source = 'ecb-exr'", db=db)
+    result = invoke("import", "sdmx", USD_MONTHLY, db=db)
+    assert result.exit_code == 0, result.output
+    assert "wrote 21 annual exchange rates to fx_rates as batch 1: 21 new" in result.output
     files, rows_read = db_rows(db, "SELECT files, rows_read FROM batches WHERE id = 1")[0]
     assert files == [str(USD_MONTHLY)] and rows_read == 21
     assert db_rows(db, "SELECT count(*), min(year), max(year) FROM fx_rate_vintages") == [
         (21, 1999, 2019)
     ]
-    again = invoke("import", "sdmx", USD_MONTHLY, db=db)
-    assert again.exit_code == 0 and "nothing new: all 21 annual exchange rates" in again.output
 
 
 def test_the_ecb_annual_average_wins_over_the_mean_of_monthly_rates_and_the_note_says_so(
