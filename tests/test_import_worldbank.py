@@ -254,10 +254,12 @@ def test_mapping_files_with_an_unknown_indicator_or_key_are_refused(
 
 
 def test_formats_still_to_come_say_so(db: Path) -> None:
-    for name in ("sdmx", "aiddata"):
+    for name in ("aiddata",):
         result = invoke("import", name, GDP_API, db=db)
         assert result.exit_code == 2
         assert f"`tracker import {name}` is not yet available" in result.output
+    as_sdmx = invoke("import", "sdmx", GDP_API, db=db)  # a World Bank CSV is not SDMX-CSV
+    assert as_sdmx.exit_code == 2 and as_sdmx.output.startswith(f"{GDP_API}: ")
 
 
 def test_the_indicator_loader_ignores_the_mappings_folder(db: Path) -> None:

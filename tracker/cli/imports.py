@@ -41,7 +41,7 @@ def import_command(
         bool, typer.Option("--dry-run", help="Read, map and check; write nothing.")
     ] = False,
 ) -> None:
-    """Import figures from publishers' files (World Bank CSV): all of them, or none."""
+    """Import figures from publishers' files (World Bank CSV, SDMX): all of them, or none."""
     from tracker import importers, ingest, store
 
     path = db_path(ctx)
@@ -67,10 +67,10 @@ def import_command(
                 summary = importers.import_files(
                     conn, adapter, files, mappings, progress=progress, dry_run=dry_run
                 )
-        _print_summary(summary, dry_run)
+        _print_summary(summary, dry_run, format_name)
 
 
-def _print_summary(summary: ImportSummary, dry_run: bool) -> None:
+def _print_summary(summary: ImportSummary, dry_run: bool, format_name: str) -> None:
     """What was (or would be) loaded, and what was skipped and why."""
     for warning in summary.warnings:
         err.print(warning, markup=False, highlight=False)
@@ -89,10 +89,29 @@ def _print_summary(summary: ImportSummary, dry_run: bool) -> None:
             f"{verb} {batch.rows_read:,} values from {files}{number}: {batch.rows_new:,} new, "
             f"{batch.rows_revised:,} revised, {batch.rows_unchanged:,} unchanged."
         )
-    out.print(said + _skipped(summary), highlight=False)
+    fx = summary.fx_batch
+    if fx is not None:
+        verb = "would write" if dry_run else "wrote"
+        number = "" if fx.batch_id is None else f" as batch {fx.batch_id}"
+        rates = (
+            f"{verb} {fx.rows_read:,} annual exchange rates to fx_rates{number}: "
+            f"{fx.rows_new:,} new, {fx.rows_revised:,} revised, {fx.rows_unchanged:,} unchanged."
+        )
+        if not fx.rows_read:
+            rates = "no annual exchange rate could be made from the files (see above)."
+        elif not dry_run and fx.batch_id is None:
+            rates = (
+                f"nothing new: all {fx.rows_read:,} annual exchange rates are already in "
+                "fx_rates; none was written."
+            )
+        if not batch.rows_read:  # the files held only exchange rates
+            out.print(rates + _skipped(summary, format_name), highlight=False)
+            return
+        out.print(rates, highlight=False)
+    out.print(said + _skipped(summary, format_name), highlight=False)
 
 
-def _skipped(summary: ImportSummary) -> str:
+def _skipped(summary: ImportSummary, format_name: str = "worldbank") -> str:
     """' Skipped: 266 rows of 1 indicator code with no mapping (NY.GDP.PCAP.CD); 3,520
     cells with no value (empty or '..').'"""
     parts = []
@@ -101,9 +120,8 @@ def _skipped(summary: ImportSummary) -> str:
         listed = ", ".join(codes[:UNMAPPED_SHOWN])
         more = f", and {len(codes) - UNMAPPED_SHOWN} more" if len(codes) > UNMAPPED_SHOWN else ""
         rows = sum(summary.unmapped.values())
-        parts.append(
-            f"{rows:,} rows of {len(codes):,} indicator code(s) with no mapping ({listed}{more})"
-        )
+        what = "series" if format_name == "sdmx" else "indicator code(s)"
+        parts.append(f"{rows:,} rows of {len(codes):,} {what} with no mapping ({listed}{more})")
     if summary.missing:
         parts.append(f"{summary.missing:,} cells with no value (empty or '..')")
     return f" Skipped: {'; '.join(parts)}." if parts else ""

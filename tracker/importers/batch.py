@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import polars as pl
 
@@ -33,7 +34,7 @@ from tracker.errors import IngestError, InputError
 from tracker.importers.mappings import Mapping, check_mapping
 from tracker.ingest import IngestOptions, InlineCsv, load
 from tracker.models import BatchSummary
-from tracker.store import Connection, catalog, record_source
+from tracker.store import Connection, catalog, record_source, write_fx_rates
 
 ROW_COLUMNS = ("indicator", "initiative", "geography", "period", "value", "unit", "source",
                "note")  # fmt: skip
@@ -57,9 +58,20 @@ class FileRows:
     missing: int = 0  # cells with no value ('..', empty), skipped
     published: date | None = None  # the release date the file states
     warnings: tuple[str, ...] = ()
+    fx: pl.DataFrame | None = None  # sdmx: ECB EXR observations for fx_rates (fx_rates.py)
 
 
 Adapter = Callable[[Path, bytes, Mapping], FileRows]
+
+
+@runtime_checkable
+class ReadsAllFiles(Protocol):
+    """An adapter that sees every file of the import before reading one (SDMX: the
+    structure messages that structure-specific data needs)."""
+
+    def __call__(self, path: Path, raw: bytes, mapping: Mapping) -> FileRows: ...
+
+    def with_files(self, files: Sequence[tuple[Path, bytes]]) -> Adapter: ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class ImportSummary:
 
     batch: BatchSummary
     files: tuple[str, ...]
+    fx_batch: BatchSummary | None  # the exchange rates written to fx_rates (sdmx)
     unmapped: dict[str, int]  # publisher code -> rows skipped, over all files
     missing: int
     warnings: tuple[str, ...]
@@ -75,9 +88,9 @@ class ImportSummary:
 
 def adapters() -> dict[str, Adapter | None]:
     """Each FORMAT of `tracker import` and its adapter (None: not yet available)."""
-    from tracker.importers import worldbank
+    from tracker.importers import sdmx, worldbank
 
-    return {"worldbank": worldbank.read, "sdmx": None, "aiddata": None}
+    return {"worldbank": worldbank.read, "sdmx": sdmx.SdmxReader(), "aiddata": None}
 
 
 def import_files(
@@ -94,14 +107,17 @@ def import_files(
     check_mapping(mapping, catalog(conn))
     read: list[tuple[Path, str, FileRows]] = []
     problems: list[str] = []
-    for number, path in enumerate(paths):
-        if progress:
-            progress(f"reading {mapping.format} files", number, len(paths))
+    raws: list[tuple[Path, bytes]] = []
+    for path in paths:
         try:
-            raw = path.read_bytes()
+            raws.append((path, path.read_bytes()))
         except OSError as error:
             problems.append(f"{path}: cannot be read ({error.strerror or error}).")
-            continue
+    if isinstance(adapter, ReadsAllFiles):
+        adapter = adapter.with_files(raws)
+    for number, (path, raw) in enumerate(raws):
+        if progress:
+            progress(f"reading {mapping.format} files", number, len(paths))
         try:
             rows = adapter(path, raw, mapping)
         except FileRefused as refusal:
@@ -112,12 +128,13 @@ def import_files(
         progress(f"reading {mapping.format} files", len(paths), len(paths))
     if problems:
         raise IngestError(problems, ADVICE)
+    fx_batch, fx_warnings = _fx_rates(conn, read, mapping, dry_run)
     released = [rows.published for _, _, rows in read if rows.published is not None]
     for source in mapping.sources:
         # the newest release read is the source's date; the mapping's when no file says
         record_source(conn, replace(source, published=max(released, default=source.published)))
     inline = [_inline(path, digest, rows) for path, digest, rows in read if rows.rows.height]
-    warnings = [w for _, _, rows in read for w in rows.warnings]
+    warnings = [w for _, _, rows in read for w in rows.warnings] + fx_warnings
     if inline:
         try:
             prepared, batch = load(
@@ -135,10 +152,36 @@ def import_files(
     return ImportSummary(
         batch=batch,
         files=tuple(str(path) for path in paths),
+        fx_batch=fx_batch,
         unmapped=unmapped,
         missing=sum(rows.missing for _, _, rows in read),
         warnings=tuple(warnings),
     )
+
+
+def _fx_rates(
+    conn: Connection, read: list[tuple[Path, str, FileRows]], mapping: Mapping, dry_run: bool
+) -> tuple[BatchSummary | None, list[str]]:
+    """The annual rates the files' EXR observations make, written to fx_rates as one batch
+    (its own `batches` row); warnings name the currency-years no rate could be made for."""
+    frames = [rows.fx for _, _, rows in read if rows.fx is not None]
+    if not frames:
+        return None, []
+    from tracker.importers.fx_rates import annual_rates
+
+    sources = {s.source for s in mapping.series.values() if s.target == "fx_rates"}
+    made = annual_rates(pl.concat(frames), sorted(sources)[0])
+    files = [(str(path), digest) for path, digest, rows in read if rows.fx is not None]
+    batch = write_fx_rates(
+        conn, made.rates, files=[f for f, _ in files], sha256s=[d for _, d in files],
+        dry_run=dry_run,
+    )  # fmt: skip
+    warnings = []
+    if made.not_made:
+        shown = "; ".join(made.not_made[:10])
+        more = f"; and {len(made.not_made) - 10} more" if len(made.not_made) > 10 else ""
+        warnings.append(f"No annual exchange rate made for {shown}{more}.")
+    return batch, warnings
 
 
 def _inline(path: Path, digest: str, rows: FileRows) -> InlineCsv:

@@ -5,7 +5,10 @@ every problem names the file and the key (`series.2.indicator`).
 A mapping names its `format`, the `[source]` every imported figure cites, and `[[series]]`
 entries: a publisher's series `code` -> tracker's `indicator`, `initiative` (left out for a
 context indicator), `geography` (default: the file's country code), `unit` and `scale` of
-the publisher's values, and the rows' `note`.
+the publisher's values, and the rows' `note`. An SDMX entry may name its series by dimension
+values instead of a code (`match = {FREQ = "A", COUNTERPART_AREA = "KZ"}`), and may send
+them to the `fx_rates` table (`target = "fx_rates"`, the ECB's EXR series) instead of an
+indicator; `unmapped = "skip"` lets an SDMX import skip the series no entry matches.
 """
 
 from __future__ import annotations
@@ -31,14 +34,17 @@ from tracker.units import SCALE_NAMES, fits, parse_unit
 class Series:
     """One `[[series]]` entry: where the values of a publisher's series go."""
 
-    code: str
-    indicator: str
+    code: str  # the code, or for a `match` entry its text: 'COUNTERPART_AREA=KZ, FREQ=A'
+    indicator: str | None  # None: a series for the fx_rates table
     initiative: str | None  # None: a context indicator, or the indicator's default
     geography: str | None  # None: the geography the file gives each value
     unit: str  # with the scale: 'USD', 'million people'
     note: str
     source: str  # the id of the mapping's [source]
     key: str  # where it is declared, for messages: 'mapping.toml: series.2'
+    match: tuple[tuple[str, str], ...] = ()  # sdmx: (dimension, value), sorted
+    target: str = "observations"  # or 'fx_rates'
+    scale: int = 0  # the values are in 10^scale units of `unit`
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Mapping:
     files: tuple[Path, ...]
     sources: tuple[SourceRecord, ...]
     series: dict[str, Series]
+    skip_unmapped: bool = False  # sdmx: some mapping file says `unmapped = "skip"`
 
 
 @cache
@@ -81,6 +88,7 @@ def load_mapping(format_name: str, paths: list[Path] | None = None) -> Mapping:
         documents = [(path, _read(path)) for path in paths]
     sources: dict[str, SourceRecord] = {}
     series: dict[str, Series] = {}
+    skip_unmapped = False
     for path, document in documents:
         if document["format"] != format_name:
             raise DefinitionError(
@@ -94,12 +102,25 @@ def load_mapping(format_name: str, paths: list[Path] | None = None) -> Mapping:
                 "mapping file of this import; give each source one declaration."
             )
         sources[source.id] = source
+        skip_unmapped = skip_unmapped or document.get("unmapped") == "skip"
+        if format_name != "sdmx" and "unmapped" in document:
+            raise DefinitionError(
+                f"{path}: key 'unmapped': only an sdmx mapping takes it; {format_name} files "
+                "always count and skip the codes no mapping names."
+            )
         for index, item in enumerate(document["series"]):
+            for sdmx_key in ("match", "target"):
+                if format_name != "sdmx" and sdmx_key in item:
+                    raise DefinitionError(
+                        f"{path}: key 'series.{index}.{sdmx_key}': only an sdmx mapping takes "
+                        "it; name the series by its `code`."
+                    )
             entry = _series(path, index, item, source.id)
             if entry.code in series:
+                what = "code" if not entry.match else "match"
                 raise DefinitionError(
-                    f"{path}: key 'series.{index}.code': '{show(entry.code)}' is also mapped at "
-                    f"{series[entry.code].key}; map each publisher code once."
+                    f"{path}: key 'series.{index}.{what}': '{show(entry.code)}' is also mapped "
+                    f"at {series[entry.code].key}; map each publisher code once."
                 )
             series[entry.code] = entry
     return Mapping(
@@ -107,6 +128,7 @@ def load_mapping(format_name: str, paths: list[Path] | None = None) -> Mapping:
         files=tuple(path for path, _ in documents),
         sources=tuple(sources.values()),
         series=series,
+        skip_unmapped=skip_unmapped,
     )
 
 
@@ -150,6 +172,11 @@ def _source(item: dict[str, Any]) -> SourceRecord:
 
 def _series(path: Path, index: int, item: dict[str, Any], source: str) -> Series:
     key = f"{path}: series.{index}"
+    match = tuple(sorted((str(k), str(v)) for k, v in item.get("match", {}).items()))
+    code = item["code"] if "code" in item else ", ".join(f"{k}={v}" for k, v in match)
+    if item.get("target") == "fx_rates":
+        return Series(code, None, None, None, "", item.get("note", code), source, key, match,
+                      "fx_rates")  # fmt: skip
     scale = int(item.get("scale", 0))
     unit = item["unit"] if scale == 0 else f"{SCALE_NAMES[10.0**scale]} {item['unit']}"
     if parse_unit(unit) is None:
@@ -159,14 +186,16 @@ def _series(path: Path, index: int, item: dict[str, Any], source: str) -> Series
             'format").'
         )
     return Series(
-        code=item["code"],
+        code=code,
         indicator=item["indicator"],
         initiative=item.get("initiative"),
         geography=item.get("geography"),
         unit=unit,
-        note=item.get("note", item["code"]),
+        note=item.get("note", code),
         source=source,
         key=key,
+        match=match,
+        scale=scale,
     )
 
 
@@ -175,6 +204,8 @@ def check_mapping(mapping: Mapping, catalog: Catalog) -> None:
     know or cannot take: DefinitionError naming the file and key."""
     for entry in mapping.series.values():
         path, where = entry.key.split(": ", 1)
+        if entry.indicator is None:
+            continue  # fx_rates: nothing of the catalog to check
         info = catalog.indicators.get(entry.indicator)
         if info is None:
             raise DefinitionError(

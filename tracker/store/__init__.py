@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         transaction,
         utc_now,
     )
+    from tracker.store.fx_rates import FxRate, write_fx_rates
     from tracker.store.run_history import (
         fail_dead_runs,
         fail_unfinished,
@@ -59,6 +60,8 @@ _HOMES: dict[str, str] = {
     "second_sources": "batches",
     "withdraw_point": "batches",
     "write_batch": "batches",
+    "FxRate": "fx_rates",
+    "write_fx_rates": "fx_rates",
     "Connection": "connection",
     "QueryRows": "connection",
     "attach_run_history": "connection",
@@ -106,6 +109,8 @@ __all__ = [
     "second_sources",
     "withdraw_point",
     "write_batch",
+    "FxRate",
+    "write_fx_rates",
     "Connection",
     "QueryRows",
     "attach_run_history",

@@ -19,6 +19,7 @@ from tracker.store.connection import (
     transaction,
     utc_now,
 )
+from tracker.store.fx_rates import RESTORE_IMPORTED
 from tracker.text import name_key
 from tracker.units import counted_unit, fits, parse_unit
 
@@ -54,6 +55,7 @@ def initialise(conn: Connection) -> tuple[list[str], dict[str, int], list[str]]:
         fresh = stored_definitions_digest(conn) is None
         before = {table: _rows(conn, sql) for table, sql in RESTORABLE.items()}
         counts = sync_reference(conn, settings.reference_dir())
+        conn.execute(RESTORE_IMPORTED)  # imported rates stay current over shipped ones
         indicators = definitions.load_indicators(settings.indicators_dir())
         sync_indicators(conn, indicators, definitions.definitions_digest(indicators))
         restored = [] if fresh else _restored(conn, before)
