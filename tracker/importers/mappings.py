@@ -94,7 +94,7 @@ def load_mapping(format_name: str, paths: list[Path] | None = None) -> Mapping:
                 "mapping file of this import; give each source one declaration."
             )
         sources[source.id] = source
-        for index, item in enumerate(document["series"]):
+        for index, item in enumerate(document.get("series", [])):
             entry = _series(path, index, item, source.id)
             if entry.code in series:
                 raise DefinitionError(

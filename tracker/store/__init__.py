@@ -31,6 +31,15 @@ if TYPE_CHECKING:
         transaction,
         utc_now,
     )
+    from tracker.store.projects import (
+        PROJECT_COLUMNS,
+        DerivedFigure,
+        ProjectCounts,
+        assign_projects_batch,
+        current_points,
+        derived_figures,
+        write_projects,
+    )
     from tracker.store.run_history import (
         fail_dead_runs,
         fail_unfinished,
@@ -58,6 +67,13 @@ _HOMES: dict[str, str] = {
     "withdraw_point": "batches",
     "write_batch": "batches",
     "Connection": "connection",
+    "PROJECT_COLUMNS": "projects",
+    "DerivedFigure": "projects",
+    "ProjectCounts": "projects",
+    "assign_projects_batch": "projects",
+    "current_points": "projects",
+    "derived_figures": "projects",
+    "write_projects": "projects",
     "QueryRows": "connection",
     "attach_run_history": "connection",
     "connect": "connection",
@@ -98,6 +114,13 @@ _HOMES: dict[str, str] = {
 
 __all__ = [
     "OBSERVATION_COLUMNS",
+    "PROJECT_COLUMNS",
+    "DerivedFigure",
+    "ProjectCounts",
+    "assign_projects_batch",
+    "current_points",
+    "derived_figures",
+    "write_projects",
     "refresh_latest_points",
     "second_sources",
     "withdraw_point",
