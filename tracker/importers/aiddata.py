@@ -276,7 +276,7 @@ def record_and_derive(
             if figure.value is None:
                 continue
             count = derived.aggregate == "count"
-            value = str(int(figure.value)) if count else f"{figure.value:.2f}"
+            value = str(int(figure.value)) if count else f"{figure.value:.6f}"
             rows.append(
                 (indicator.id, derived.initiative, figure.geography, figure.period, value,
                  derived.unit, source, _note(derived.aggregate, derived.column, derived.label,
