@@ -13,6 +13,7 @@ tracker's long CSV, loaded with the ingest checks in the same transaction.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,11 @@ from pathlib import Path
 import polars as pl
 
 from tracker import settings
-from tracker.definitions.indicators import load_indicators
+from tracker.definitions.indicators import definition_files, load_indicator
 from tracker.importers.batch import ROW_COLUMNS, WHERE, FileRefused, FileRows
 from tracker.importers.mappings import Mapping
 from tracker.ingest.csv_text import Dialect, parse
+from tracker.models import Indicator
 from tracker.store import Connection, ProjectCounts, current_points, derived_figures
 from tracker.store import write_projects as store_projects
 from tracker.text import show
@@ -259,7 +261,7 @@ def record_and_derive(
     source = mapping.sources[0].id
     rows: list[tuple[str, ...]] = []
     warnings: list[str] = []
-    for indicator in load_indicators(settings.indicators_dir()):
+    for indicator in derived_indicators():
         derived = indicator.derived
         if derived is None or derived.table != DERIVED_FROM:
             continue
@@ -294,6 +296,20 @@ def record_and_derive(
             )  # fmt: skip
     frame = pl.DataFrame(rows, schema=[*ROW_COLUMNS, WHERE], orient="row")
     return Derivation(rows=frame, projects=counts, warnings=tuple(warnings))
+
+
+def derived_indicators() -> list[Indicator]:
+    """The indicator definitions with a [derived] table. Only those files are checked in
+    full: the others may need pint for their units, whose start costs more than an import."""
+    found = []
+    for path in definition_files(settings.indicators_dir()):
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue  # `sync_definitions` has refused such a file before any import
+        if "derived" in document:
+            found.append(load_indicator(path))
+    return found
 
 
 def _note(
