@@ -34,7 +34,7 @@ import duckdb
 
 from tracker import store
 
-EXTRACT = Path(__file__).resolve().parents[2] / "data" / "imports" / "aiddata-gcdf3-malaysia-extract.csv"
+EXTRACT = Path(__file__).resolve().parents[2] / "data/imports/aiddata-gcdf3-malaysia-extract.csv"
 RECIPIENTS = ("KAZ", "UZB", "KGZ", "TJK", "TKM", "PAK", "LKA", "KEN", "ETH", "AGO", "ZMB", "MYS",
               "IDN", "LAO", "KHM", "BRA", "ECU", "VEN", "ARG", "EGY")  # fmt: skip
 SECTORS = ((210, "TRANSPORT AND STORAGE"), (230, "ENERGY"), (120, "HEALTH"),
