@@ -19,6 +19,8 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(TRACKER) init
 	$(TRACKER) ingest data/observations/*.csv
+	$(TRACKER) import aiddata data/imports/aiddata-gcdf3-malaysia-extract.csv \
+		--map data/imports/aiddata-extract-demo.toml
 	$(TRACKER) indicators
 	$(TRACKER) brief
 

@@ -228,7 +228,7 @@ def test_second_issue_is_numbered_2_and_lists_the_revision_made_between_runs(
     text = _text_of_html(_only_dir(tmp_path / "two") / f"{REPORT}.html")
     assert "Issue 2" in text
     assert "0 new point(s) and 1 revision(s)" in text
-    assert re.search(r"revised Value of new BRI deals \(engagement\) BRI, WLD 2024 "
+    assert re.search(r"revised Value of new deals BRI, WLD 2024 "
                      r"USD 121\.8 bn → USD 125 bn", text)  # fmt: skip
     assert "revised from 121.8 (issue 1)" in text  # key figure against the previous briefing
     first_text = _text_of_html(_only_dir(tmp_path / "one") / f"{REPORT}.html")

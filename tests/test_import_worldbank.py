@@ -255,7 +255,7 @@ def test_mapping_files_with_an_unknown_indicator_or_key_are_refused(
 
 
 def test_formats_still_to_come_say_so(db: Path) -> None:
-    for name in ("aiddata",):
+    for name in ():
         result = invoke("import", name, GDP_API, db=db)
         assert result.exit_code == 2
         assert f"`tracker import {name}` is not yet available" in result.output

@@ -30,6 +30,7 @@ ONLY_IN = {
     "apscheduler": {"schedule"},
     "typer": {"cli"},
     "pint": {"units"},
+    "fastexcel": {"importers.aiddata"},
 }
 
 

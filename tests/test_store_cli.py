@@ -74,7 +74,8 @@ def test_init_migrates_a_database_made_before_count_nouns(tmp_path: Path) -> Non
     assert db_rows(db, "SELECT value FROM meta WHERE key = 'definitions_sha256'") == digest
     nouns = db_rows(db, "SELECT id, count_noun FROM indicators WHERE unit = 'count' ORDER BY id")
     assert nouns == [
-        ("new_deals", "deals"), ("partner_countries", "countries"), ("power_projects", "projects"),
+        ("new_deals", "deals"), ("new_deals_energy", "deals"), ("new_deals_transport", "deals"),
+        ("partner_countries", "countries"), ("power_projects", "projects"),
     ]  # fmt: skip
     listing = invoke("indicators", db=db)
     assert listing.exit_code == 0 and "no data yet" in listing.output

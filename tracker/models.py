@@ -57,8 +57,25 @@ class Indicator:
     # words and phrases that name it in prose: `tracker extract` matches figures through them
     keywords: tuple[str, ...] = ()
     targets: tuple[Target, ...] = ()
+    derived: Derived | None = None  # computed from project records at each import
     path: Path | None = None
     sha256: str = ""
+
+
+@dataclass(frozen=True)
+class Derived:
+    """An indicator file's [derived] table: its figures are computed from a table of
+    records (`projects`) at each import, one per geography and period."""
+
+    table: str  # 'projects'
+    aggregate: str  # 'count' (records) or 'sum' (of `column`)
+    column: str | None  # the summed column (sum only)
+    unit: str  # the unit of the count or of the summed column: 'count', 'USD'
+    filters: tuple[tuple[str, tuple[object, ...]], ...]  # column -> accepted values
+    geography: str  # the column giving each figure's geography: 'recipient_iso3'
+    period: str  # the column giving each figure's period: 'commitment_year'
+    initiative: str
+    label: str  # what is counted or summed, in the notes: 'energy records'
 
 
 @dataclass(frozen=True)

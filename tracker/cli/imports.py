@@ -41,7 +41,8 @@ def import_command(
         bool, typer.Option("--dry-run", help="Read, map and check; write nothing.")
     ] = False,
 ) -> None:
-    """Import figures from publishers' files (World Bank CSV, SDMX): all of them, or none."""
+    """Import figures from publishers' files (World Bank CSV, SDMX, AidData GCDF records):
+    all of them, or none."""
     from tracker import importers, ingest, store
 
     path = db_path(ctx)
@@ -109,6 +110,15 @@ def _print_summary(summary: ImportSummary, dry_run: bool, format_name: str) -> N
             return
         out.print(rates, highlight=False)
     out.print(said + _skipped(summary, format_name), highlight=False)
+    if summary.projects is not None:
+        counts = summary.projects
+        verb = "would record" if dry_run else "recorded"
+        where = "" if summary.project_batch is None else f" in batch {summary.project_batch}"
+        out.print(
+            f"Project records: {counts.read:,} read, {verb}{where}: {counts.new:,} new, "
+            f"{counts.revised:,} revised, {counts.unchanged:,} unchanged.",
+            highlight=False,
+        )
 
 
 def _skipped(summary: ImportSummary, format_name: str = "worldbank") -> str:

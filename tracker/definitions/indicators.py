@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from tracker.errors import DefinitionError
-from tracker.models import Indicator, Target
-from tracker.units import parse_unit
+from tracker.models import Derived, Indicator, Target
+from tracker.units import fits, parse_unit
 
 DEFINITION_SUFFIXES = (".toml",)
 
@@ -104,6 +104,7 @@ def load_indicator(path: Path) -> Indicator:
         _target(path, document["id"], index, item)
         for index, item in enumerate(document.get("targets", []))
     )
+    derived = _derived(path, document) if "derived" in document else None
     return Indicator(
         id=document["id"],
         name=document["name"],
@@ -122,6 +123,7 @@ def load_indicator(path: Path) -> Indicator:
         fiscal_year_named_by=document.get("fiscal_year", {}).get("named_by"),
         keywords=tuple(document.get("keywords", ())),
         targets=targets,
+        derived=derived,
         path=path,
         sha256=hashlib.sha256(raw).hexdigest(),
     )
@@ -171,6 +173,48 @@ def _target(path: Path, indicator: str, index: int, item: Mapping[str, Any]) -> 
         baseline_period=item.get("baseline_period"),
         note=item.get("note"),
         contributor=item.get("contributor"),
+    )
+
+
+def _derived(path: Path, document: Mapping[str, Any]) -> Derived:
+    """The [derived] table; DefinitionError names the file and key of what does not fit."""
+    item = document["derived"]
+    aggregate, column = item["aggregate"], item.get("column")
+    if (aggregate == "sum") != (column is not None):
+        raise DefinitionError(
+            f"{path}: key 'derived.column': "
+            + ("missing: aggregate = \"sum\" names the column it sums "
+               "(amount_constant_usd_2021 or amount_nominal_usd)."
+               if column is None else
+               "a count counts records and sums no column (remove the key).")
+        )  # fmt: skip
+    unit, wanted = parse_unit(item["unit"]), parse_unit(document["unit"])
+    if unit is None or wanted is None or not fits(unit, wanted):
+        raise DefinitionError(
+            f"{path}: key 'derived.unit': found '{item['unit']}', expected a unit that "
+            f"converts to the indicator's unit '{document['unit']}' ('count' for a count, "
+            "'USD' for a sum of amounts)."
+        )
+    initiative = item.get("initiative", document.get("default_initiative"))
+    if initiative is None or document.get("context"):
+        raise DefinitionError(
+            f"{path}: key 'derived.initiative': missing; derived figures belong to an "
+            "initiative (CHN_ODF for AidData's records): name it here or as default_initiative."
+        )
+    filters = tuple(
+        (name, tuple(value) if isinstance(value, list) else (value,))
+        for name, value in sorted(item["filters"].items())
+    )
+    return Derived(
+        table=item["from"],
+        aggregate=aggregate,
+        column=column,
+        unit=item["unit"],
+        filters=filters,
+        geography=item["geography"],
+        period=item["period"],
+        initiative=initiative,
+        label=item["label"],
     )
 
 

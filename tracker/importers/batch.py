@@ -34,7 +34,14 @@ from tracker.errors import IngestError, InputError
 from tracker.importers.mappings import Mapping, check_mapping
 from tracker.ingest import IngestOptions, InlineCsv, load
 from tracker.models import BatchSummary
-from tracker.store import Connection, catalog, record_source, write_fx_rates
+from tracker.store import (
+    Connection,
+    ProjectCounts,
+    assign_projects_batch,
+    catalog,
+    record_source,
+    write_fx_rates,
+)
 
 ROW_COLUMNS = ("indicator", "initiative", "geography", "period", "value", "unit", "source",
                "note")  # fmt: skip
@@ -59,6 +66,9 @@ class FileRows:
     published: date | None = None  # the release date the file states
     warnings: tuple[str, ...] = ()
     fx: pl.DataFrame | None = None  # sdmx: ECB EXR observations for fx_rates (fx_rates.py)
+    # project records (`tracker import aiddata`): written to `projects`, then the long rows
+    # of derived indicators are computed from all current records
+    projects: pl.DataFrame | None = None
 
 
 Adapter = Callable[[Path, bytes, Mapping], FileRows]
@@ -84,13 +94,15 @@ class ImportSummary:
     unmapped: dict[str, int]  # publisher code -> rows skipped, over all files
     missing: int
     warnings: tuple[str, ...]
+    projects: ProjectCounts | None = None  # project records read, new, revised
+    project_batch: int | None = None  # the batch of the new project vintages
 
 
 def adapters() -> dict[str, Adapter | None]:
     """Each FORMAT of `tracker import` and its adapter (None: not yet available)."""
-    from tracker.importers import sdmx, worldbank
+    from tracker.importers import aiddata, sdmx, worldbank
 
-    return {"worldbank": worldbank.read, "sdmx": sdmx.SdmxReader(), "aiddata": None}
+    return {"worldbank": worldbank.read, "sdmx": sdmx.SdmxReader(), "aiddata": aiddata.read}
 
 
 def import_files(
@@ -129,12 +141,28 @@ def import_files(
     if problems:
         raise IngestError(problems, ADVICE)
     fx_batch, fx_warnings = _fx_rates(conn, read, mapping, dry_run)
+    files = [str(path) for path, _, _ in read]
+    digests = [digest for _, digest, _ in read]
     released = [rows.published for _, _, rows in read if rows.published is not None]
     for source in mapping.sources:
         # the newest release read is the source's date; the mapping's when no file says
         record_source(conn, replace(source, published=max(released, default=source.published)))
-    inline = [_inline(path, digest, rows) for path, digest, rows in read if rows.rows.height]
     warnings = [w for _, _, rows in read for w in rows.warnings] + fx_warnings
+    frames = [rows.projects for _, _, rows in read if rows.projects is not None]
+    projects = None
+    if frames:
+        from tracker.importers.aiddata import record_and_derive
+
+        try:
+            derivation = record_and_derive(conn, frames, mapping)
+        except FileRefused as refusal:
+            raise IngestError([str(refusal)], ADVICE) from None
+        projects = derivation.projects
+        warnings.extend(derivation.warnings)
+        # The derived rows stand for every file read: one inline CSV named by the first.
+        path, digest, first = read[0]
+        read = [(path, digest, replace(first, rows=derivation.rows))]
+    inline = [_inline(path, digest, rows) for path, digest, rows in read if rows.rows.height]
     if inline:
         try:
             prepared, batch = load(
@@ -149,13 +177,19 @@ def import_files(
     for _, _, rows in read:
         for code, count in rows.unmapped.items():
             unmapped[code] = unmapped.get(code, 0) + count
+    project_batch = None
+    changed = projects is not None and (projects.new or projects.revised or batch.batch_id)
+    if changed and not dry_run:
+        project_batch = assign_projects_batch(conn, batch.batch_id, files, digests)
     return ImportSummary(
         batch=batch,
-        files=tuple(str(path) for path in paths),
+        files=tuple(files),
         fx_batch=fx_batch,
         unmapped=unmapped,
         missing=sum(rows.missing for _, _, rows in read),
         warnings=tuple(warnings),
+        projects=projects,
+        project_batch=project_batch,
     )
 
 

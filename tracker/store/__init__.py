@@ -32,6 +32,15 @@ if TYPE_CHECKING:
         utc_now,
     )
     from tracker.store.fx_rates import FxRate, write_fx_rates
+    from tracker.store.projects import (
+        PROJECT_COLUMNS,
+        DerivedFigure,
+        ProjectCounts,
+        assign_projects_batch,
+        current_points,
+        derived_figures,
+        write_projects,
+    )
     from tracker.store.run_history import (
         fail_dead_runs,
         fail_unfinished,
@@ -63,6 +72,13 @@ _HOMES: dict[str, str] = {
     "FxRate": "fx_rates",
     "write_fx_rates": "fx_rates",
     "Connection": "connection",
+    "PROJECT_COLUMNS": "projects",
+    "DerivedFigure": "projects",
+    "ProjectCounts": "projects",
+    "assign_projects_batch": "projects",
+    "current_points": "projects",
+    "derived_figures": "projects",
+    "write_projects": "projects",
     "QueryRows": "connection",
     "attach_run_history": "connection",
     "connect": "connection",
@@ -105,6 +121,13 @@ _HOMES: dict[str, str] = {
 
 __all__ = [
     "OBSERVATION_COLUMNS",
+    "PROJECT_COLUMNS",
+    "DerivedFigure",
+    "ProjectCounts",
+    "assign_projects_batch",
+    "current_points",
+    "derived_figures",
+    "write_projects",
     "refresh_latest_points",
     "second_sources",
     "withdraw_point",
