@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -76,6 +77,11 @@ def _state(db: Path) -> tuple[object, ...]:
     )[0]
 
 
+def _in_bn(total: float) -> Decimal:
+    """A derived sum as stored: whole US dollars, in USD bn, exactly."""
+    return Decimal(f"{total:.0f}").scaleb(-9)
+
+
 def _amounts(*records: str) -> float:
     header, rows = _records()
     column = header.index(AMOUNT)
@@ -123,11 +129,12 @@ def test_the_published_extract_loads_each_record_and_its_derived_figures(db: Pat
         )
     }  # fmt: skip
     value, currency, note, initiative = _derived(db, "new_deal_value")[("MYS", "2021")]
-    assert value == pytest.approx(_amounts("96203", "96083", "96085") / 1e9, rel=1e-12)
+    assert value == _in_bn(_amounts("96203", "96083", "96085"))
     assert (currency, initiative) == ("USD", "CHN_ODF")
     assert note == (
-        "Sum of Amount (Constant USD 2021), constant 2021 USD over 3 of 4 records recommended "
-        "for aggregates, commitment year 2021; 1 of them without an amount, not in the sum."
+        "Sum of Amount (Constant USD 2021), constant 2021 USD, to the nearest dollar, over "
+        "3 of 4 records recommended for aggregates, commitment year 2021; 1 of them without "
+        "an amount, not in the sum."
     )
     # no record of these sectors in the extract: no figure, never a zero
     assert _derived(db, "new_deals_energy") == {} == _derived(db, "new_deal_value_transport")
@@ -177,9 +184,7 @@ def test_a_revised_record_is_a_new_vintage_and_moves_the_derived_figures(
     assert history == [(_amounts("96083"), 1, False), (30000.0, 2, True)]
     counts = _derived(db, "new_deals")
     assert (counts[("MYS", "2021")][0], counts[("MYS", "2020")][0]) == (3.0, 1.0)
-    assert _derived(db, "new_deal_value")[("MYS", "2021")][0] == pytest.approx(
-        (_amounts("96203") + 30000.0) / 1e9, rel=1e-12
-    )
+    assert _derived(db, "new_deal_value")[("MYS", "2021")][0] == _in_bn(_amounts("96203") + 30000.0)
     # the original again: 2020 has no record now, so its figure is 0, saying why
     assert invoke("import", "aiddata", EXTRACT, db=db).exit_code == 0
     value, _, note, _ = _derived(db, "new_deals")[("MYS", "2020")]
@@ -209,12 +214,8 @@ def test_only_records_recommended_for_aggregates_count_and_sectors_split(
     assert _derived(db, "new_deals")[("MYS", "2021")][0] == 2.0  # 96203, 96085
     assert _derived(db, "new_deals_energy")[("MYS", "2021")][0] == 1.0
     assert _derived(db, "new_deals_transport")[("MYS", "2021")][0] == 1.0
-    assert _derived(db, "new_deal_value_energy")[("MYS", "2021")][0] == pytest.approx(
-        _amounts("96203") / 1e9, rel=1e-12
-    )
-    assert _derived(db, "new_deal_value_transport")[("MYS", "2021")][0] == pytest.approx(
-        _amounts("96085") / 1e9, rel=1e-12
-    )
+    assert _derived(db, "new_deal_value_energy")[("MYS", "2021")][0] == _in_bn(_amounts("96203"))
+    assert _derived(db, "new_deal_value_transport")[("MYS", "2021")][0] == _in_bn(_amounts("96085"))
     assert db_rows(db, "SELECT count(*) FROM projects") == [(4,)]  # every record is kept
 
 

@@ -278,7 +278,9 @@ def record_and_derive(
             if figure.value is None:
                 continue
             count = derived.aggregate == "count"
-            value = str(int(figure.value)) if count else f"{figure.value:.6f}"
+            # a sum keeps whole US dollars: the published amounts carry the cents of a deflator, and
+            # a figure in USD bn holds at most 12 decimals (stored exactly, never rounded later)
+            value = str(int(figure.value)) if count else f"{figure.value:.0f}"
             rows.append(
                 (indicator.id, derived.initiative, figure.geography, figure.period, value,
                  derived.unit, source, _note(derived.aggregate, derived.column, derived.label,
@@ -323,4 +325,5 @@ def _note(
                "amount_nominal_usd": "Amount (Nominal USD)"}[column or ""]  # fmt: skip
     without = records - with_amount
     tail = f"; {without:,} of them without an amount, not in the sum" if without else ""
-    return f"Sum of {measure} over {with_amount:,} of {records:,} {what}{tail}."
+    summed = f"{with_amount:,} of {records:,} {what}{tail}"
+    return f"Sum of {measure}, to the nearest dollar, over {summed}."

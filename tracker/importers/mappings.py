@@ -108,7 +108,7 @@ def load_mapping(format_name: str, paths: list[Path] | None = None) -> Mapping:
                 f"{path}: key 'unmapped': only an sdmx mapping takes it; {format_name} files "
                 "always count and skip the codes no mapping names."
             )
-        for index, item in enumerate(document["series"]):
+        for index, item in enumerate(document.get("series", [])):
             for sdmx_key in ("match", "target"):
                 if format_name != "sdmx" and sdmx_key in item:
                     raise DefinitionError(
