@@ -22,6 +22,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+from tracker import settings
 from tracker.models import BriefingDefinition
 from tracker.text import amount, change, only, show
 
@@ -219,7 +220,9 @@ def failure_notice(
     """The owner's e-mail about a failed scheduled run: the error, and whether the last good
     PDF (`outbox`) is still there. `error` must already be free of the SMTP password."""
     message = _addressed(f"tracker: the briefing {definition.name} failed", sender, owner)
-    kept = f"The last good PDF is still {outbox}." if outbox.exists() else "No PDF was sent."
+    kept = "No PDF was sent."
+    if outbox.exists():
+        kept = f"The last good PDF is still {_in_project(outbox)}."
     message.set_content(
         f"The scheduled run of '{definition.title}' ({definition.name}) failed after "
         f"{attempts_made} attempt(s).\n\nRun: {run_id if run_id is not None else 'not recorded'}"
@@ -392,6 +395,15 @@ def _source_html(source: CitedSource) -> str:
         f"<em>{e(source.title)}</em>. {e(source.publisher)}. {e(source.published)}. "
         f"{address}. {e(source.kind)}"
     )
+
+
+def _in_project(path: Path) -> str:
+    """`path` relative to the project folder ('reports/outbox/x.pdf'), else its name: no
+    folder of the analyst's machine goes into an e-mail."""
+    try:
+        return path.resolve().relative_to(settings.home()).as_posix()
+    except ValueError:
+        return path.name
 
 
 def _then(text: str) -> str:
