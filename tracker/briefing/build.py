@@ -54,12 +54,13 @@ from tracker.text import NO_COMPARABLE, amount, number, only, percent, unit_text
 # What `report_runs.key_figures` holds for each key figure shown: the next issue compares
 # with (indicator, initiative, geography, period, value, currency), and the e-mail writes
 # its lines from the rest. Rows written before the e-mail read them have only the first six;
-# rows written before migration 012 have no contributor (read as the whole programme's).
+# rows written before migration 012 have no contributor (read as the whole programme's);
+# rows written before the e-mail cited sources have no source, source_kind or sources_differ.
 KEY_FIGURE_FIELDS = (
     "indicator", "initiative", "geography", "period", "value", "qualifier", "currency",
     "indicator_name", "geography_name", "unit", "count_noun",
     "previous_period", "previous_value", "previous_qualifier", "change", "change_share",
-    "contributor", "contributor_name",
+    "contributor", "contributor_name", "source", "source_kind", "sources_differ",
 )  # fmt: skip
 
 PROJECTION_METHOD = (
