@@ -29,7 +29,7 @@ CONSTRUCTION = (
     "source) in 2025, from USD 70.7 bn in 2024."
 )
 NEW_DEALS = (
-    "- Value of new BRI deals (engagement) (BRI, World), 2024: USD 121.8 bn; +29.4 (+31.8\u00a0%) "
+    "- Value of new deals (BRI, World), 2024: USD 121.8 bn; +29.4 (+31.8\u00a0%) "
     "vs 2023 [4]\n"
     "  Sources differ by more than 5 %: USD 121.8 bn [4] (headline, primary) against "
     "USD 110 bn [7] (unspecified, 9.7 % apart).\n"
