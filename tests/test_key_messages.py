@@ -34,8 +34,8 @@ kind = "key_figures"
 indicators = ["new_deal_value", "new_deals", "financing"]
 """
 HEADER = "indicator,initiative,geography,period,value,unit,source\n"
-VALUE = "Value of new BRI deals (engagement), BRI, World,"
-DEALS = "New BRI deals signed, BRI, World"
+VALUE = "Value of new deals, BRI, World,"
+DEALS = "New deals signed, BRI, World"
 GG_300 = "The target “Global Gateway: mobilise up to EUR 300 bn by 2027”"
 GG_400 = "The target “Global Gateway: mobilise more than EUR 400 bn by 2027”"
 
@@ -136,7 +136,7 @@ def test_a_change_from_a_qualified_figure_says_so_and_one_a_qualifier_could_reve
     assert_shown(messages, html, pdf, [
         f"{VALUE} rose more than 25.0 % to > USD 100 bn in 2024, from USD 80 bn in 2023."
     ])  # fmt: skip
-    assert "New BRI deals signed" not in " ".join(messages)
+    assert "New deals signed" not in " ".join(messages)
 
 
 def test_a_target_reached_names_the_target_figure_share_and_sources(
@@ -298,7 +298,7 @@ def test_the_shipped_briefing_opens_with_its_key_messages_and_each_figure_is_in_
     values = _shipped_values()
     names = {"BRI construction contracts (value)": "bri_construction_value",
              "BRI non-financial investment (value)": "bri_investment_value",
-             "Value of new BRI deals (engagement)": "new_deal_value",
+             "Value of new deals": "new_deal_value",
              "Infrastructure financing committed or mobilised": "financing",
              "The target": "financing"}  # fmt: skip
     for message in messages:

@@ -83,7 +83,7 @@ def test_the_kazakhstan_profile_shows_its_region_and_folds_what_has_no_data_into
     # tracked, and no section, key figure or chart stands empty.
     assert (
         "Not yet tracked for Kazakhstan: Infrastructure financing committed or mobilised; "
-        "Value of new BRI deals (engagement); New BRI deals signed;" in html
+        "Value of new deals; New deals signed;" in html
     )
     assert "Overseas power projects completed by Chinese firms;" in html
     assert "China's trade with BRI partner countries, cumulative." in html
