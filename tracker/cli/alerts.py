@@ -94,7 +94,12 @@ def check_after_load(db: Path) -> None:
     """The alert check after `ingest`, `add` and `import`: what was sent goes to stderr,
     and a failure (mail down, a bad definition) is said there too; never an exit code, the
     data is loaded."""
-    from tracker import alerts, settings
+    from tracker import settings
+    from tracker.definitions.alerts import alert_files
+
+    if not alert_files(settings.alerts_dir()):
+        return  # no alert defined: ingest loads nothing more (start-up time, issue 10)
+    from tracker import alerts
 
     try:
         found = alerts.checked_definitions(db, settings.alerts_dir(), settings.reports_dir())
