@@ -69,7 +69,7 @@ def test_a_target_reached_is_sent_once_with_its_qualified_figure_source_and_late
     message = smtp_server.messages[0]
     body = _bodies(smtp_server)[0]
     assert message["To"] == "desk@example.org"
-    assert "Target reached" in str(message["Subject"])
+    assert str(message["Subject"]) == "Target reached (1 event, alert 'gg-target')"
     # the figure as stated, its qualifier, the share only against the GG EUR 300 bn target
     assert "> EUR 306 bn, more than 102.0 % of the target" in body
     assert "EUR 400 bn" not in body  # not reached: 76.5 %

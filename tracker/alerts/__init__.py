@@ -1,5 +1,4 @@
-"""Alerts: events found in the store (a target reached, a revision, stale data, a new
-figure) e-mailed once each to the recipients of `reports/alerts/*.toml`."""
+"""Alerts of reports/alerts/*.toml: events found in the store, e-mailed once each."""
 
 from tracker.alerts.events import AlertEvent, alert_events
 from tracker.alerts.sending import (

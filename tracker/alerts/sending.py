@@ -165,11 +165,8 @@ def alert_message(
     newest published issue of the related briefing is."""
     shown = list(events[:SHOWN_EVENTS])
     count = f"{len(events)} events" if len(events) > 1 else "1 event"
-    subject = (
-        f"{definition.title}: {shown[0].summary}"
-        if len(events) == 1
-        else (f"{definition.title}: {count}")
-    )
+    # no figure in the Subject: a header is cut at 200 characters, never mid-figure
+    subject = f"{definition.title} ({count}, alert '{definition.name}')"
     body = [f"{definition.title} (alert '{definition.name}', {count})", ""]
     for event in shown:
         body += [f"- {event.summary}", f"  Source: {event.source}"]
