@@ -18,6 +18,7 @@ RANKS: list[set[str]] = [
     {"store"},
     {"ingest", "briefing"},
     {"importers", "articles", "deliver"},
+    {"alerts"},  # sends by deliver's SMTP code
     {"schedule"},
     {"cli"},
     {"__main__"},  # `python -m tracker`: the one importer of cli outside cli

@@ -212,6 +212,27 @@ class BriefingSchedule:
     owner: str | None = None
 
 
+ALERT_KINDS = ("target_reached", "revision", "stale", "new_figure")
+
+
+@dataclass(frozen=True)
+class AlertDefinition:
+    """One alert definition, as read from `reports/alerts/<name>.toml`: what to watch and
+    whom to tell. Empty name tuples mean every one."""
+
+    name: str
+    kind: str  # one of ALERT_KINDS
+    title: str
+    indicators: tuple[str, ...]
+    initiatives: tuple[str, ...]
+    geographies: tuple[str, ...]
+    threshold_percent: float | None  # revision only
+    briefing: str | None  # whose newest published issue the e-mail points to
+    recipients: tuple[str, ...]
+    path: Path
+    references: tuple[NameReference, ...] = ()
+
+
 @dataclass(frozen=True)
 class NameReference:
     """A name a briefing definition uses, and the key it sits under (for error messages)."""

@@ -59,6 +59,11 @@ def reports_dir() -> Path:
     return home() / "reports"
 
 
+def alerts_dir() -> Path:
+    """Folder of alert definition files."""
+    return reports_dir() / "alerts"
+
+
 def templates_dir() -> Path:
     """Folder of Jinja2 templates."""
     return home() / "templates"
@@ -95,6 +100,9 @@ STOP_GRACE = Setting(
 )
 RELOAD_INTERVAL = Setting(
     "TRACKER_RELOAD_INTERVAL", "5", "Seconds between checks of reports/ for changed files."
+)
+ALERT_INTERVAL = Setting(
+    "TRACKER_ALERT_INTERVAL", "300", "Seconds between the scheduler's checks of reports/alerts/."
 )
 RUN_RETRIES = Setting(
     "TRACKER_RUN_RETRIES", "2", "Retries of a failed scheduled render (and of a delivery)."

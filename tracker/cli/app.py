@@ -63,6 +63,20 @@ def _schedule() -> typer.Typer:
     return group
 
 
+def _alerts() -> typer.Typer:
+    from tracker.cli import alerts
+
+    group = typer.Typer(
+        name="alerts",
+        help="E-mail a target reached, a revision, stale data or a new figure (reports/alerts/).",
+        no_args_is_help=True,
+        add_completion=False,
+    )
+    group.command("list")(alerts.alerts_list)
+    group.command("check")(alerts.alerts_check)
+    return group
+
+
 # Every command, in the order `tracker --help` lists them (typer lists groups last).
 COMMANDS: dict[str, Callable[[], typer.Typer]] = {
     "init": _command("init", "data", "init"),
@@ -79,6 +93,7 @@ COMMANDS: dict[str, Callable[[], typer.Typer]] = {
     "deliver": _command("deliver", "schedule", "deliver_command"),
     "indicators": _indicators,
     "schedule": _schedule,
+    "alerts": _alerts,
 }
 
 

@@ -120,6 +120,10 @@ def ingest_command(
             f"{summary.rows_unchanged} unchanged.",
             highlight=False,
         )
+        if not dry_run:
+            from tracker.cli.alerts import check_after_load
+
+            check_after_load(path)
 
 
 def _print_second_sources(summary: BatchSummary) -> None:

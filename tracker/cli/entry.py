@@ -109,6 +109,9 @@ def add(
             return
         what = "new" if summary.rows_new else "a revision"
         out.print(f"added {point}: {figure} ({what}) as batch {summary.batch_id}.")
+        from tracker.cli.alerts import check_after_load
+
+        check_after_load(path)
 
 
 def _row_csv(fields: dict[str, str]) -> bytes:

@@ -69,6 +69,10 @@ def import_command(
                     conn, adapter, files, mappings, progress=progress, dry_run=dry_run
                 )
         _print_summary(summary, dry_run, format_name)
+        if not dry_run and summary.batch.batch_id is not None:
+            from tracker.cli.alerts import check_after_load
+
+            check_after_load(path)
 
 
 def _print_summary(summary: ImportSummary, dry_run: bool, format_name: str) -> None:

@@ -1,5 +1,6 @@
 """Indicator and briefing definition files -> validated models, checked against schemas/."""
 
+from tracker.definitions.alerts import alert_files, check_alert_names, load_alert, load_alerts
 from tracker.definitions.briefings import (
     briefing_files,
     check_briefing_names,
@@ -17,6 +18,10 @@ from tracker.definitions.indicators import (
 )
 
 __all__ = [
+    "alert_files",
+    "check_alert_names",
+    "load_alert",
+    "load_alerts",
     "check_param_value",
     "check_email_address",
     "check_one_line",

@@ -83,6 +83,9 @@ class BriefingScheduler:
             log.info("started: db=%s reports=%s (checks reports/ every %gs; SIGHUP reloads)",
                      self.db, settings.reports_dir(), self.reload_interval)  # fmt: skip
             self._reload(initial=True)
+            self.scheduler.add_job(self.check_alerts, "interval", id="alerts",
+                                   seconds=settings.number(settings.ALERT_INTERVAL, 1),
+                                   next_run_time=datetime.now(UTC))  # fmt: skip
             while not self.stopping.is_set():
                 self.wake.wait(self.reload_interval)
                 self.wake.clear()
@@ -117,6 +120,8 @@ class BriefingScheduler:
                         break
                     if not self.run_briefing(spec.name, "catch-up", when, spec=spec):
                         failures.append(spec.name)
+                if not self.check_alerts():
+                    failures.append("alerts owed")
 
             worker = threading.Thread(target=work, name="tracker-once")
             worker.start()
@@ -141,6 +146,32 @@ class BriefingScheduler:
         if spec is None:
             return False
         return self.runs.run(spec, triggered_by, scheduled_for)
+
+    def check_alerts(self) -> bool:
+        """Check every alert of reports/alerts/ and send what is owed (alerts.check_alerts);
+        False when an alert stays owed or could not be checked (logged)."""
+        from tracker import alerts
+
+        try:
+            found = alerts.checked_definitions(self.db, settings.alerts_dir(),
+                                               settings.reports_dir())  # fmt: skip
+            outcomes = alerts.check_alerts(self.db, found, sleep=self._pause_alert)
+        except TrackerError as error:
+            log.error("alerts not checked: %s", error)
+            return False
+        complete = True
+        for outcome in outcomes:
+            for recipient, keys in outcome.sent.items():
+                log.info("alert %s: sent %d event(s) to %s", outcome.definition.name,
+                         len(keys), recipient)  # fmt: skip
+            for recipient, why in outcome.owed.items():
+                complete = False
+                log.error("alert %s: not sent to %s, it stays owed: %s",
+                          outcome.definition.name, recipient, why)  # fmt: skip
+        return complete
+
+    def _pause_alert(self, seconds: float) -> None:
+        self.stopping.wait(seconds)
 
     # --- jobs ---
 

@@ -265,7 +265,13 @@ def migrate(conn: Connection, folder: str = "sql") -> list[str]:
 # analysts hold read-only sessions on it, and it never blocks an ingest for long.
 
 RUN_HISTORY_MIGRATIONS = "sql/runs"
-RUN_HISTORY_TABLES = ("report_runs", "deliveries", "delivery_recipients")
+RUN_HISTORY_TABLES = (
+    "report_runs",
+    "deliveries",
+    "delivery_recipients",
+    "alerts_sent",
+    "alert_baselines",
+)
 
 
 def run_history_path(db: Path) -> Path:
