@@ -160,15 +160,13 @@ def test_stale_indicators_are_sent_once_each(
     dry = invoke("alerts", "check", "--dry-run", db=tracker_db)
     assert dry.exit_code == 0, dry.output
     assert smtp_server.messages == []
-    # the shipped New BRI deals end with 2025-H1; a semiannual indicator is stale after 12
-    # months (today is past mid-2026); GG's financing figure of 9 October 2025 is not
-    if "New BRI deals signed" not in dry.output:
-        pytest.skip("the shipped new_deals figures are not stale yet on this date")
-    assert "Infrastructure financing" not in dry.output
+    # the shipped new deals end with 2025-H1; a semiannual indicator is stale 12 months after
+    # its period ends (from 2026-06-30 on)
+    assert "New deals signed" in dry.output, dry.output
     assert invoke("alerts", "check", db=tracker_db).exit_code == 0
     assert len(smtp_server.messages) == 1
     body = _bodies(smtp_server)[0]
-    assert "Past its freshness rule: New BRI deals signed" in body and "176 deals" in body
+    assert "Past its freshness rule: New deals signed" in body and "176 deals" in body
     assert invoke("alerts", "check", db=tracker_db).exit_code == 0
     assert len(smtp_server.messages) == 1
 
