@@ -152,7 +152,7 @@ def main(
         typer.Option(
             "--db",
             envvar=settings.DB.env,
-            help=f"{settings.DB.help} [default: {settings.DB.default} in the project]",
+            help=f"{settings.DB.help} \\[default: {settings.DB.default} in the project]",
             show_default=False,
         ),
     ] = None,

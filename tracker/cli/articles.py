@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from tracker import settings
-from tracker.cli.shared import db_path, err, reported
+from tracker.cli.shared import Force, OutputFile, db_path, err, refuse_to_overwrite, reported
 from tracker.errors import InputError
 from tracker.text import show
 
@@ -29,18 +29,16 @@ def extract(
     published: Annotated[
         str | None,
         typer.Option(
-            help="The article's date (2025-07-14, 'Jul 14, 2025') [default: the date it "
+            help="The article's date (2025-07-14, 'Jul 14, 2025') \\[default: the date it "
             "prints near its top, if any]; 'this year' and undated figures are read against it."
         ),
     ] = None,
     title: Annotated[
-        str | None, typer.Option(help="The article's title [default: its headline, if any].")
+        str | None, typer.Option(help="The article's title \\[default: its headline, if any].")
     ] = None,
     url: Annotated[str | None, typer.Option(help="Where the article was published.")] = None,
-    output: Annotated[
-        Path | None, typer.Option("--out", help="Write to this file [default: standard output].")
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+    output: OutputFile = None,
+    force: Force = False,
 ) -> None:
     """Propose the figures an article states, as a draft CSV to review, then `tracker ingest`."""
     from tracker import files, store
@@ -50,11 +48,7 @@ def extract(
 
     path = db_path(ctx)
     with reported():
-        if output is not None and output.exists() and not force:
-            raise InputError(
-                f"--out: {output} exists; nothing was written. Give another file, or --force "
-                "to replace it."
-            )
+        refuse_to_overwrite(output, force)
         day: date | None = None
         if published is not None:
             day = parse_date(published)

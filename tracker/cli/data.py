@@ -70,12 +70,12 @@ def ingest_command(
     ] = "utf-8",
     delimiter: Annotated[
         str | None,
-        typer.Option(help="Field delimiter [default: ',' or, by the header, ';' or tab]."),
+        typer.Option(help="Field delimiter \\[default: ',' or, by the header, ';' or tab]."),
     ] = None,
     locale: Annotated[
         str | None,
         typer.Option(
-            help="How the numbers are written, e.g. de (1.234,5), fr, de_CH, en_IN [default: "
+            help="How the numbers are written, e.g. de (1.234,5), fr, de_CH, en_IN \\[default: "
             "en, refusing a number another locale reads differently]."
         ),
     ] = None,
@@ -293,7 +293,7 @@ def sql(
     timeout: Annotated[
         float | None,
         typer.Option(
-            help="Stop the query after this many seconds [default: TRACKER_SQL_TIMEOUT, 300]."
+            help="Stop the query after this many seconds \\[default: TRACKER_SQL_TIMEOUT, 300]."
         ),
     ] = None,
 ) -> None:

@@ -15,14 +15,13 @@ import re
 import sys
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from tracker.cli import sql_output
-from tracker.cli.shared import db_path, err, out, reported
+from tracker.cli.shared import Force, OutputFile, db_path, err, out, refuse_to_overwrite, reported
 from tracker.errors import IngestError, InputError, UnknownNameError
 from tracker.text import amount, did_you_mean, exact, show
 
@@ -44,7 +43,7 @@ Indicator = Annotated[
 ]
 InitiativeOption = Annotated[
     str | None,
-    typer.Option(help="Programme id (BRI, PGII, GG) [default: the indicator's, if any]."),
+    typer.Option(help="Programme id (BRI, PGII, GG) \\[default: the indicator's, if any]."),
 ]
 GeographyOption = Annotated[
     str, typer.Option(help="Geography id or name (KAZ, Kazakhstan, central-asia, WLD).")
@@ -67,7 +66,7 @@ def add(
     source: SourceOption,
     initiative: InitiativeOption = None,
     unit: Annotated[
-        str | None, typer.Option(help="Unit of VALUE [default: the indicator's].")
+        str | None, typer.Option(help="Unit of VALUE \\[default: the indicator's].")
     ] = None,
     qualifier: Annotated[
         str | None, typer.Option(help="approximate, more than, at least, less than, up to.")
@@ -75,7 +74,7 @@ def add(
     note: Annotated[str | None, typer.Option(help="A note kept with the figure.")] = None,
     contributor: Annotated[
         str | None,
-        typer.Option(help="Whose part of the programme the figure counts (USA) [default: all]."),
+        typer.Option(help="Whose part of the programme the figure counts (USA) \\[default: all]."),
     ] = None,
     locale: Annotated[
         str | None, typer.Option(help="How VALUE writes numbers, e.g. de (1.234,5), fr, en_IN.")
@@ -200,26 +199,20 @@ def template(
     ] = False,
     geographies: Annotated[
         list[str] | None,
-        typer.Option(help="Geographies, comma-separated (KAZ,UZB); one row each [default: WLD]."),
+        typer.Option(help="Geographies, comma-separated (KAZ,UZB); one row each \\[default: WLD]."),
     ] = None,
     periods: Annotated[
         list[str] | None, typer.Option(help="Periods, comma-separated (2024,2025).")
     ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--out", help="Write to this file [default: standard output].")
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+    output: OutputFile = None,
+    force: Force = False,
 ) -> None:
     """Write a CSV ready to fill for an indicator; `tracker ingest` loads it once filled."""
     from tracker import files, store
 
     path = db_path(ctx)
     with reported():
-        if output is not None and output.exists() and not force:
-            raise InputError(
-                f"--out: {output} exists; nothing was written. Give another file, or --force "
-                "to replace it."
-            )
+        refuse_to_overwrite(output, force)
         with store.connect(path, read_only=True) as conn:
             catalog = store.catalog(conn)
         info = _indicator(catalog, indicator)

@@ -34,7 +34,7 @@ def import_command(
         typer.Option(
             "--map",
             help="Mapping file (indicators/mappings/*.toml format); may be given more than "
-            "once [default: every mapping in indicators/mappings/ for FORMAT].",
+            "once \\[default: every mapping in indicators/mappings/ for FORMAT].",
         ),
     ] = None,
     dry_run: Annotated[

@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from tracker.errors import TrackerError
+from tracker.errors import InputError, TrackerError
 
 # Piped output is not cut to 80 columns: tables keep their natural width for grep and files.
 PIPED_WIDTH = 10_000
@@ -90,3 +90,19 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None] | None]:
             bar.update(tasks[phase], completed=done, total=total)
 
         yield update
+
+
+# `--out FILE` and `--force` of the commands that write a file for the analyst to edit
+OutputFile = Annotated[
+    Path | None, typer.Option("--out", help="Write to this file \\[default: standard output].")
+]
+Force = Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")]
+
+
+def refuse_to_overwrite(output: Path | None, force: bool) -> None:
+    """Refuse an existing --out file unless --force: the analyst may have edited it."""
+    if output is not None and output.exists() and not force:
+        raise InputError(
+            f"--out: {output} exists; nothing was written. Give another file, or --force "
+            "to replace it."
+        )

@@ -20,6 +20,7 @@ from tracker.definitions.briefings import (
     check_briefing_name,
     check_email_address,
     check_one_line,
+    check_references,
 )
 from tracker.definitions.indicators import dates_to_text
 from tracker.errors import DefinitionError, InputError
@@ -129,21 +130,7 @@ def check_alert_names(
     briefings: Iterable[str],
 ) -> None:
     """Raise DefinitionError (file, key, close match) for the first name that is unknown."""
-    known = {"indicator": indicators, "initiative": initiatives, "geography": geographies}
-    where = {
-        "indicator": "an indicator id from indicators/",
-        "initiative": "an initiative id from data/reference/initiatives.csv",
-        "geography": "a geography id from data/reference/geographies.csv",
-    }
-    for reference in definition.references:
-        names = known[reference.kind]
-        if reference.name in names:
-            continue
-        hint = did_you_mean(reference.name, sorted(names))
-        raise DefinitionError(
-            f"{definition.path}: key '{reference.key}': found '{reference.name}', expected "
-            f"{where[reference.kind]}.{hint}"
-        )
+    check_references(definition.path, definition.references, indicators, initiatives, geographies)
     listed = sorted(briefings)
     if definition.briefing is not None and definition.briefing not in listed:
         hint = did_you_mean(definition.briefing, listed)

@@ -14,7 +14,7 @@ import json
 import re
 import tomllib
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
@@ -279,20 +279,36 @@ def check_briefing_names(
     geographies: set[str],
 ) -> None:
     """Raise DefinitionError (file, key, close match) for the first name the store lacks."""
+    check_references(
+        definition.path, definition.references, indicators, initiatives, geographies,
+        after=" Nothing was rendered.",
+    )  # fmt: skip
+
+
+def check_references(
+    path: Path,
+    references: Iterable[NameReference],
+    indicators: set[str],
+    initiatives: set[str],
+    geographies: set[str],
+    after: str = "",
+) -> None:
+    """Raise DefinitionError (file, key, close match, then `after`) for the first name a
+    definition file gives that the store does not hold."""
     known = {"indicator": indicators, "initiative": initiatives, "geography": geographies}
     where = {
         "indicator": "an indicator id from indicators/",
         "initiative": "an initiative id from data/reference/initiatives.csv",
         "geography": "a geography id from data/reference/geographies.csv",
     }
-    for reference in definition.references:
+    for reference in references:
         names = known[reference.kind]
         if reference.name in names:
             continue
         hint = did_you_mean(reference.name, sorted(names))
         raise DefinitionError(
-            f"{definition.path}: key '{reference.key}': found '{reference.name}', expected "
-            f"{where[reference.kind]}.{hint} Nothing was rendered."
+            f"{path}: key '{reference.key}': found '{reference.name}', expected "
+            f"{where[reference.kind]}.{hint}{after}"
         )
 
 
