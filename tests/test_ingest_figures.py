@@ -192,7 +192,7 @@ def test_a_unit_or_qualifier_in_the_cell_that_its_column_contradicts_is_refused_
         f"financing,GG,WLD,2031,~5,EUR bn,{SOURCE},more than\n"
         f"financing,GG,WLD,2032,5,EUR bn,{SOURCE},roughly\n"
         f"financing,GG,WLD,2033,¥5bn,,{SOURCE},\n"
-        f"financing,GG,WLD,2034,RMB 5 million,,{SOURCE},\n"
+        f"financing,GG,WLD,2034,INR 5 million,,{SOURCE},\n"
         f"financing,GG,WLD,2035,5 GW,,{SOURCE},\n",
     )  # fmt: skip
     assert refused(tracker_db, path) == [
@@ -205,7 +205,7 @@ def test_a_unit_or_qualifier_in_the_cell_that_its_column_contradicts_is_refused_
         "approximate), or nothing",
         f"{path}:5: column 'value': found '¥5bn', '¥' is CNY (yuan) or JPY (yen); write the "
         "code (CNY 5 bn, JPY 5 bn)",
-        f"{path}:6: column 'value': found 'RMB 5 million', no exchange rate for CNY in "
+        f"{path}:6: column 'value': found 'INR 5 million', no exchange rate for INR in "
         "fx_rates; add its rates to data/reference/fx_rates.csv or give the value in USD",
         f"{path}:7: column 'value': found '5 GW', a unit of power, which cannot be converted to "
         "the indicator's unit 'USD bn' (a unit of money); expected a unit of money",

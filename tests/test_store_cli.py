@@ -219,7 +219,7 @@ def test_sql_reads_statements_from_a_file(tracker_db: Path, tmp_path: Path) -> N
     [
         "DROP TABLE observations",
         "DELETE FROM observations",
-        "INSERT INTO fx_rates VALUES ('GBP', 2024, 1.27, 'x', NULL)",
+        "INSERT INTO fx_rates VALUES ('CHF', 2024, 1.27, 'x', NULL)",
         "UPDATE indicators SET name = 'x'",
         "CREATE TABLE t (x INT)",
         "ATTACH '/tmp/tracker-other.duckdb' AS other",
@@ -242,21 +242,21 @@ def test_sql_without_write_cannot_change_or_reach_out(tracker_db: Path, statemen
 def test_sql_with_write_changes_in_one_transaction(tracker_db: Path) -> None:
     ok = invoke(
         "sql", "--write",
-        "INSERT INTO fx_rates VALUES ('GBP', 2024, 1.27, 'ecb-exr-annual', 'test')",
+        "INSERT INTO fx_rates VALUES ('CHF', 2024, 1.27, 'ecb-exr-annual', 'test')",
         db=tracker_db,
     )  # fmt: skip
     assert ok.exit_code == 0, ok.output
-    assert db_rows(tracker_db, "SELECT usd_per_unit FROM fx_rates WHERE currency = 'GBP'") == [
+    assert db_rows(tracker_db, "SELECT usd_per_unit FROM fx_rates WHERE currency = 'CHF'") == [
         (1.27,)
     ]
     failing = invoke(
         "sql", "--write",
-        "DELETE FROM fx_rates WHERE currency = 'GBP'; SELECT * FROM no_such_table",
+        "DELETE FROM fx_rates WHERE currency = 'CHF'; SELECT * FROM no_such_table",
         db=tracker_db,
     )  # fmt: skip
     assert failing.exit_code == 2
     assert "no_such_table" in failing.output
-    assert db_rows(tracker_db, "SELECT count(*) FROM fx_rates WHERE currency = 'GBP'") == [(1,)]
+    assert db_rows(tracker_db, "SELECT count(*) FROM fx_rates WHERE currency = 'CHF'") == [(1,)]
 
 
 def test_bad_sql_is_refused_with_exit_2(tracker_db: Path) -> None:
