@@ -69,6 +69,23 @@ def test_a_sum_of_121_8_and_49_282_prints_171_082(tracker_db: Path, tmp_path: Pa
     assert json.loads(as_json.output) == [{"s": "171.082"}]
 
 
+def test_trailing_zeros_past_the_twelfth_decimal_are_no_extra_digits(
+    tracker_db: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "zeros.csv"
+    path.write_text(
+        LONG + f"new_deal_value,BRI,KAZ,2030,1.5000000000000,USD bn,{SOURCE}\n"
+        f"new_deal_value,BRI,KAZ,2031,2500.0000000000000,USD m,{SOURCE}\n",
+        encoding="utf-8",
+    )
+    result = invoke("ingest", path, db=tracker_db)
+    assert result.exit_code == 0, result.output
+    where = "FROM observations_current WHERE indicator = 'new_deal_value' AND geography = 'KAZ'"
+    assert sql_csv(tracker_db, f"SELECT value {where} ORDER BY period") == [
+        ["value"], ["1.5"], ["2.5"]
+    ]  # fmt: skip
+
+
 def test_values_that_cannot_be_held_exactly_are_refused_naming_line_and_column(
     tracker_db: Path, tmp_path: Path
 ) -> None:
