@@ -143,7 +143,10 @@ def _exact_text(frame: pl.DataFrame) -> pl.Expr:
     ('$121.8bn', '250,5') get theirs from `_read_figures`."""
     text = pl.col(VALUE_TEXT)
     plain = text.str.contains(PLAIN_DECIMAL)
-    others = frame.filter(~plain.fill_null(True) & text.cast(pl.Float64, strict=False).is_finite())
+    plain_rows = frame.select(plain.fill_null(True)).to_series()
+    if plain_rows.all():  # every value cell a plain decimal (or empty): the usual file
+        return text.cast(pl.String).alias(EXACT)
+    others = frame.filter(~plain_rows & text.cast(pl.Float64, strict=False).is_finite())
     read: pl.Expr = pl.lit(None, pl.String)
     if others.height:
         mapping = {t: _decimal_text(t) for t in others[VALUE_TEXT].unique().to_list()}
@@ -436,7 +439,10 @@ def _factors(frame: pl.DataFrame) -> tuple[pl.Expr | None, pl.Expr]:
     factor: pl.Expr = pl.lit(Decimal(1), STORED_VALUE)
     places: pl.Expr = pl.lit(0, pl.Int64)
     scaled = False
-    for scale, multiplier in frame.select(USCALE, MULT).unique().iter_rows():
+    differ = (pl.col(USCALE) != pl.col(MULT)).fill_null(False)
+    if not frame.select(differ.any()).item():  # every row in its indicator's multiplier
+        return None, places
+    for scale, multiplier in frame.filter(differ).select(USCALE, MULT).unique().iter_rows():
         if scale is None or multiplier is None or scale == multiplier:
             continue
         scaled = True
