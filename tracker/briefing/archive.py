@@ -53,7 +53,7 @@ class ArchiveIssue:
 class ArchiveBriefing:
     """A briefing and its published issues, newest first."""
 
-    report: str
+    briefing_name: str
     title: str
     issues: tuple[ArchiveIssue, ...]
 
@@ -75,18 +75,17 @@ def build_archive(db: Path, root: Path, generated_at: datetime) -> ArchiveContex
     base = root.resolve()
     grouped: dict[str, list[ArchiveIssue]] = {}
     titles: dict[str, str] = {}
-    for report, row in issues:
+    for briefing_name, row in issues:
         folder = Path(str(row["output_dir"] or "")).resolve()
         if not row["output_dir"] or not folder.is_relative_to(base):
             continue  # published under another --out folder: its own archive lists it
         manifest = _manifest(folder)
-        title = str(manifest.get("title") or report)
-        titles.setdefault(report, title)  # the newest issue's title names the briefing
-        grouped.setdefault(report, []).append(_issue(row, manifest, title, base))
+        title = str(manifest.get("title") or briefing_name)
+        titles.setdefault(briefing_name, title)  # the newest issue's title names the briefing
+        grouped.setdefault(briefing_name, []).append(_issue(row, manifest, title, base))
     briefings = tuple(
-        ArchiveBriefing(report, _briefing_title(titles[report], grouped[report]),
-                        tuple(grouped[report]))
-        for report in sorted(grouped, key=lambda r: (titles[r].lower(), r))
+        ArchiveBriefing(name, _briefing_title(titles[name], grouped[name]), tuple(grouped[name]))
+        for name in sorted(grouped, key=lambda r: (titles[r].lower(), r))
     )  # fmt: skip
     return ArchiveContext(
         generated_at=f"{generated_at:%Y-%m-%d %H:%M} UTC",

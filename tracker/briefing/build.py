@@ -106,7 +106,7 @@ def build_briefing(
     window = _window_text(definition.window_start, definition.window_end)
     messages = next((s.messages for s in sections if isinstance(s, KeyMessagesSection)), ())
     context = BriefingContext(
-        report=definition.name,
+        briefing_name=definition.name,
         title=definition.title,
         audience=definition.audience,
         cadence=definition.cadence,

@@ -212,7 +212,7 @@ class SourcesSection(Section):
 class BriefingContext:
     """Everything the briefing template shows. Built by `build_briefing`."""
 
-    report: str
+    briefing_name: str
     title: str
     audience: str
     cadence: str

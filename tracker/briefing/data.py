@@ -186,13 +186,13 @@ def freshness_rules(conn: store.Connection) -> pl.DataFrame:
 
 
 def previous_run(
-    conn: store.Connection | None, report: str, cutoff: datetime, params: str | None = None
+    conn: store.Connection | None, briefing_name: str, cutoff: datetime, params: str | None = None
 ) -> pl.DataFrame:
-    """The last succeeded current run of `report` (of the variant `params`, JSON) started by
+    """The last succeeded current run of `briefing_name` (of the variant `params`, JSON) started by
     `cutoff` (0 or 1 rows), from the run history (None: nothing was ever recorded)."""
     if conn is None:
         return pl.DataFrame(schema=NO_PREVIOUS_RUN)
-    return store.query(conn, PREVIOUS_RUN, [report, cutoff, params])
+    return store.query(conn, PREVIOUS_RUN, [briefing_name, cutoff, params])
 
 
 NO_PREVIOUS_RUN: dict[str, pl.DataType | type[pl.DataType]] = {

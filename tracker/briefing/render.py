@@ -58,7 +58,7 @@ MANIFEST = "manifest.json"
 class RenderedBriefing:
     """What one `render_briefing` call produced."""
 
-    report: str
+    briefing_name: str
     run_id: int
     issue: int | None  # None for a draft
     output_dir: Path
@@ -163,7 +163,8 @@ def render_briefing(
             if publish:
                 issue = store.next_issue(runs, definition.name, definition.variant_params)
             return store.insert_run(
-                runs, report=definition.name, started_at=started, briefing_date=briefing_date,
+                runs, briefing_name=definition.name, started_at=started,
+                briefing_date=briefing_date,
                 as_of=as_of, cutoff=cutoff, formats=wanted, definition_sha256=definition.sha256,
                 pid=os.getpid(), params=definition.variant_params, published=publish,
                 note=note.markdown if note else None, **_scheduled_run(),

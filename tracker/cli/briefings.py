@@ -123,7 +123,7 @@ def brief(
             stamp = f"{result.data_as_of:%Y-%m-%d %H:%M} UTC" if result.data_as_of else "none"
             names = ", ".join(file.name for file in result.files)
             out.print(
-                f"{result.report}: {result.label} of {result.briefing_date}, data as of "
+                f"{result.briefing_name}: {result.label} of {result.briefing_date}, data as of "
                 f"{stamp}; wrote {names} to {result.output_dir}",
                 markup=False,
                 highlight=False,
@@ -190,7 +190,7 @@ def _brief_variants(
         pdfs += sum(1 for file in result.files if file.suffix == ".pdf")
         names = ", ".join(file.name for file in result.files)
         out.print(
-            f"{result.report} ({outcome.label}): {result.label} of "
+            f"{result.briefing_name} ({outcome.label}): {result.label} of "
             f"{result.briefing_date}; wrote {names} to {result.output_dir}",
             markup=False,
             highlight=False,

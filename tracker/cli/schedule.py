@@ -133,7 +133,7 @@ def deliver_command(
         done = deliver.deliver_briefing(path, definition, run_id=run_id, to=to or (), draft=draft)
     if draft:
         out.print(
-            f"{done.report}: test copy of the draft (run {done.run_id}) e-mailed to "
+            f"{done.briefing_name}: test copy of the draft (run {done.run_id}) e-mailed to "
             f"{', '.join(done.recipients)}; not an issue, recorded nowhere.",
             markup=False,
             highlight=False,
@@ -144,7 +144,8 @@ def deliver_command(
         else f"not e-mailed ({done.note})"
     )  # fmt: skip
     out.print(
-        f"{done.report}: issue {done.issue} (run {done.run_id}) copied to {done.outbox}; {sent}.",
+        f"{done.briefing_name}: issue {done.issue} (run {done.run_id}) copied to "
+        f"{done.outbox}; {sent}.",
         markup=False,
         highlight=False,
     )

@@ -33,7 +33,7 @@ log = logging.getLogger("tracker.deliver")
 class Delivery:
     """What one `deliver_briefing` call did."""
 
-    report: str
+    briefing_name: str
     run_id: int
     issue: int | None
     pdf: Path
@@ -157,15 +157,15 @@ def notify_failure(
     return True
 
 
-def outbox_path(report: str) -> Path:
-    """Where the newest PDF of `report` is published: reports/outbox/<report>.pdf (for a
-    variant `report` is its file name, e.g. country-profile--geography-KAZ)."""
-    return settings.reports_dir() / "outbox" / f"{report}.pdf"
+def outbox_path(briefing_name: str) -> Path:
+    """Where the newest PDF of `briefing_name` is published: reports/outbox/<report>.pdf (for a
+    variant `briefing_name` is its file name, e.g. country-profile--geography-KAZ)."""
+    return settings.reports_dir() / "outbox" / f"{briefing_name}.pdf"
 
 
-def publish_to_outbox(pdf: Path, report: str) -> Path:
+def publish_to_outbox(pdf: Path, briefing_name: str) -> Path:
     """Copy `pdf` to reports/outbox/<report>.pdf atomically (temp file, fsync, rename)."""
-    target = outbox_path(report)
+    target = outbox_path(briefing_name)
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(pdf, "rb") as source:
         write_atomically(target, iter(lambda: source.read(1 << 20), b""))
@@ -173,39 +173,39 @@ def publish_to_outbox(pdf: Path, report: str) -> Path:
 
 
 def _run_and_previous(
-    db: Path, report: str, run_id: int | None, *, draft: bool = False
+    db: Path, briefing_name: str, run_id: int | None, *, draft: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The run to deliver (the newest published issue, with `draft` the newest draft, or
     `run_id`) and the published issue before it."""
-    which = f"run {run_id} of '{report}'" if run_id is not None else f"'{report}'"
+    which = f"run {run_id} of '{briefing_name}'" if run_id is not None else f"'{briefing_name}'"
     kind = "draft" if draft else "published issue"
-    command = f"tracker brief {report}" + ("" if draft else " --publish")
+    command = f"tracker brief {briefing_name}" + ("" if draft else " --publish")
     missing = InputError(
         f"No {kind} {which} to deliver: run `{command}` first (`tracker reports` shows the "
         "last run)."
     )
     with store.read_run_history(db) as runs:
         if run_id is None:
-            run = store.newest_success(runs, report, draft=draft)
+            run = store.newest_success(runs, briefing_name, draft=draft)
         else:
-            run = store.run_by_id(runs, report, run_id)
+            run = store.run_by_id(runs, briefing_name, run_id)
         if run is None:
             raise missing
         if run["status"] != "succeeded":
             raise InputError(
-                f"Run {run['id']} of '{report}' {run['status']}; only a succeeded run is "
+                f"Run {run['id']} of '{briefing_name}' {run['status']}; only a succeeded run is "
                 f"delivered. Render it again with `{command}`."
             )
         if bool(run["published"]) == draft:
             raise InputError(
-                f"Run {run['id']} of '{report}' is issue {run['issue']}; --draft sends only "
+                f"Run {run['id']} of '{briefing_name}' is issue {run['issue']}; --draft sends only "
                 "drafts. Leave --draft out to deliver the issue."
                 if draft
-                else f"Run {run['id']} of '{report}' is a draft, never delivered as an issue: "
-                f"send a test copy with `tracker deliver {report} --draft --to ADDRESS`, or "
-                f"publish it with `tracker brief {report} --publish`."
+                else f"Run {run['id']} of '{briefing_name}' is a draft, never delivered as an "
+                f"issue: send a test copy with `tracker deliver {briefing_name} --draft --to "
+                f"ADDRESS`, or publish it with `tracker brief {briefing_name} --publish`."
             )
-        previous = store.success_before(runs, report, int(str(run["id"])))
+        previous = store.success_before(runs, briefing_name, int(str(run["id"])))
     return dict(run), (dict(previous) if previous else None)
 
 
@@ -225,17 +225,17 @@ def _variant_of(
         return definition
 
 
-def _pdf_of(report: str, run: dict[str, Any]) -> Path:
+def _pdf_of(briefing_name: str, run: dict[str, Any]) -> Path:
     outputs = json.loads(str(run.get("outputs") or "[]"))
     pdfs = [Path(o["file"]) for o in outputs if str(o["file"]).endswith(".pdf")]
     if not pdfs:
         raise DeliveryError(
-            f"Run {run['id']} of '{report}' has no PDF (formats: {run['formats']}). Add 'pdf' "
-            "to the definition's formats and render again."
+            f"Run {run['id']} of '{briefing_name}' has no PDF (formats: {run['formats']}). Add "
+            "'pdf' to the definition's formats and render again."
         )
     if not pdfs[0].is_file():
         raise DeliveryError(
-            f"{pdfs[0]}: the PDF of run {run['id']} of '{report}' is gone. Render it again "
-            f"with `tracker brief {report}`."
+            f"{pdfs[0]}: the PDF of run {run['id']} of '{briefing_name}' is gone. Render it again "
+            f"with `tracker brief {briefing_name}`."
         )
     return pdfs[0]

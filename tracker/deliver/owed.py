@@ -75,7 +75,7 @@ WHERE report = $1 AND params IS NOT DISTINCT FROM $2 AND status = 'succeeded'
 class OwedRun:
     """A succeeded scheduled run whose delivery is not complete."""
 
-    report: str
+    briefing_name: str
     run_id: int
     params: str | None
 
@@ -84,7 +84,7 @@ class OwedRun:
 class OwedDelivery:
     """What one `deliver_owed` call did."""
 
-    report: str
+    briefing_name: str
     run_id: int
     outbox: Path | None  # None: a newer issue of the same briefing is in the outbox
     sent: tuple[str, ...]  # e-mailed now
@@ -98,7 +98,7 @@ def owed_runs(db: Path) -> list[OwedRun]:
     """Succeeded scheduled runs that owe (part of) their delivery, oldest first."""
     with store.read_run_history(db) as runs:
         rows = store.query(runs, OWED_RUNS).iter_rows()
-        return [OwedRun(str(report), int(i), params) for i, report, params in rows]
+        return [OwedRun(str(briefing_name), int(i), params) for i, briefing_name, params in rows]
 
 
 def deliver_owed(
@@ -191,10 +191,10 @@ def owed_recipients(definition: BriefingDefinition, run: dict[str, Any]) -> tupl
     return tuple(dict.fromkeys([*base, *own]))
 
 
-def message_id(report: str, run_id: int, recipient: str, sender: str) -> str:
-    """The Message-ID of issue `run_id` of `report` for `recipient`: the same on every try,
+def message_id(briefing_name: str, run_id: int, recipient: str, sender: str) -> str:
+    """The Message-ID of issue `run_id` of `briefing_name` for `recipient`: the same on every try,
     so a copy sent again after a crash can be recognised."""
-    digest = hashlib.sha256(f"{report}\0{run_id}\0{recipient.lower()}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{briefing_name}\0{run_id}\0{recipient.lower()}".encode()).hexdigest()
     domain = parseaddr(sender)[1].rpartition("@")[2]
     if not domain or not all(c.isalnum() or c in "-." for c in domain):
         domain = "tracker.invalid"

@@ -88,7 +88,7 @@ def send_with_retries(
     db: Path,
     smtp: SmtpSettings,
     message: EmailMessage,
-    report: str,
+    briefing_name: str,
     run_id: int | None,
     channel: str,
     recipients: Sequence[str],
@@ -107,19 +107,19 @@ def send_with_retries(
             send(smtp, message)
         except (smtplib.SMTPException, OSError, ValueError) as error:
             reason = smtp.scrub(f"{type(error).__name__}: {error}")
-            record_delivery(db, report, run_id, channel, shown, "failed", attempt, reason)
-            log.warning("delivery failed %s run=%s to %s via %s (attempt %d/%d): %s", report,
+            record_delivery(db, briefing_name, run_id, channel, shown, "failed", attempt, reason)
+            log.warning("delivery failed %s run=%s to %s via %s (attempt %d/%d): %s", briefing_name,
                         run_id, shown, smtp.describe(), attempt, total, reason)  # fmt: skip
             if attempt == total:
                 raise DeliveryError(
-                    f"{report}: e-mail to {shown} via {smtp.describe()} failed after {total} "
-                    f"attempt(s): {reason}. The rendered briefing is kept; try again with "
-                    f"`tracker deliver {report}`."
+                    f"{briefing_name}: e-mail to {shown} via {smtp.describe()} failed after "
+                    f"{total} attempt(s): {reason}. The rendered briefing is kept; try again with "
+                    f"`tracker deliver {briefing_name}`."
                 ) from None
             sleep(delay * 2 ** (attempt - 1))
             continue
-        record_delivery(db, report, run_id, channel, shown, "sent", attempt)
-        log.info("delivered %s run=%s by e-mail to %s in %.2fs", report, run_id, shown,
+        record_delivery(db, briefing_name, run_id, channel, shown, "sent", attempt)
+        log.info("delivered %s run=%s by e-mail to %s in %.2fs", briefing_name, run_id, shown,
                  time.monotonic() - started)  # fmt: skip
         return
 
@@ -144,7 +144,7 @@ def send(smtp: SmtpSettings, message: EmailMessage) -> None:
 
 def record_delivery(
     db: Path,
-    report: str,
+    briefing_name: str,
     run_id: int | None,
     channel: str,
     recipients: str,
@@ -155,7 +155,7 @@ def record_delivery(
     """One row in `deliveries`; a busy run history is logged, never hides the delivery."""
     try:
         with store.connect_run_history(db) as runs:
-            store.query(runs, INSERT_DELIVERY, [report, run_id, channel, recipients, status,
+            store.query(runs, INSERT_DELIVERY, [briefing_name, run_id, channel, recipients, status,
                                                 attempt, error, store.utc_now()])  # fmt: skip
     except TrackerError as problem:
-        log.warning("delivery of %s not recorded: %s", report, problem)
+        log.warning("delivery of %s not recorded: %s", briefing_name, problem)

@@ -153,12 +153,12 @@ class Attempts:
             return False
         complete = True
         for run in owed:
-            spec = specs.get(run.report)
+            spec = specs.get(run.briefing_name)
             if spec is None:
                 if len(specs) > 1 or not locked:  # all scheduled briefings were asked for
                     log.warning("not delivered %s run=%d: it is no longer scheduled; deliver "
-                                "it with `tracker deliver %s --run %d`", run.report,
-                                run.run_id, run.report, run.run_id)  # fmt: skip
+                                "it with `tracker deliver %s --run %d`", run.briefing_name,
+                                run.run_id, run.briefing_name, run.run_id)  # fmt: skip
                     complete = False
                 continue
             lock = self.locks.setdefault(spec.name, threading.Lock())
@@ -172,7 +172,7 @@ class Attempts:
         return complete
 
     def _deliver_one(self, spec: JobSpec, run: deliver.OwedRun) -> bool:
-        label = _label_of_params(run.report, run.params)
+        label = _label_of_params(run.briefing_name, run.params)
         started = time.monotonic()
         try:
             done = deliver.deliver_owed(self.db, spec.definition, run.run_id,
@@ -224,11 +224,11 @@ class Attempts:
         return int(row["id"]), str(row["status"]), message
 
 
-def _label_of_params(report: str, params: str | None) -> str:
+def _label_of_params(briefing_name: str, params: str | None) -> str:
     """'country-profile', '{"geography": "KAZ"}' -> 'country-profile[geography=KAZ]'."""
     values = json.loads(params) if params else {}
     inner = ",".join(f"{name}={value}" for name, value in values.items())
-    return f"{report}[{inner}]" if inner else report
+    return f"{briefing_name}[{inner}]" if inner else briefing_name
 
 
 def _label(arguments: Sequence[str]) -> str:

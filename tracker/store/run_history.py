@@ -62,7 +62,7 @@ ORDER BY r.report
 def insert_run(
     conn: connection.Connection,
     *,
-    report: str,
+    briefing_name: str,
     started_at: datetime,
     briefing_date: date,
     as_of: datetime | None,
@@ -82,7 +82,7 @@ def insert_run(
     frame = connection.query(
         conn,
         INSERT_RUN,
-        [report, started_at, briefing_date, as_of, cutoff, ",".join(formats),
+        [briefing_name, started_at, briefing_date, as_of, cutoff, ",".join(formats),
          definition_sha256, pid, triggered_by, scheduled_for, attempt, params, published,
          note],
     )  # fmt: skip
@@ -195,24 +195,26 @@ def fail_unfinished(
     return [int(i) for i in frame["id"]] if frame.height else []
 
 
-def run_by_id(conn: connection.Connection, report: str, run_id: int) -> dict[str, object] | None:
-    """Run `run_id` of briefing `report` as a dict, or None."""
-    frame = connection.query(conn, RUN_BY_ID, [run_id, report])
+def run_by_id(
+    conn: connection.Connection, briefing_name: str, run_id: int
+) -> dict[str, object] | None:
+    """Run `run_id` of briefing `briefing_name` as a dict, or None."""
+    frame = connection.query(conn, RUN_BY_ID, [run_id, briefing_name])
     return frame.row(0, named=True) if frame.height else None
 
 
 def newest_success(
-    conn: connection.Connection, report: str, *, draft: bool = False
+    conn: connection.Connection, briefing_name: str, *, draft: bool = False
 ) -> dict[str, object] | None:
-    """The newest published issue of `report` (with `draft`: its newest draft) as a dict,
+    """The newest published issue of `briefing_name` (with `draft`: its newest draft) as a dict,
     or None."""
-    frame = connection.query(conn, NEWEST_SUCCESS, [report, not draft])
+    frame = connection.query(conn, NEWEST_SUCCESS, [briefing_name, not draft])
     return frame.row(0, named=True) if frame.height else None
 
 
-def next_issue(conn: connection.Connection, report: str, params: str | None) -> int:
-    """The number the next published issue of `report` (variant `params`, JSON) takes."""
-    return int(connection.query(conn, NEXT_ISSUE, [report, params])["issue"][0])
+def next_issue(conn: connection.Connection, briefing_name: str, params: str | None) -> int:
+    """The number the next published issue of `briefing_name` (variant `params`, JSON) takes."""
+    return int(connection.query(conn, NEXT_ISSUE, [briefing_name, params])["issue"][0])
 
 
 def published_issues(conn: connection.Connection) -> pl.DataFrame:
@@ -221,10 +223,10 @@ def published_issues(conn: connection.Connection) -> pl.DataFrame:
 
 
 def success_before(
-    conn: connection.Connection, report: str, run_id: int
+    conn: connection.Connection, briefing_name: str, run_id: int
 ) -> dict[str, object] | None:
-    """The published issue of `report` before run `run_id`, or None."""
-    frame = connection.query(conn, SUCCESS_BEFORE, [report, run_id])
+    """The published issue of `briefing_name` before run `run_id`, or None."""
+    frame = connection.query(conn, SUCCESS_BEFORE, [briefing_name, run_id])
     return frame.row(0, named=True) if frame.height else None
 
 
@@ -296,4 +298,4 @@ FROM report_runs WHERE status = 'running' AND published GROUP BY report
 def runs_in_progress(conn: connection.Connection) -> dict[str, tuple[datetime, int | None]]:
     """Each briefing with an issue being published now: (when it started, its pid)."""
     rows = connection.query(conn, IN_PROGRESS).iter_rows()
-    return {report: (started, pid) for report, started, pid in rows}
+    return {briefing_name: (started, pid) for briefing_name, started, pid in rows}
