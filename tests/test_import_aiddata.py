@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -351,3 +352,20 @@ def test_a_derived_table_must_keep_to_the_records_recommended_for_aggregates(
     )
     with pytest.raises(DefinitionError, match="recommended_for_aggregates"):
         load_indicator(path)
+
+
+def test_a_country_profile_shows_the_countrys_commitments_by_year_and_sector(
+    db: Path, tmp_path: Path
+) -> None:
+    assert invoke("import", "aiddata", EXTRACT, db=db).exit_code == 0
+    out = tmp_path / "out"
+    result = invoke("brief", "country-profile", "--param", "geography=MYS", "--out", out,
+                    "--format", "html", db=db)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (page,) = out.rglob("country-profile--geography-MYS.html")
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.read_text("utf-8")).split())
+    assert "Chinese official finance committed to Malaysia (AidData)" in text
+    assert "New deals signed CHN_ODF, Malaysia 4 deals 2021" in text
+    assert "Chinese official finance: value committed to Malaysia, by commitment year" in text
+    # no energy or transport record in the extract: those fold into the 'not tracked' line
+    assert "Not yet tracked for Malaysia:" in text and "New deals signed: energy" in text
