@@ -30,11 +30,9 @@ AMOUNT = "Amount (Constant USD 2021)"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "tracker.duckdb"
-    result = invoke("init", db=path)
-    assert result.exit_code == 0, result.output
-    return path
+def db(empty_db: Path) -> Path:
+    """An initialised database with no observations (conftest's `empty_db`)."""
+    return empty_db
 
 
 def _records(path: Path = EXTRACT) -> tuple[list[str], list[list[str]]]:

@@ -21,11 +21,9 @@ USD_MONTHLY = SDMX / "ECB_EXR" / "1" / "M.USD.EUR.SP00.A.xml"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "tracker.duckdb"
-    result = invoke("init", db=path)
-    assert result.exit_code == 0, result.output
-    return path
+def db(empty_db: Path) -> Path:
+    """An initialised database with no observations (conftest's `empty_db`)."""
+    return empty_db
 
 
 def _state(db: Path) -> tuple[object, ...]:

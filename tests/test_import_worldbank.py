@@ -24,11 +24,9 @@ MAPPING = PROJECT / "indicators" / "mappings" / "worldbank-context.toml"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "tracker.duckdb"
-    result = invoke("init", db=path)
-    assert result.exit_code == 0, result.output
-    return path
+def db(empty_db: Path) -> Path:
+    """An initialised database with no observations (conftest's `empty_db`)."""
+    return empty_db
 
 
 def _corpus_rows(path: Path = GDP_API) -> tuple[list[str], list[list[str]]]:

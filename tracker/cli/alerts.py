@@ -14,17 +14,17 @@ from tracker.errors import TrackerError
 
 if TYPE_CHECKING:
     from tracker.alerts import AlertOutcome
+    from tracker.models import AlertDefinition
 
 
 def alerts_list(ctx: typer.Context) -> None:
     """List alert definitions (reports/alerts/*.toml) and their last events."""
-    from tracker import alerts, settings
+    from tracker import alerts
 
     with reported():
         path = db_path(ctx)
-        found = alerts.checked_definitions(path, settings.alerts_dir(), settings.reports_dir())
+        found = _definitions(path)
         if not found:
-            out.print(f"No alert definitions in {settings.alerts_dir()}.")
             return
         last = alerts.last_events(path)
         table = Table("alert", "kind", "watches", "recipients", "sent", "owed", "last event")
@@ -64,13 +64,12 @@ def alerts_check(
     ] = False,
 ) -> None:
     """Evaluate every alert now and e-mail each event its recipients do not have yet."""
-    from tracker import alerts, settings
+    from tracker import alerts
 
     with reported():
         path = db_path(ctx)
-        found = alerts.checked_definitions(path, settings.alerts_dir(), settings.reports_dir())
+        found = _definitions(path)
         if not found:
-            out.print(f"No alert definitions in {settings.alerts_dir()}.")
             return
         outcomes = alerts.check_alerts(path, found, dry_run=dry_run)
         if dry_run:
@@ -88,6 +87,16 @@ def alerts_check(
         out.print(f"{sent} event(s) sent now, {already} sent before, {owed} e-mail(s) owed.")
         if owed:
             raise typer.Exit(1)
+
+
+def _definitions(path: Path) -> list[AlertDefinition]:
+    """The checked alert definitions; none found is said on standard output."""
+    from tracker import alerts, settings
+
+    found = alerts.checked_definitions(path, settings.alerts_dir(), settings.reports_dir())
+    if not found:
+        out.print(f"No alert definitions in {settings.alerts_dir()}.")
+    return found
 
 
 def check_after_load(db: Path) -> None:
