@@ -112,6 +112,22 @@ def test_a_change_against_the_previous_period_is_one_sentence_with_both_sources(
     assert "Only 1 key message(s): the data hold no other change" in pdf
 
 
+def test_no_change_is_written_between_figures_that_count_different_contributors(
+    db: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "contributors.csv"
+    path.write_text(
+        HEADER.rstrip("\n") + ",contributor\n"
+        "new_deal_value,BRI,WLD,2023,100,USD bn,gfdc-bri-2023,\n"
+        "new_deal_value,BRI,WLD,2024,60,USD bn,griffith-bri-2024,CHN\n",
+        encoding="utf-8",
+    )
+    assert invoke("ingest", path, db=db).exit_code == 0
+    messages, _, _ = render(db, tmp_path / "out")
+    # the 2024 figure counts one contributor, the 2023 one the whole programme: no 'fell 40 %'
+    assert not [m for m in messages if "from USD 100 bn in 2023" in m], messages
+
+
 def test_a_new_high_of_a_flow_is_a_record(db: Path, tmp_path: Path) -> None:
     ingest(db, tmp_path, "new_deal_value,BRI,WLD,2022,50,USD bn,gfdc-bri-2023\n"
                          "new_deal_value,BRI,WLD,2023,80,USD bn,gfdc-bri-2023\n"

@@ -138,11 +138,12 @@ latest AS (
                     OVER earlier, false) AS earlier_open_above
     FROM points AS p
     WINDOW same_grain AS (
-        PARTITION BY p.indicator, p.initiative, p.geography, p.grain ORDER BY p.period_end
+        PARTITION BY p.indicator, p.initiative, p.geography, p.contributor, p.grain
+        ORDER BY p.period_end
     ),
     earlier AS (same_grain ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
     QUALIFY row_number() OVER (
-        PARTITION BY p.indicator, p.initiative, p.geography
+        PARTITION BY p.indicator, p.initiative, p.geography, p.contributor
         ORDER BY p.period_end DESC, p.period_start ASC
     ) = 1
 )
