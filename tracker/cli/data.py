@@ -21,13 +21,12 @@ from rich.text import Text
 
 from tracker import settings
 from tracker.cli import sql_output
-from tracker.cli.shared import db_path, err, out, progress_bar, reported
+from tracker.cli.shared import db_path, err, out, print_second_sources, progress_bar, reported
 from tracker.errors import InputError, TrackerError, UnknownNameError
 from tracker.text import amount, did_you_mean
 
 if TYPE_CHECKING:
     from tracker import store
-    from tracker.models import BatchSummary
 
 # --- init ---------------------------------------------------------------------------------
 
@@ -111,7 +110,7 @@ def ingest_command(
                 highlight=False,
             )
             return
-        _print_second_sources(summary)
+        print_second_sources(summary)
         verb = "would load" if dry_run else "loaded"
         batch = "" if summary.batch_id is None else f" as batch {summary.batch_id}"
         out.print(
@@ -124,24 +123,6 @@ def ingest_command(
             from tracker.cli.alerts import check_after_load
 
             check_after_load(path)
-
-
-def _print_second_sources(summary: BatchSummary) -> None:
-    """Say, point by point, where this call gave a point a second source."""
-    if not summary.second_source_points:
-        return
-    err.print(
-        f"{summary.second_source_points} point(s) now have more than one source, each kept "
-        'as its own series; the headline rule (README, "Tables and views") picks the '
-        "one briefings show first:",
-        markup=False,
-        highlight=False,
-    )
-    for line in summary.second_sources:
-        err.print(f"  {line}", markup=False, highlight=False)
-    more = summary.second_source_points - len(summary.second_sources)
-    if more > 0:
-        err.print(f"  ... and {more} more point(s)", markup=False, highlight=False)
 
 
 # --- indicators ---------------------------------------------------------------------------

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tracker.cli.data import _print_second_sources
-from tracker.cli.shared import db_path, err, out, progress_bar, reported
+from tracker.cli.shared import db_path, err, out, print_second_sources, progress_bar, reported
 from tracker.errors import InputError
 
 if TYPE_CHECKING:
@@ -80,7 +79,7 @@ def _print_summary(summary: ImportSummary, dry_run: bool, format_name: str) -> N
     for warning in summary.warnings:
         err.print(warning, markup=False, highlight=False)
     batch = summary.batch
-    _print_second_sources(batch)
+    print_second_sources(batch)
     files = f"{len(summary.files)} file(s)"
     if not dry_run and batch.batch_id is None and batch.rows_read:
         said = (

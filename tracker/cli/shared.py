@@ -10,12 +10,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from tracker.errors import InputError, TrackerError
+
+if TYPE_CHECKING:
+    from tracker.models import BatchSummary
 
 # Piped output is not cut to 80 columns: tables keep their natural width for grep and files.
 PIPED_WIDTH = 10_000
@@ -106,3 +109,21 @@ def refuse_to_overwrite(output: Path | None, force: bool) -> None:
             f"--out: {output} exists; nothing was written. Give another file, or --force "
             "to replace it."
         )
+
+
+def print_second_sources(summary: BatchSummary) -> None:
+    """Say, point by point, where this call gave a point a second source."""
+    if not summary.second_source_points:
+        return
+    err.print(
+        f"{summary.second_source_points} point(s) now have more than one source, each kept "
+        'as its own series; the headline rule (README, "Tables and views") picks the '
+        "one briefings show first:",
+        markup=False,
+        highlight=False,
+    )
+    for line in summary.second_sources:
+        err.print(f"  {line}", markup=False, highlight=False)
+    more = summary.second_source_points - len(summary.second_sources)
+    if more > 0:
+        err.print(f"  ... and {more} more point(s)", markup=False, highlight=False)
