@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import itertools
+import os
 import shutil
 import socket
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from typer.testing import CliRunner, Result
 
+from tests.postgres_server import INSTALL_HINT, PostgresServer, running_server
 from tracker import settings, store
 from tracker.cli.app import app
 
@@ -28,6 +31,7 @@ SHIPPED_OBSERVATIONS = sorted((PROJECT / "data" / "observations").glob("*.csv"))
 CORPORA = PROJECT.parent / "shared" / "corpora"
 
 Invoke = Callable[..., Result]
+_database_numbers = itertools.count(1)
 
 
 def runs_file(db: Path) -> Path:
@@ -215,3 +219,32 @@ def open_initialised(path: Path) -> Iterator[store.Connection]:
         store.initialise(new)
     with store.connect(path) as opened:
         yield opened
+
+
+# --- a real PostgreSQL server for the team store (tests/postgres_server.py) -------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster on loopback for the whole session. Skipped, saying how
+    to install PostgreSQL, when its binaries are missing; a failure where
+    TRACKER_REQUIRE_POSTGRES is set (.ci/run sets it: CI must not skip these tests)."""
+    try:
+        with running_server() as server:
+            yield server
+    except FileNotFoundError:
+        if os.environ.get("TRACKER_REQUIRE_POSTGRES"):
+            pytest.fail(INSTALL_HINT)
+        pytest.skip(INSTALL_HINT)
+
+
+@pytest.fixture
+def postgres_database(
+    postgres_server: PostgresServer, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A new empty database on the session's server, named after the test; its libpq
+    connection string (no password: PGPASSWORD is set in the environment, as a user would)."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    name = f"{name}_{os.getpid()}_{next(_database_numbers)}"
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    return postgres_server.create_database(name)
