@@ -81,8 +81,8 @@ OBS_STATUS = {
 QUALIFIER_OF_STATUS = {"E": "approximate"}
 QUALIFIER = "qualifier"
 SHOWN_WARNINGS = 10
-Observation = tuple[dict[str, str], str, Any, int | None, str, str]  # key, period, value,
-#   UNIT_MULT (None: not given), OBS_STATUS ('' none), unit attribute ('' none)
+# key, period, value, UNIT_MULT (None: not given), OBS_STATUS ('' none), unit ('' none)
+Observation = tuple[dict[str, str], str, Any, int | None, str, str]
 
 
 @dataclass(frozen=True)
