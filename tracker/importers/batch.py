@@ -6,17 +6,17 @@ The adapter interface. An adapter is a function
 
     read(path: Path, raw: bytes, mapping: Mapping) -> FileRows
 
-registered in `ADAPTERS` under its FORMAT. It turns one publisher's file into rows of
-tracker's long CSV (`ROW_COLUMNS`: indicator, initiative, geography, period, value, unit,
-source, note, all text; `value` as the file writes it) plus a `where` column: the place in
-the publisher's file each row comes from ('API_NY.GDP.MKTP.CD.csv:12 (Kazakhstan, KAZ,
-NY.GDP.MKTP.CD, 2019)'), which every ingest message about the row shows. It maps series
-through `mapping.series` (publisher code -> `Series`), counts what it skips (series with no
-mapping: `FileRows.unmapped`; cells with no value: `FileRows.missing`; never a zero) and
-says when the file states its release (`FileRows.published`). A file that is not of the
-format is refused with `FileRefused` (one paragraph: the file, what was found, what was
-expected); the import then loads nothing. Everything after that (the source rows, units,
-geographies, periods, revisions, dry runs) is done here and in `ingest`, once for all formats.
+registered in `ADAPTERS` under its FORMAT. It turns one publisher's file into rows of tracker's
+long CSV (`ROW_COLUMNS`: indicator, initiative, geography, period, value, unit, source, note,
+all text; `value` as the file writes it; optionally `qualifier`) plus a `where` column: the
+place in the publisher's file each row comes from ('API_NY.GDP.MKTP.CD.csv:12 (Kazakhstan, KAZ,
+NY.GDP.MKTP.CD, 2019)'), which every ingest message about the row shows. It maps series through
+`mapping.series` (publisher code -> `Series`), counts what it skips (series with no mapping:
+`FileRows.unmapped`; cells with no value: `FileRows.missing`; never a zero) and says when the
+file states its release (`FileRows.published`). A file that is not of the format is refused with
+`FileRefused` (one paragraph: the file, what was found, what was expected); the import then
+loads nothing. Everything after that (the source rows, units, geographies, periods, revisions,
+dry runs) is done here and in `ingest`, once for all formats.
 """
 
 from __future__ import annotations
@@ -221,7 +221,9 @@ def _fx_rates(
 def _inline(path: Path, digest: str, rows: FileRows) -> InlineCsv:
     """The adapter's rows as tracker's long CSV, standing for the publisher's file."""
     places = rows.rows[WHERE].to_list()
-    text = rows.rows.select(ROW_COLUMNS).write_csv()
+    # sdmx rows may carry a qualifier (OBS_STATUS E: approximate), read as ingest reads one
+    columns = [*ROW_COLUMNS, *(["qualifier"] if "qualifier" in rows.rows.columns else [])]
+    text = rows.rows.select(columns).write_csv()
     # A row spans more than one line when a field holds a line break (quoted).
     spans = rows.rows.select(
         pl.sum_horizontal(pl.col(c).fill_null("").str.count_matches("\n") for c in ROW_COLUMNS) + 1

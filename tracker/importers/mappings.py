@@ -6,9 +6,13 @@ A mapping names its `format`, the `[source]` every imported figure cites, and `[
 entries: a publisher's series `code` -> tracker's `indicator`, `initiative` (left out for a
 context indicator), `geography` (default: the file's country code), `unit` and `scale` of
 the publisher's values, and the rows' `note`. An SDMX entry may name its series by dimension
-values instead of a code (`match = {FREQ = "A", COUNTERPART_AREA = "KZ"}`), and may send
-them to the `fx_rates` table (`target = "fx_rates"`, the ECB's EXR series) instead of an
-indicator; `unmapped = "skip"` lets an SDMX import skip the series no entry matches.
+values instead of a code (`match = {FREQ = "A", COUNTERPART_AREA = ["KZ", "UZ"]}`, a list
+being any of its values), and may send them to the `fx_rates` table (`target = "fx_rates"`,
+the ECB's EXR series) instead of an indicator; `unmapped = "skip"` lets an SDMX import skip
+the series no entry matches. An SDMX entry may also declare a sum of the series that differ
+only in one dimension (`sum_over = "INDICATOR"` over the list `match` gives it: a reporter's
+exports + imports, the definition of total trade) and take each row's geography from another
+dimension than REF_AREA (`geography_from = "COUNTERPART_AREA"`).
 """
 
 from __future__ import annotations
@@ -42,9 +46,15 @@ class Series:
     note: str
     source: str  # the id of the mapping's [source]
     key: str  # where it is declared, for messages: 'mapping.toml: series.2'
-    match: tuple[tuple[str, str], ...] = ()  # sdmx: (dimension, value), sorted
+    match: tuple[tuple[str, tuple[str, ...]], ...] = ()  # sdmx: (dimension, values), sorted
     target: str = "observations"  # or 'fx_rates'
     scale: int = 0  # the values are in 10^scale units of `unit`
+    sum_over: str | None = None  # sdmx: rows are sums over this dimension's `match` values
+    geography_from: str | None = None  # sdmx: the dimension giving the geography (REF_AREA)
+
+    def summed(self) -> tuple[str, ...]:
+        """The values of `sum_over` whose series are added, in the mapping's order."""
+        return dict(self.match).get(self.sum_over or "", ())
 
 
 @dataclass(frozen=True)
@@ -109,7 +119,7 @@ def load_mapping(format_name: str, paths: list[Path] | None = None) -> Mapping:
                 "always count and skip the codes no mapping names."
             )
         for index, item in enumerate(document.get("series", [])):
-            for sdmx_key in ("match", "target"):
+            for sdmx_key in ("match", "target", "sum_over", "geography_from"):
                 if format_name != "sdmx" and sdmx_key in item:
                     raise DefinitionError(
                         f"{path}: key 'series.{index}.{sdmx_key}': only an sdmx mapping takes "
@@ -172,11 +182,31 @@ def _source(item: dict[str, Any]) -> SourceRecord:
 
 def _series(path: Path, index: int, item: dict[str, Any], source: str) -> Series:
     key = f"{path}: series.{index}"
-    match = tuple(sorted((str(k), str(v)) for k, v in item.get("match", {}).items()))
-    code = item["code"] if "code" in item else ", ".join(f"{k}={v}" for k, v in match)
+    match = tuple(sorted(
+        (str(k), tuple(str(x) for x in v) if isinstance(v, list) else (str(v),))
+        for k, v in item.get("match", {}).items()
+    ))  # fmt: skip
+    code = item["code"] if "code" in item else ", ".join(f"{k}={'|'.join(v)}" for k, v in match)
     if item.get("target") == "fx_rates":
         return Series(code, None, None, None, "", item.get("note", code), source, key, match,
                       "fx_rates")  # fmt: skip
+    sum_over = item.get("sum_over")
+    if sum_over is not None:
+        listed = item["match"].get(sum_over)
+        if not isinstance(listed, list) or len(listed) < 2:
+            found = "absent from `match`" if listed is None else f"match.{sum_over} = {listed!r}"
+            raise DefinitionError(
+                f"{path}: key 'series.{index}.sum_over': '{sum_over}' is {found}; expected "
+                f"a list of at least two values of {sum_over} in `match`, the series added "
+                '(match = {INDICATOR = ["TXG_FOB_USD", "TMG_CIF_USD"]} with sum_over = '
+                '"INDICATOR").'
+            )
+        if item.get("geography_from") == sum_over:
+            raise DefinitionError(
+                f"{path}: key 'series.{index}.geography_from': '{sum_over}' is the dimension "
+                "summed over, so it gives no one geography; expected another dimension "
+                "(COUNTERPART_AREA, REF_AREA)."
+            )
     scale = int(item.get("scale", 0))
     unit = item["unit"] if scale == 0 else f"{SCALE_NAMES[10.0**scale]} {item['unit']}"
     if parse_unit(unit) is None:
@@ -196,6 +226,8 @@ def _series(path: Path, index: int, item: dict[str, Any], source: str) -> Series
         key=key,
         match=match,
         scale=scale,
+        sum_over=sum_over,
+        geography_from=item.get("geography_from"),
     )
 
 

@@ -9,9 +9,20 @@ data names (`ECB:ECB_EXR1(1.0)`, or its dataflow's); nothing is fetched from the
 without it the file is refused. A structure message no data file uses is refused as data.
 
 Each series is matched to a mapping entry by its key (`M.USD.EUR.SP00.A`, dimension values
-in order) or by dimension values (`match = {FREQ = "A", COUNTERPART_AREA = "KZ"}`); a series
-no entry matches is refused, naming its key, unless a mapping says `unmapped = "skip"`; one
-that two entries match is refused. Entries with `target = "fx_rates"` collect ECB EXR
+in order) or by dimension values (`match = {FREQ = "A", COUNTERPART_AREA = ["KZ", "UZ"]}`);
+a series no entry matches is refused, naming its key, unless a mapping says `unmapped =
+"skip"`; one that two entries match is refused. A row's geography is the series' REF_AREA
+(or the dimension `geography_from` names); a two-letter code is ISO alpha-2, as the IMF and
+the ECB write countries, and goes in as its alpha-3 (`KZ` -> `KAZ`).
+
+An entry with `sum_over` (IMF DOTS: `sum_over = "INDICATOR"` over exports TXG_FOB_USD and
+imports TMG_CIF_USD, China's total trade with each partner) makes one row per group of
+series that differ only in that dimension and period: the exact decimal sum of their values,
+made only where every listed series has a value (else a warning names what is missing),
+refused where their UNIT_MULT or unit differ; the note names the series and values added.
+An OBS_STATUS other than A (normal) is never dropped: E (estimated) gives the qualifier
+`approximate`, and every status is said in the row's note; F (forecast) and codes tracker
+does not know are refused. Entries with `target = "fx_rates"` collect ECB EXR
 observations, made into annual USD rates by `importers.fx_rates` over all files of the import.
 A series whose UNIT_MULT attribute differs from the entry's `scale` is refused: its values
 would be read a power of ten wrong. Periods are SDMX's (`2019`, `2019-Q1`, `2019-01`,
@@ -22,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import decimal
 import io
 import logging
 import math
@@ -37,6 +49,7 @@ import polars as pl
 from tracker.importers.batch import ROW_COLUMNS, WHERE, FileRefused, FileRows
 from tracker.importers.fx_rates import EXR_COLUMNS
 from tracker.importers.mappings import Mapping, Series
+from tracker.ingest.geographies import alpha2_country
 from tracker.text import show
 
 FORMATS = (
@@ -57,6 +70,30 @@ PERIOD_FORMS = (
     (re.compile(r"^(\d{4})-A1?$"), r"\1"),
     (re.compile(r"^(\d{4})-Q([1-4])$"), r"\1-Q\2"),
 )
+# SDMX's OBS_STATUS codes (code list CL_OBS_STATUS) a row can carry: in its note, and E as
+# tracker's qualifier `approximate`. F (forecast) and unknown codes are refused: a forecast
+# is not an observation, and an unknown status cannot be said.
+OBS_STATUS = {
+    "A": "", "E": "estimated", "P": "provisional", "B": "break in series", "I": "imputed",
+    "U": "low reliability", "V": "unvalidated", "D": "definition differs",
+    "G": "experimental", "N": "not significant", "S": "strike", "K": "included in another category",
+}  # fmt: skip
+QUALIFIER_OF_STATUS = {"E": "approximate"}
+QUALIFIER = "qualifier"
+SHOWN_WARNINGS = 10
+# key, period, value, UNIT_MULT (None: not given), OBS_STATUS ('' none), unit ('' none)
+Observation = tuple[dict[str, str], str, Any, int | None, str, str]
+
+
+@dataclass(frozen=True)
+class Addend:
+    """One series' observation of a period, to be added into a sum entry's total."""
+
+    series_key: str
+    text: str | None  # None: no value
+    multiplier: int | None
+    status: str
+    unit: str
 
 
 @dataclass(frozen=True)
@@ -188,16 +225,18 @@ def read_data(path: Path, raw: bytes, mapping: Mapping, structure: Any) -> FileR
     return _rows(path, list(_observations(message)), mapping)
 
 
-def _rows(path: Path, observations: list[tuple[dict[str, str], str, Any, int | None]],
-          mapping: Mapping) -> FileRows:  # fmt: skip
-    """Map each observation (key, period, value, UNIT_MULT) through `mapping`."""
+def _rows(path: Path, observations: list[Observation], mapping: Mapping) -> FileRows:
+    """Map each observation (key, period, value, UNIT_MULT, OBS_STATUS, unit) through
+    `mapping`; sum entries' groups are added up after every observation is read."""
     entries = list(mapping.series.values())
     rows: list[tuple[str, ...]] = []
     fx: list[tuple[str, str, str, float, str]] = []
     unmatched: dict[str, int] = {}
     missing = 0
+    sums: dict[tuple[str, str, str], dict[str, Addend]] = {}  # (entry, group, period) ->
+    summing: dict[str, tuple[Series, dict[str, str]]] = {}  # group key -> (entry, its key)
     cache: dict[tuple[tuple[str, str], ...], Series | None] = {}
-    for key, period, value, multiplier in observations:
+    for key, period, value, multiplier, status, unit in observations:
         series_key = ".".join(key.values())
         frozen = tuple(key.items())
         if frozen not in cache:
@@ -207,6 +246,22 @@ def _rows(path: Path, observations: list[tuple[dict[str, str], str, Any, int | N
             unmatched[series_key] = unmatched.get(series_key, 0) + 1
             continue
         text = _value_text(value)
+        if entry.sum_over is not None:
+            group = _group_key(key, entry)
+            summing.setdefault(group, (entry, key))
+            addends = sums.setdefault((entry.key, group, period), {})
+            added = Addend(series_key, text, multiplier, status, unit)
+            earlier = addends.get(key[entry.sum_over])
+            if earlier is not None and earlier != added:
+                raise FileRefused(
+                    f"{path}: series {series_key} gives {period} twice ('"
+                    f"{show(earlier.text or '')}', '{show(text or '')}'); expected one value "
+                    "per series and period."
+                )
+            addends[key[entry.sum_over]] = added
+            if text is None:
+                missing += 1
+            continue
         if text is None:
             missing += 1
             continue
@@ -214,16 +269,13 @@ def _rows(path: Path, observations: list[tuple[dict[str, str], str, Any, int | N
         if entry.target == "fx_rates":
             fx.append(_fx_row(path, key, series_key, period, text, where))
             continue
-        if multiplier is not None and multiplier != entry.scale:
-            raise FileRefused(
-                f"{path}: series {series_key} gives UNIT_MULT {multiplier} (values in 10^"
-                f"{multiplier} units) but its mapping {entry.key} says scale {entry.scale}; "
-                "expected the same power of ten: set `scale` to match, or it would be read "
-                f"{abs(multiplier - entry.scale)} power(s) of ten wrong."
-            )
-        geography = entry.geography or key.get("REF_AREA", "")
+        _check_scale(path, series_key, multiplier, entry)
+        geography, _ = _geography(entry, key)
+        said = _status(path, series_key, period, status)
+        note = f"{entry.note}; {said}" if said else entry.note
         rows.append((entry.indicator or "", entry.initiative or "", geography, _period(period),
-                     text, entry.unit, entry.source, entry.note, where))  # fmt: skip
+                     text, entry.unit, entry.source, note, where,
+                     QUALIFIER_OF_STATUS.get(status, "")))  # fmt: skip
     if unmatched and not mapping.skip_unmapped:
         keys = sorted(unmatched)
         more = f", and {len(keys) - SHOWN} more" if len(keys) > SHOWN else ""
@@ -233,8 +285,128 @@ def _rows(path: Path, observations: list[tuple[dict[str, str], str, Any, int | N
             '`match` for each series (--map), or `unmapped = "skip"` in the mapping to skip '
             "the others."
         )
-    frame = pl.DataFrame(rows, schema=[*ROW_COLUMNS, WHERE], orient="row") if rows else _empty()
-    return FileRows(rows=frame, unmapped=unmatched, missing=missing, fx=_fx_frame(fx))
+    totals, not_made = _sums(path, sums, summing)
+    rows.extend(totals)
+    warnings: tuple[str, ...] = ()
+    if not_made:
+        extra = len(not_made) - SHOWN_WARNINGS
+        more = f"; and {extra} more" if extra > 0 else ""
+        shown = "; ".join(not_made[:SHOWN_WARNINGS])
+        warnings = (f"{path}: no total made for {shown}{more} (a total needs every series it "
+                    "adds).",)  # fmt: skip
+    frame = (
+        pl.DataFrame(rows, schema=[*ROW_COLUMNS, WHERE, QUALIFIER], orient="row")
+        if rows
+        else _empty()
+    )
+    return FileRows(rows=frame, unmapped=unmatched, missing=missing, fx=_fx_frame(fx),
+                    warnings=warnings)  # fmt: skip
+
+
+def _group_key(key: dict[str, str], entry: Series) -> str:
+    """The series key with the summed dimension's values: 'A.CN.TXG_FOB_USD+TMG_CIF_USD.KZ'."""
+    summed = "+".join(entry.summed())
+    return ".".join(summed if d == entry.sum_over else v for d, v in key.items())
+
+
+def _sums(path: Path, sums: dict[tuple[str, str, str], dict[str, Addend]],
+          summing: dict[str, tuple[Series, dict[str, str]]]
+          ) -> tuple[list[tuple[str, ...]], list[str]]:  # fmt: skip
+    """The rows of the sum entries' totals, and what could not be added ('A.CN.TXG_FOB_USD+
+    TMG_CIF_USD.KZ 2021: A.CN.TMG_CIF_USD.KZ has no value')."""
+    rows: list[tuple[str, ...]] = []
+    not_made: list[str] = []
+    for (_, group, period), addends in sums.items():
+        entry, key = summing[group]
+        absent = [_series_key(key, entry, v) for v in entry.summed()
+                  if addends.get(v) is None or addends[v].text is None]  # fmt: skip
+        if absent:
+            not_made.append(f"{group} {period}: {', '.join(absent)} "
+                            f"{'has' if len(absent) == 1 else 'have'} no value")  # fmt: skip
+            continue
+        parts = [addends[v] for v in entry.summed()]
+        named = ", ".join(a.series_key for a in parts)
+        for label, values in (("UNIT_MULT", {a.multiplier for a in parts}),
+                              ("unit", {a.unit for a in parts})):  # fmt: skip
+            if len(values) > 1:
+                given = ", ".join(f"{a.series_key} {_said(a, label)}" for a in parts)
+                raise FileRefused(
+                    f"{path}: the series {named} of the sum {group} ({period}) are in "
+                    f"different {label}s ({given}); expected the same {label} in every "
+                    "series added, or the total would add unlike figures."
+                )
+        _check_scale(path, parts[0].series_key, parts[0].multiplier, entry)
+        total = decimal.Decimal(0)
+        for addend in parts:
+            try:
+                total += decimal.Decimal(addend.text or "")
+            except decimal.InvalidOperation:
+                raise FileRefused(
+                    f"{path} (series {addend.series_key}, {period}): found "
+                    f"'{show(addend.text or '')}', expected a number to add into the sum {group}."
+                ) from None
+        geography, name = _geography(entry, key)
+        said = [f"{a.series_key}: {s}" for a in parts
+                if (s := _status(path, a.series_key, period, a.status))]  # fmt: skip
+        qualifier = "approximate" if any(a.status in QUALIFIER_OF_STATUS for a in parts) else ""
+        counterpart = f" with {name}" if name else ""
+        added = " + ".join(f"{a.series_key} {a.text}" for a in parts)
+        scale = f" (UNIT_MULT {parts[0].multiplier})" if parts[0].multiplier is not None else ""
+        note = (
+            f"{entry.note}{counterpart}, {_period(period)}: sum made by tracker of {added}"
+            f"{scale}" + (f"; {'; '.join(said)}" if said else "")
+        )
+        rows.append((entry.indicator or "", entry.initiative or "", geography, _period(period),
+                     format(total, "f"), entry.unit, entry.source, note,
+                     f"{path} (series {group}, {period})", qualifier))  # fmt: skip
+    return rows, not_made
+
+
+def _series_key(key: dict[str, str], entry: Series, value: str) -> str:
+    return ".".join(value if d == entry.sum_over else v for d, v in key.items())
+
+
+def _said(addend: Addend, label: str) -> str:
+    if label == "unit":
+        return f"unit '{addend.unit}'" if addend.unit else "no unit"
+    return f"UNIT_MULT {addend.multiplier}" if addend.multiplier is not None else "no UNIT_MULT"
+
+
+def _check_scale(path: Path, series_key: str, multiplier: int | None, entry: Series) -> None:
+    """Refuse a series whose UNIT_MULT is not the entry's `scale`."""
+    if multiplier is not None and multiplier != entry.scale:
+        raise FileRefused(
+            f"{path}: series {series_key} gives UNIT_MULT {multiplier} (values in 10^"
+            f"{multiplier} units) but its mapping {entry.key} says scale {entry.scale}; "
+            "expected the same power of ten: set `scale` to match, or it would be read "
+            f"{abs(multiplier - entry.scale)} power(s) of ten wrong."
+        )
+
+
+def _geography(entry: Series, key: dict[str, str]) -> tuple[str, str]:
+    """The row's geography (the entry's, else the series' REF_AREA or `geography_from`
+    dimension; an ISO alpha-2 code as its alpha-3) and the country's name ('' unknown)."""
+    if entry.geography:
+        return entry.geography, ""
+    code = key.get(entry.geography_from or "REF_AREA", "")
+    country = alpha2_country(code) if len(code) == 2 else None
+    return country if country is not None else (code, "")
+
+
+def _status(path: Path, series_key: str, period: str, status: str) -> str:
+    """What a row's note says of an OBS_STATUS ('' for none or A, normal)."""
+    if not status:
+        return ""
+    if status not in OBS_STATUS:
+        known = ", ".join(f"{c} ({w or 'normal'})" for c, w in OBS_STATUS.items())
+        raise FileRefused(
+            f"{path} (series {series_key}, {period}): OBS_STATUS '{show(status)}'"
+            + (" (forecast: not an observation)" if status == "F" else ", a status tracker "
+               "does not know") + f"; expected one of {known}. Leave the observation out of "
+            "the file, or map the series elsewhere."
+        )  # fmt: skip
+    word = OBS_STATUS[status]
+    return f"{word} (OBS_STATUS {status})" if word else ""
 
 
 def _fx_frame(fx: list[tuple[str, str, str, float, str]]) -> pl.DataFrame | None:
@@ -276,7 +448,7 @@ def _entry(path: Path, key: dict[str, str], series_key: str, entries: list[Serie
     """The one mapping entry for a series, None when none; two are refused."""
     found = [
         e for e in entries
-        if (e.match and all(key.get(d) == v for d, v in e.match))
+        if (e.match and all(key.get(d) in v for d, v in e.match))
         or (not e.match and e.code == series_key)
     ]  # fmt: skip
     if len(found) > 1:
@@ -287,11 +459,13 @@ def _entry(path: Path, key: dict[str, str], series_key: str, entries: list[Serie
     return found[0] if found else None
 
 
-def _observations(message: Any) -> Iterator[tuple[dict[str, str], str, Any, int | None]]:
+def _observations(message: Any) -> Iterator[Observation]:
     """Each observation: its dimension values but time (in key order), its period, its
-    value, and the UNIT_MULT of the observation, series or data set (None: not given)."""
+    value, the UNIT_MULT of the observation, series or data set (None: not given), its
+    OBS_STATUS and its unit attribute (UNIT or UNIT_MEASURE; '' when not given)."""
     for dataset in message.data:
-        set_mult = _multiplier(getattr(dataset, "attrib", {}))
+        set_attributes = getattr(dataset, "attrib", {})
+        set_mult = _multiplier(set_attributes)
         for obs in dataset.obs:
             values = {str(k): _code(kv.value) for k, kv in obs.key.values.items()}
             period = ""
@@ -300,10 +474,25 @@ def _observations(message: Any) -> Iterator[tuple[dict[str, str], str, Any, int 
                     period = values.pop(name)
                     break
             series = getattr(obs, "series_key", None)
-            mult = _multiplier(obs.attached_attribute)
+            attached = obs.attached_attribute
+            series_attributes = getattr(series, "attrib", {}) if series is not None else {}
+            mult = _multiplier(attached)
             if mult is None and series is not None:
-                mult = _multiplier(getattr(series, "attrib", {}))
-            yield values, period, obs.value, set_mult if mult is None else mult
+                mult = _multiplier(series_attributes)
+            status = attached.get("OBS_STATUS") if attached else None
+            yield (values, period, obs.value, set_mult if mult is None else mult,
+                   "" if status is None else _code(getattr(status, "value", status)),
+                   _unit(attached, series_attributes, set_attributes))  # fmt: skip
+
+
+def _unit(*levels: Any) -> str:
+    """The first UNIT or UNIT_MEASURE attribute of an observation, its series or data set."""
+    for attributes in levels:
+        for name in ("UNIT", "UNIT_MEASURE"):
+            value = attributes.get(name) if attributes else None
+            if value is not None:
+                return _code(getattr(value, "value", value))
+    return ""
 
 
 def _multiplier(attributes: Any) -> int | None:
@@ -336,12 +525,12 @@ def _period(period: str) -> str:
     return period
 
 
-def _dimension_names(observations: list[tuple[dict[str, str], str, Any, int | None]]) -> str:
+def _dimension_names(observations: list[Observation]) -> str:
     return ".".join(observations[0][0]) if observations else "no dimensions"
 
 
 def _empty() -> pl.DataFrame:
-    return pl.DataFrame(schema={c: pl.String for c in (*ROW_COLUMNS, WHERE)})
+    return pl.DataFrame(schema={c: pl.String for c in (*ROW_COLUMNS, WHERE, QUALIFIER)})
 
 
 def _is_structure(raw: bytes) -> bool:

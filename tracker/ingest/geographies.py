@@ -123,3 +123,17 @@ class GeographyResolver:
             return ""
         listed = ", ".join(f"'{i}' ({names[i]})" for i in ids)
         return f"; did you mean {listed}?"
+
+
+@cache
+def alpha2_country(code: str) -> tuple[str, str] | None:
+    """(ISO alpha-3, short name) of an ISO 3166 alpha-2 code, as the IMF and the ECB write
+    countries (`KZ` -> ('KAZ', 'Kazakhstan')); None for a code that is no country's."""
+    if not re.fullmatch("[A-Z]{2}", code):
+        return None
+    data = _converter().data
+    rows = data[data["ISO2"] == code]
+    if len(rows) != 1:
+        return None
+    iso3, name = rows["ISO3"].iloc[0], rows["name_short"].iloc[0]
+    return (iso3, name) if isinstance(iso3, str) and isinstance(name, str) else None
