@@ -84,18 +84,25 @@ def test_pdf_shows_key_figures_shares_caveats_and_numbered_sources(
     assert "no data yet" in text  # partner_countries has no rows
     # the caveats come from initiatives.measures
     assert "so adding PGII and Global Gateway double-counts" in text
-    assert "EUR 1 = USD 1.0824 (2024 rate" in text
+    # each EUR figure at its own year's rate, naming it: 2023's ECB annual average, and the
+    # mean of the 255 daily ECB rates of 2025 (the PDF breaks the line after 'ecb-')
+    assert "EUR 1 = USD 1.0813 (2023 rate, ecb-" in text
+    assert "EUR 1 = USD 1.12998 (2025 rate, ecb-" in text
+    assert "2024 rate" not in text
     # the GG trend through 2023 (179) and 9 Oct 2025 (more than 306) reaches 400 early 2027
     assert "Linear trend through the last two points (2023: 179 → 2025-10-09: > 306)" in text
     assert "around Feb 2027" in text
     assert "No trend: only one data point (2024)." in text
-    # numbered sources at the end, each figure pointing to them
-    sources = pages[-1]
+    # numbered sources at the end (over one page or more), each figure pointing to them
+    start = max(i for i, page in enumerate(pages) if re.search(r"\d+\s+Sources", page))
+    sources = " ".join(pages[start:])
     assert "Sources" in sources
     # the key messages cite first: the target's source is [1]
     assert re.search(r"\[1\] Global Gateway \(story page\)\. European Commission", sources)
     assert re.search(r"\[\d+\] China BRI Investment Report 2024\. Griffith Asia Institute", sources)
     assert "[13]" in text and "SECONDARY" in sources
+    # the rate a figure was converted at is cited as a source too
+    assert re.search(r"\[\d+\] Euro foreign exchange reference rates: historical daily rates", text)
 
 
 def test_pdf_is_a4_with_page_numbers_header_toc_and_embedded_dejavu(
@@ -142,7 +149,7 @@ def test_html_is_one_standalone_file(shipped_briefing: tuple[Path, Path]) -> Non
     assert len(svgs) == 5
     # each chart draws its data: value labels from the data, not empty placeholders
     labels = [{unescape(t) for t in re.findall(r"<text[^>]*>([^<]+)</text>", svg)} for svg in svgs]
-    assert {"1,308", "> 679", "> 331.2", "> 60, US only"} <= labels[0]  # comparison, USD basis
+    assert {"1,308", "> 679", "> 345.8", "> 60, US only"} <= labels[0]  # comparison, USD basis
     assert {"94.8 %", "more than 30.0 %", "no comparable figure yet", "more than 102.0 %",
             "more than 76.5 %"} <= labels[1]  # share of each target  # fmt: skip
     assert {"212 (a)", "340 (b)", "176 (c)"} <= labels[2]  # deals per period
@@ -185,7 +192,7 @@ def test_csv_holds_the_numbers_behind_charts_and_tables_with_sources(
         r for r in rows
         if r["section"] == "Comparison" and r["initiative"] == "GG" and r["period"] == "2025-10-09"
     )  # fmt: skip
-    assert float(gg_2025["value_usd"]) == pytest.approx(306 * 1.0824)
+    assert float(gg_2025["value_usd"]) == pytest.approx(306 * 1.12998)
     # the figure as stated: 'over EUR 306 bn', in the row's own currency
     assert (gg_2025["qualifier"], gg_2025["currency"], gg_2025["unit"]) == (
         "more than", "EUR", "EUR bn"

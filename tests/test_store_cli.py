@@ -14,7 +14,7 @@ import duckdb
 import pytest
 import typer
 
-from tests.conftest import PROJECT, db_rows, invoke
+from tests.conftest import LONG_HEADER, PROJECT, db_rows, invoke
 from tracker.cli.app import app
 
 
@@ -185,9 +185,28 @@ def test_comparison_usd_converts_eur_with_the_stated_rate(tracker_db: Path) -> N
     # converted, then rounded to 6 decimals (migration 010): 193.5527 exactly
     assert y2023[5] == Decimal("193.5527")
     assert "1.0813" in y2023[6]
-    # no 2025 rate is shipped: the latest earlier one is used, and the view says so
-    assert y2025[4] == 2024 and y2025[5] == Decimal("331.2144")
-    assert "2024 rate" in y2025[6]
+    # the 2025 rate: the mean of the 255 daily ECB rates of 2025; 306 x 1.12998 = 345.77388
+    assert y2025[4] == 2025 and y2025[5] == Decimal("345.77388")
+    assert y2025[6] == "EUR 1 = USD 1.12998 (2025 rate, ecb-eurofxref-hist)"
+
+
+def test_a_figure_of_a_year_without_a_rate_converts_at_the_latest_earlier_year_and_says_so(
+    tracker_db: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "eur2026.csv"
+    path.write_text(
+        ",".join(LONG_HEADER) + "\nfinancing,GG,KAZ,2026,EUR 10 bn,,A 2026 figure,\n",
+        encoding="utf-8",
+    )
+    assert invoke("ingest", path, db=tracker_db).exit_code == 0
+    rows = db_rows(
+        tracker_db,
+        "SELECT rate_year, value_usd, rate_used FROM comparison_usd WHERE period = '2026'",
+    )
+    # no 2026 rate ships: 10 x 1.12998 (2025) = 11.2998
+    assert rows == [
+        (2025, Decimal("11.2998"), "EUR 1 = USD 1.12998 (2025 rate, ecb-eurofxref-hist)")
+    ]
 
 
 def test_sql_formats(tracker_db: Path) -> None:

@@ -47,7 +47,8 @@ def init(ctx: typer.Context) -> None:
         if restored:
             out.print(
                 "Restored from indicators/ and data/reference/ (rows changed or deleted in "
-                f"the database): {'; '.join(restored)}."
+                "the database, or new or changed in those files since the last init): "
+                f"{'; '.join(restored)}."
             )
 
 
