@@ -42,5 +42,5 @@ bench: $(STAMP)
 	$(PY) -m tests.benchmarks.bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) reports/out reports/outbox data/tracker.duckdb data/tracker.duckdb.wal \
+	rm -rf $(VENV) reports/out reports/drafts reports/outbox data/tracker.duckdb data/tracker.duckdb.wal \
 		data/tracker.runs.duckdb data/tracker.runs.duckdb.wal
