@@ -16,6 +16,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -323,3 +324,82 @@ def test_the_file_store_never_imports_psycopg() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)  # fmt: skip
     assert result.stdout.strip() == "False"
+
+
+# --- the scheduler service on a catalog's lock (BriefingScheduler(catalog=...)) -------------
+# Until the team store lands, the run history stays in a database file; the lock is the
+# catalog's, which is what these tests are about.
+
+SERVICE = textwrap.dedent("""
+    import logging, sys
+    from pathlib import Path
+    from tracker.errors import TrackerError
+    from tracker.schedule import BriefingScheduler
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="log: %(message)s")
+    db, conninfo = sys.argv[1], sys.argv[2]
+    try:
+        BriefingScheduler(Path(db), catalog=conninfo, catalog_name="ducklake").run_forever()
+    except TrackerError as error:
+        print("error:", error, flush=True)
+        sys.exit(1)
+    print("exited", flush=True)
+""")
+
+
+class Service(Scheduler):
+    """`BriefingScheduler(db, catalog=conninfo).run_forever()` in its own process."""
+
+    def __init__(self, db: Path, conninfo: str, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SERVICE, str(db), conninfo],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, env=env,
+        )  # fmt: skip
+        self.lines = []
+        self._queue = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+
+def test_the_scheduler_on_a_catalog_waits_as_a_standby_and_takes_over(
+    postgres_server: PostgresServer, postgres_database: str, tracker_db: Path, tmp_path: Path,
+    schedulers: list[Scheduler],
+) -> None:  # fmt: skip
+    home = tmp_path / "home"
+    for folder in ("indicators", "templates", "reports"):
+        (home / folder).mkdir(parents=True)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TRACKER_")}
+    env.update(TRACKER_HOME=str(home), TRACKER_RELOAD_INTERVAL="0.2", TRACKER_STOP_GRACE="5")
+
+    def service() -> Service:
+        started = Service(tracker_db, postgres_database, env)
+        schedulers.append(started)
+        return started
+
+    first = service()
+    first.wait_for("log: started: db=")
+    standby = service()
+    assert standby.wait_for("log: waiting:").startswith(
+        "log: waiting: the scheduler of this catalog is running in tracker scheduler, "
+        f"PID {first.process.pid} on {socket.gethostname()} (since "
+    )
+    standby.process.send_signal(signal.SIGTERM)  # a standby stops cleanly, having run nothing
+    assert standby.process.wait(BOUND) == 0
+    standby.wait_for("exited")
+    assert standby.printed("log: stopped while waiting for the catalog's scheduler lock")
+    assert not standby.printed("log: started:")
+
+    second = service()
+    second.wait_for("log: waiting:")
+    first.kill()  # the machine died: PostgreSQL ends its session and frees the lock
+    second.wait_for("log: started: db=")
+
+    terminated = postgres_server.psql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        f"WHERE application_name LIKE 'tracker scheduler, PID {second.process.pid} on %'"
+    )
+    assert terminated == "1"
+    lost = second.wait_for("error:")
+    assert lost.startswith("error: The scheduler lost its connection to the catalog's PostgreSQL")
+    assert second.printed("log: The scheduler lost its connection")
+    assert second.process.wait(BOUND) == 1
