@@ -205,6 +205,10 @@ def test_still_held_turns_false_when_the_session_is_terminated(
     with scheduler_lock_in_postgres(postgres_database, "tracker/ducklake", poll=POLL,
                                     log=log) as lock:  # fmt: skip
         assert lock.still_held()
+        server_side = lock._connection.execute(  # the server probes a vanished client too
+            "SELECT current_setting('tcp_keepalives_idle'), current_setting('idle_session_timeout')"
+        ).fetchone()
+        assert server_side == ("30", "0")
         terminated = postgres_server.psql(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             f"WHERE application_name = 'tracker scheduler, PID {os.getpid()} on "

@@ -42,6 +42,18 @@ SESSION_DEFAULTS: dict[str, str] = {
     "keepalives_count": "3",
     "tcp_user_timeout": "30000",
 }
+# The same for the server's side of the session, which the client's keepalives do not cover:
+# without these, a server on default settings keeps a vanished scheduler's session (and its
+# lock) for two hours or more. Each is set for this session only; one the server does not
+# know (an older PostgreSQL) is skipped. idle_session_timeout = 0: the lock session idles by
+# design, and a server-wide limit must not end it.
+SERVER_SETTINGS: dict[str, str] = {
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+    "idle_session_timeout": "0",
+}
 KEY_PREFIX = "tracker scheduler lock\x00"
 
 # A bigint advisory lock shows in pg_locks with its high half in classid, its low half in
@@ -197,10 +209,19 @@ def _connect(conninfo: str) -> psycopg.Connection[Any]:
     import psycopg
 
     target = session_conninfo(conninfo)
+    connection: psycopg.Connection[Any] | None = None
     try:
         # autocommit: the lock belongs to the session, and no transaction stays open beside it
-        return psycopg.connect(target, autocommit=True)
+        connection = psycopg.connect(target, autocommit=True)
+        for name, value in SERVER_SETTINGS.items():
+            try:
+                connection.execute("SELECT set_config(%s, %s, false)", (name, value))
+            except psycopg.errors.UndefinedObject:
+                pass  # a setting this server version does not have
+        return connection
     except psycopg.Error as error:
+        if connection is not None:
+            connection.close()
         reason = " ".join(str(error).split())  # libpq's lines, as one paragraph
         raise TrackerError(
             f"The scheduler could not connect to the catalog's PostgreSQL server "
