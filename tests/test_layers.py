@@ -32,6 +32,7 @@ ONLY_IN = {
     "typer": {"cli"},
     "pint": {"units"},
     "fastexcel": {"importers.aiddata"},
+    "psycopg": {"schedule.catalog_lock"},
 }
 
 

@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +50,9 @@ class Attempts:
         self.retries = int(settings.number(settings.RUN_RETRIES))
         self.retry_delay = settings.number(settings.RETRY_DELAY)
         self.locks: dict[str, threading.Lock] = {}
+        # Asked before each render and delivery: False when this scheduler no longer holds
+        # its store's lock (a team store's PostgreSQL session was lost); the service sets it.
+        self.may_start: Callable[[], bool] = lambda: True
 
     def run(self, spec: JobSpec, triggered_by: str, scheduled_for: datetime | None) -> bool:
         """Render `spec` in a child process (retried, bounded), then deliver; True if rendered.
@@ -116,6 +119,8 @@ class Attempts:
         self, label: str, arguments: Sequence[str], triggered_by: str, due: datetime | None,
         attempt: int, attempts: int,
     ) -> Outcome:  # fmt: skip
+        if not self.may_start():
+            return Outcome(False, None, "not started: the scheduler lost its store's lock")
         env = dict(os.environ)
         env[settings.RUN_TRIGGER.env] = triggered_by
         env[settings.SCHEDULED_FOR.env] = due.astimezone(UTC).isoformat() if due else ""
@@ -146,6 +151,8 @@ class Attempts:
 
     def _deliver_owed(self, specs: Mapping[str, JobSpec], *, locked: bool) -> bool:
         """`locked`: the caller holds the lock of the (one) briefing in `specs`."""
+        if not self.may_start():
+            return False
         try:
             owed = deliver.owed_runs(self.db)
         except TrackerError as error:

@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,8 +49,16 @@ MISFIRE_GRACE = 600  # seconds a fire may be late (e.g. after a suspend) and sti
 class BriefingScheduler:
     """The foreground scheduler of `tracker schedule run` (and `--once`)."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, *, catalog: str | None = None, catalog_name: str = "") -> None:
+        """`catalog`: on a team store, the libpq connection string of its PostgreSQL server
+        (no password) and `catalog_name` the catalog's identity there (its DuckLake metadata
+        schema): the scheduler then holds that catalog's advisory lock, waiting for it while
+        another scheduler does. None: the lock file beside the database file `db`."""
         self.db = db.resolve()
+        self.catalog = catalog
+        self.catalog_name = catalog_name
+        self.lock_lost = False
+        self.still_held: Callable[[], bool] = lambda: True  # the lock session's check, once held
         self.stop_grace = settings.number(settings.STOP_GRACE)
         self.reload_interval = settings.number(settings.RELOAD_INTERVAL, 0.2)
         self.specs: dict[str, JobSpec] = {}
@@ -77,7 +85,9 @@ class BriefingScheduler:
     def run_forever(self) -> None:
         """Schedule every briefing, catch up what was missed, run until SIGTERM/SIGINT;
         reload reports/ on SIGHUP and when its files change."""
-        with self._single_instance(), self._signals():
+        with self._signals(), self._single_instance() as held:
+            if not held:
+                return
             store.settle_run_history(self.db)  # missing or unreadable: stop here, with the fix
             self.scheduler.start()
             log.info("started: db=%s reports=%s (checks reports/ every %gs; SIGHUP reloads)",
@@ -89,7 +99,7 @@ class BriefingScheduler:
             while not self.stopping.is_set():
                 self.wake.wait(self.reload_interval)
                 self.wake.clear()
-                if self.stopping.is_set():
+                if self.stopping.is_set() or not self._lock_held():
                     break
                 forced, self.reload_requested = self.reload_requested, False
                 if forced or self._state() != self.folder_state:
@@ -101,11 +111,15 @@ class BriefingScheduler:
             self._wait_or_kill()
             self.scheduler.shutdown(wait=True)
             log.info("stopped")
+        if self.lock_lost:
+            raise TrackerError(self._lost_message())
 
     def run_once(self) -> int:
         """Run every briefing that is due (catch-up rule) one after another, then return the
         number that failed. SIGTERM/SIGINT: the running one may finish within the grace."""
-        with self._single_instance(), self._signals():
+        with self._signals(), self._single_instance() as held:
+            if not held:
+                return 1
             specs = self._load_specs()
             due = self._catch_up_list(specs.values())  # raises when the history is unreadable
             if not due and not self.awaiting:
@@ -152,6 +166,8 @@ class BriefingScheduler:
         False when an alert stays owed or could not be checked (logged)."""
         from tracker import alerts
 
+        if not self._lock_held():
+            return False
         try:
             found = alerts.checked_definitions(self.db, settings.alerts_dir(),
                                                settings.reports_dir())  # fmt: skip
@@ -316,8 +332,49 @@ class BriefingScheduler:
                 signal.signal(number, handler)
 
     @contextmanager
-    def _single_instance(self) -> Iterator[None]:
-        """One scheduler per database: a lock file beside it names the one running."""
+    def _single_instance(self) -> Iterator[bool]:
+        """One scheduler per store; yields False when told to stop before it got the lock.
+        A database file: a lock file beside it names the one running, and a second refuses.
+        A team store: its catalog's PostgreSQL advisory lock, which a second waits for."""
+        if self.catalog is None:
+            with self._lock_file():
+                yield True
+            return
+        from tracker.schedule.catalog_lock import LockWaitStopped, scheduler_lock_in_postgres
+
+        try:
+            with scheduler_lock_in_postgres(self.catalog, self.catalog_name, log=log,
+                                            poll=self.reload_interval,
+                                            stop=self.stopping) as held:  # fmt: skip
+                self.runs.may_start = self._lock_held
+                self.still_held = held.still_held
+                yield True
+        except LockWaitStopped:
+            log.info("stopped while waiting for the catalog's scheduler lock; ran nothing")
+            yield False
+
+    def _lock_held(self) -> bool:
+        """False (logged once, and the scheduler stops taking jobs) from the moment the team
+        store's lock session is lost; always True on a database file, whose lock lives as
+        long as this process."""
+        if self.catalog is None:
+            return True
+        if not self.lock_lost and not self.still_held():
+            self.lock_lost = True
+            log.error("%s", self._lost_message())
+            self.stopping.set()
+            self.wake.set()
+        return not self.lock_lost
+
+    def _lost_message(self) -> str:
+        return ("The scheduler lost its connection to the catalog's PostgreSQL server, and "
+                "with it the lock that makes it the only scheduler of this catalog: it starts "
+                "no more jobs and stops (a running render may finish). Start it again: it "
+                "waits for the lock, as a standby does.")  # fmt: skip
+
+    @contextmanager
+    def _lock_file(self) -> Iterator[None]:
+        """One scheduler per database file: a lock file beside it names the one running."""
         if not self.db.exists():
             raise TrackerError(
                 f"{self.db}: no database here. Run `tracker init` to create it, or pass --db."
