@@ -18,7 +18,7 @@ from tracker.errors import InputError
 if TYPE_CHECKING:
     from tracker.importers import ImportSummary
 
-FORMATS = ("worldbank", "sdmx", "aiddata")
+FORMATS = ("worldbank", "sdmx", "aiddata")  # importers.FORMATS, named here for --help
 UNMAPPED_SHOWN = 10
 
 
@@ -42,7 +42,8 @@ def import_command(
 ) -> None:
     """Import figures from publishers' files (World Bank CSV, SDMX, AidData GCDF records):
     all of them, or none."""
-    from tracker import importers, ingest, store
+    from tracker import importers, store
+    from tracker.files import file_problems
 
     path = db_path(ctx)
     with reported():
@@ -50,16 +51,11 @@ def import_command(
             raise InputError(
                 f"FORMAT: found '{format_name}', expected one of {', '.join(FORMATS)}."
             )
-        adapter = importers.adapters()[format_name]
-        if adapter is None:
-            raise InputError(
-                f"`tracker import {format_name}` is not yet available; formats available now: "
-                f"{', '.join(n for n, a in importers.adapters().items() if a)}. Nothing was "
-                "imported."
-            )
-        ingest.check_files(files)
-        if mapping:
-            ingest.check_files(mapping)
+        adapter = importers.adapter(format_name)
+        # as `ingest.check_files` does, without importing ingest (polars) before it is needed
+        problems = file_problems(files) + file_problems(mapping or [])
+        if problems:
+            raise InputError(" ".join(problems) + " Nothing was loaded.")
         mappings = importers.load_mapping(format_name, mapping or None)
         with store.connect(path) as conn, store.transaction(conn, keep=not dry_run):
             store.sync_definitions(conn)

@@ -30,14 +30,15 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from tracker.importers.batch import ROW_COLUMNS, WHERE, FileRefused, FileRows
-from tracker.importers.fx_rates import EXR_COLUMNS
+from tracker.importers.fx_rates import ExrObservation
 from tracker.importers.mappings import Mapping, Series
 from tracker.text import show
+
+if TYPE_CHECKING:
+    import polars as pl  # imported only for series of indicators: EXR files make no frame
 
 FORMATS = (
     "an SDMX data message: SDMX-ML 2.1 or 3.0 (generic, or structure-specific with its "
@@ -109,7 +110,7 @@ class SdmxReader:
         """One SDMX file as tracker's long rows and EXR observations, mapped by `mapping`."""
         if path in self.structures.paths:
             if path in self.used:
-                return FileRows(rows=_empty())
+                return FileRows(rows=None)
             raise FileRefused(
                 f"{path}: found a structure message (data structures, codelists, dataflows), "
                 f"not data; expected {FORMATS}. Give a structure message only beside the "
@@ -193,7 +194,7 @@ def _rows(path: Path, observations: list[tuple[dict[str, str], str, Any, int | N
     """Map each observation (key, period, value, UNIT_MULT) through `mapping`."""
     entries = list(mapping.series.values())
     rows: list[tuple[str, ...]] = []
-    fx: list[tuple[str, str, str, float, str]] = []
+    fx: list[ExrObservation] = []
     unmatched: dict[str, int] = {}
     missing = 0
     cache: dict[tuple[tuple[str, str], ...], Series | None] = {}
@@ -233,24 +234,19 @@ def _rows(path: Path, observations: list[tuple[dict[str, str], str, Any, int | N
             '`match` for each series (--map), or `unmapped = "skip"` in the mapping to skip '
             "the others."
         )
-    frame = pl.DataFrame(rows, schema=[*ROW_COLUMNS, WHERE], orient="row") if rows else _empty()
-    return FileRows(rows=frame, unmapped=unmatched, missing=missing, fx=_fx_frame(fx))
+    frame = _frame(rows) if rows else None
+    return FileRows(rows=frame, unmapped=unmatched, missing=missing, fx=fx or None)
 
 
-def _fx_frame(fx: list[tuple[str, str, str, float, str]]) -> pl.DataFrame | None:
-    if not fx:
-        return None
-    return pl.DataFrame(
-        fx,
-        schema=dict(zip(EXR_COLUMNS, (pl.String, pl.String, pl.String, pl.Float64, pl.String),
-                        strict=True)),
-        orient="row",
-    )  # fmt: skip
+def _frame(rows: list[tuple[str, ...]]) -> pl.DataFrame:
+    import polars as pl
+
+    return pl.DataFrame(rows, schema=[*ROW_COLUMNS, WHERE], orient="row")
 
 
 def _fx_row(path: Path, key: dict[str, str], series_key: str, period: str, text: str,
-            where: str) -> tuple[str, str, str, float, str]:  # fmt: skip
-    """An EXR observation for fx_rates: (currency, frequency, period, per-euro value, key)."""
+            where: str) -> ExrObservation:  # fmt: skip
+    """An EXR observation for fx_rates: currency, frequency, period, per-euro value, key."""
     needed = ("FREQ", "CURRENCY", "CURRENCY_DENOM")
     absent = [d for d in needed if d not in key]
     if absent or key["CURRENCY_DENOM"] != "EUR":
@@ -268,7 +264,12 @@ def _fx_row(path: Path, key: dict[str, str], series_key: str, period: str, text:
             f"{where}: found '{show(text)}', expected a positive number of {key['CURRENCY']} "
             "per euro."
         )
-    return key["CURRENCY"], key["FREQ"], _period(period), number, series_key
+    if not re.match(r"\d{4}(?:$|-)", period):
+        raise FileRefused(
+            f"{where}: found the period '{show(period)}', expected a year, month or day "
+            "(2019, 2019-01, 2019-01-02) of an ECB EXR series."
+        )
+    return ExrObservation(key["CURRENCY"], key["FREQ"], _period(period), number, series_key)
 
 
 def _entry(path: Path, key: dict[str, str], series_key: str, entries: list[Series]
@@ -338,10 +339,6 @@ def _period(period: str) -> str:
 
 def _dimension_names(observations: list[tuple[dict[str, str], str, Any, int | None]]) -> str:
     return ".".join(observations[0][0]) if observations else "no dimensions"
-
-
-def _empty() -> pl.DataFrame:
-    return pl.DataFrame(schema={c: pl.String for c in (*ROW_COLUMNS, WHERE)})
 
 
 def _is_structure(raw: bytes) -> bool:
