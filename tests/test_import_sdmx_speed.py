@@ -10,7 +10,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import db_rows, invoke
+from tests.conftest import PROJECT, db_rows, invoke
 from tests.test_import_sdmx import USD_MONTHLY, _generic
 from tests.test_startup import _run_and_list_modules
 from tracker.importers.fx_rates import ExrObservation, _annual
@@ -73,3 +73,25 @@ def test_an_exchange_rate_whose_period_is_not_a_date_is_refused(
     assert f"{odd} (series M.USD.EUR.SP00.A, Jan-2019): found the period 'Jan-2019'" in text
     assert "Traceback" not in result.output
     assert db_rows(empty_db, "SELECT count(*), sum(usd_per_unit) FROM fx_rates") == before
+
+
+def test_mapping_files_checked_once_are_not_checked_against_the_schema_again(
+    tracker_db: Path, tmp_path: Path
+) -> None:
+    command = ("--db", str(tracker_db), "import", "sdmx", str(USD_MONTHLY))
+    printed, modules = _run_and_list_modules(*command)
+    assert "jsonschema" in modules and "21 annual exchange rates" in printed, printed
+    printed, modules = _run_and_list_modules(*command)
+    assert "jsonschema" not in modules and "21 annual exchange rates" in printed, printed
+    # A changed file is checked again, and refused when it breaks the schema.
+    shipped = PROJECT / "indicators" / "mappings" / "ecb-exr-fx-rates.toml"
+    edited = tmp_path / "ecb-exr-fx-rates.toml"
+    text = shipped.read_text(encoding="utf-8")
+    assert 'unmapped = "skip"' in text
+    edited.write_text(text.replace('unmapped = "skip"', 'unmapped = "ignore"'), "utf-8")
+    printed, modules = _run_and_list_modules(*command, "--map", str(edited), exit_code=2)
+    assert f"{edited}: key 'unmapped'" in " ".join(printed.split()), printed
+    assert "jsonschema" in modules and "Traceback" not in printed
+    # The refusal changed nothing: the shipped files are still known to be checked.
+    printed, modules = _run_and_list_modules(*command)
+    assert "jsonschema" not in modules and "21 annual exchange rates" in printed, printed

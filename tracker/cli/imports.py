@@ -56,13 +56,16 @@ def import_command(
         problems = file_problems(files) + file_problems(mapping or [])
         if problems:
             raise InputError(" ".join(problems) + " Nothing was loaded.")
-        mappings = importers.load_mapping(format_name, mapping or None)
         with store.connect(path) as conn, store.transaction(conn, keep=not dry_run):
             store.sync_definitions(conn)
+            checked = store.checked_mappings_digest(conn, format_name)
+            mappings = importers.load_mapping(format_name, mapping or None, checked=checked)
             with progress_bar() as progress:
                 summary = importers.import_files(
                     conn, adapter, files, mappings, progress=progress, dry_run=dry_run
                 )
+            if mappings.digest != checked:
+                store.record_checked_mappings(conn, format_name, mappings.digest)
         _print_summary(summary, dry_run, format_name)
         if not dry_run and summary.batch.batch_id is not None:
             from tracker.cli.alerts import check_after_load
