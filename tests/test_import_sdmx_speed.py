@@ -10,7 +10,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import PROJECT, db_rows, invoke
+from tests.conftest import PROJECT, db_execute, db_rows, invoke
 from tests.test_import_sdmx import USD_MONTHLY, _generic
 from tests.test_startup import _run_and_list_modules
 from tracker.importers.fx_rates import ExrObservation, _annual
@@ -79,8 +79,7 @@ def test_mapping_files_checked_once_are_not_checked_against_the_schema_again(
     tracker_db: Path, tmp_path: Path
 ) -> None:
     command = ("--db", str(tracker_db), "import", "sdmx", str(USD_MONTHLY))
-    printed, modules = _run_and_list_modules(*command)
-    assert "jsonschema" in modules and "21 annual exchange rates" in printed, printed
+    # `tracker init` checked the shipped mapping files
     printed, modules = _run_and_list_modules(*command)
     assert "jsonschema" not in modules and "21 annual exchange rates" in printed, printed
     # A changed file is checked again, and refused when it breaks the schema.
@@ -95,3 +94,8 @@ def test_mapping_files_checked_once_are_not_checked_against_the_schema_again(
     # The refusal changed nothing: the shipped files are still known to be checked.
     printed, modules = _run_and_list_modules(*command)
     assert "jsonschema" not in modules and "21 annual exchange rates" in printed, printed
+    # Without the digest (a database from before), the import checks them and keeps it.
+    db_execute(tracker_db, "DELETE FROM meta WHERE key LIKE 'mappings_sha256:%'")
+    for checked in (True, False):
+        printed, modules = _run_and_list_modules(*command)
+        assert ("jsonschema" in modules) == checked and "21 annual" in printed, printed

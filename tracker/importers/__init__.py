@@ -12,7 +12,13 @@ from tracker.importers.batch import (
     adapters,
     import_files,
 )
-from tracker.importers.mappings import Mapping, Series, check_mapping, load_mapping
+from tracker.importers.mappings import (
+    Mapping,
+    Series,
+    check_mapping,
+    check_shipped_mappings,
+    load_mapping,
+)
 
 __all__ = [
     "FORMATS",
@@ -28,5 +34,6 @@ __all__ = [
     "Mapping",
     "Series",
     "check_mapping",
+    "check_shipped_mappings",
     "load_mapping",
 ]

@@ -27,6 +27,7 @@ from tracker import settings
 from tracker.definitions.indicators import dates_to_text
 from tracker.errors import DefinitionError
 from tracker.models import CONTEXT_INITIATIVE, Catalog, SourceRecord
+from tracker.store import Connection, record_checked_mappings
 from tracker.text import did_you_mean, show
 from tracker.units import SCALE_NAMES, fits, parse_unit
 
@@ -153,6 +154,18 @@ def load_mapping(
         skip_unmapped=skip_unmapped,
         digest=digest,
     )
+
+
+def check_shipped_mappings(conn: Connection, formats: tuple[str, ...]) -> None:
+    """Check the shipped mapping files of each of `formats` against the schema, as `tracker
+    init` checks every definition file, and keep their digest, so that an import of them
+    need not check them again. Files that fail are left for the import to refuse."""
+    for format_name in formats:
+        try:
+            mapping = load_mapping(format_name)
+        except DefinitionError:
+            continue
+        record_checked_mappings(conn, format_name, mapping.digest)
 
 
 def _bytes(path: Path) -> bytes:
