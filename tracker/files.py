@@ -1,5 +1,6 @@
 """Files written atomically: each under a temporary name in its own folder, flushed to disk,
-then renamed into place, so a reader sees the old file or the new one, never part of one.
+then renamed into place, so a reader sees the old file or the new one, never part of one;
+and the files a command is given, checked before any is opened (`file_problems`).
 
 The temporary name is `.<name>.tmp-<pid of the writer>`; `remove_stale_temporaries` clears
 those a killed writer left behind.
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+import stat
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 # The temporary name of an output being written (outputs are PDF, HTML, CSV or JSON).
@@ -80,3 +82,49 @@ def _process_exists(pid: int) -> bool:
     except (PermissionError, OverflowError):
         return True  # someone else's process, or not a pid: keep its files
     return True
+
+
+def file_problems(paths: Sequence[Path]) -> list[str]:
+    """What is wrong with `paths`, found before any file is opened: a path that is missing
+    or not a regular file (a folder, a FIFO, a device), a file given twice (by any name).
+
+    Giving a file twice is a slip (a glob that also matches a file named on its own); loading
+    it once would report rows read that were not, and listing it twice would record a batch
+    of files that is not what was read.
+    """
+    problems = []
+    seen: dict[tuple[int, int], int] = {}
+    for number, path in enumerate(paths):
+        try:
+            found = path.stat()  # stat, not open: opening a FIFO waits for a writer
+        except FileNotFoundError:
+            problems.append(f"{path}: no such file.")
+            continue
+        except OSError as error:
+            problems.append(f"{path}: cannot be read ({error.strerror or error}).")
+            continue
+        kind = not_a_regular_file(found.st_mode)
+        if kind:
+            problems.append(f"{path}: {kind}; expected a CSV file.")
+            continue
+        key = (found.st_dev, found.st_ino)
+        if key not in seen:
+            seen[key] = number
+            continue
+        first = paths[seen[key]]
+        same = "given twice" if first == path else f"the same file as {first}, given before"
+        problems.append(f"{path}: {same}; give each file once.")
+    return problems
+
+
+def not_a_regular_file(mode: int) -> str:
+    """What a file of this `st_mode` is when it is not a regular file ('is a folder'); ''
+    for a regular file."""
+    if stat.S_ISREG(mode):
+        return ""
+    if stat.S_ISDIR(mode):
+        return "is a folder"
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}  # fmt: skip
+    kind = next((name for test, name in kinds.items() if test(mode)), "of another kind")
+    return f"is not a regular file ({kind})"

@@ -33,12 +33,13 @@ if TYPE_CHECKING:
 
 def init(ctx: typer.Context) -> None:
     """Create or migrate the schema, load reference tables, sync indicators/ into DuckDB."""
-    from tracker import store
+    from tracker import importers, store
 
     path = db_path(ctx)
     with reported():
         with store.create_or_open(path) as conn:
             applied, counts, restored = store.initialise(conn)
+            importers.check_shipped_mappings(conn, importers.FORMATS)
             indicator_count = store.query(conn, "SELECT count(*) AS n FROM indicators")["n"][0]
         applied += store.create_run_history(path)  # <db>.runs.duckdb: runs and deliveries
         migrations = ", ".join(applied) if applied else "schema up to date"

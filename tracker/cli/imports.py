@@ -18,7 +18,7 @@ from tracker.errors import InputError
 if TYPE_CHECKING:
     from tracker.importers import ImportSummary
 
-FORMATS = ("worldbank", "sdmx", "aiddata")
+FORMATS = ("worldbank", "sdmx", "aiddata")  # importers.FORMATS, named here for --help
 UNMAPPED_SHOWN = 10
 
 
@@ -42,7 +42,8 @@ def import_command(
 ) -> None:
     """Import figures from publishers' files (World Bank CSV, SDMX, AidData GCDF records):
     all of them, or none."""
-    from tracker import importers, ingest, store
+    from tracker import importers, store
+    from tracker.files import file_problems
 
     path = db_path(ctx)
     with reported():
@@ -50,23 +51,21 @@ def import_command(
             raise InputError(
                 f"FORMAT: found '{format_name}', expected one of {', '.join(FORMATS)}."
             )
-        adapter = importers.adapters()[format_name]
-        if adapter is None:
-            raise InputError(
-                f"`tracker import {format_name}` is not yet available; formats available now: "
-                f"{', '.join(n for n, a in importers.adapters().items() if a)}. Nothing was "
-                "imported."
-            )
-        ingest.check_files(files)
-        if mapping:
-            ingest.check_files(mapping)
-        mappings = importers.load_mapping(format_name, mapping or None)
+        adapter = importers.adapter(format_name)
+        # as `ingest.check_files` does, without importing ingest (polars) before it is needed
+        problems = file_problems(files) + file_problems(mapping or [])
+        if problems:
+            raise InputError(" ".join(problems) + " Nothing was loaded.")
         with store.connect(path) as conn, store.transaction(conn, keep=not dry_run):
             store.sync_definitions(conn)
+            checked = store.checked_mappings_digest(conn, format_name)
+            mappings = importers.load_mapping(format_name, mapping or None, checked=checked)
             with progress_bar() as progress:
                 summary = importers.import_files(
                     conn, adapter, files, mappings, progress=progress, dry_run=dry_run
                 )
+            if mappings.digest != checked:
+                store.record_checked_mappings(conn, format_name, mappings.digest)
         _print_summary(summary, dry_run, format_name)
         if not dry_run and summary.batch.batch_id is not None:
             from tracker.cli.alerts import check_after_load

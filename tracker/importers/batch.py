@@ -26,13 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Protocol, runtime_checkable
-
-import polars as pl
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tracker.errors import IngestError, InputError
 from tracker.importers.mappings import Mapping, check_mapping
-from tracker.ingest import IngestOptions, InlineCsv, load
 from tracker.models import BatchSummary
 from tracker.store import (
     Connection,
@@ -42,6 +39,14 @@ from tracker.store import (
     record_source,
     write_fx_rates,
 )
+
+if TYPE_CHECKING:
+    # polars and ingest are imported where rows are loaded: an import of exchange rates
+    # only (the ECB's EXR files) starts without them (0.2 s; README "Benchmarks").
+    import polars as pl
+
+    from tracker.importers.fx_rates import ExrObservation
+    from tracker.ingest import InlineCsv
 
 ROW_COLUMNS = ("indicator", "initiative", "geography", "period", "value", "unit", "source",
                "note")  # fmt: skip
@@ -60,12 +65,12 @@ class FileRefused(InputError):
 class FileRows:
     """What an adapter made of one publisher's file."""
 
-    rows: pl.DataFrame  # ROW_COLUMNS and WHERE, all text
+    rows: pl.DataFrame | None  # ROW_COLUMNS and WHERE, all text; None: no long rows
     unmapped: dict[str, int] = field(default_factory=dict)  # publisher code -> rows skipped
     missing: int = 0  # cells with no value ('..', empty), skipped
     published: date | None = None  # the release date the file states
     warnings: tuple[str, ...] = ()
-    fx: pl.DataFrame | None = None  # sdmx: ECB EXR observations for fx_rates (fx_rates.py)
+    fx: list[ExrObservation] | None = None  # sdmx: ECB EXR observations for fx_rates
     # project records (`tracker import aiddata`): written to `projects`, then the long rows
     # of derived indicators are computed from all current records
     projects: pl.DataFrame | None = None
@@ -98,11 +103,28 @@ class ImportSummary:
     project_batch: int | None = None  # the batch of the new project vintages
 
 
-def adapters() -> dict[str, Adapter | None]:
-    """Each FORMAT of `tracker import` and its adapter (None: not yet available)."""
-    from tracker.importers import aiddata, sdmx, worldbank
+FORMATS = ("worldbank", "sdmx", "aiddata")
 
-    return {"worldbank": worldbank.read, "sdmx": sdmx.SdmxReader(), "aiddata": aiddata.read}
+
+def adapter(format_name: str) -> Adapter:
+    """The adapter of one of FORMATS, only its own module imported (sdmx1 for `sdmx`;
+    polars for `worldbank` and `aiddata`)."""
+    if format_name == "sdmx":
+        from tracker.importers.sdmx import SdmxReader
+
+        return SdmxReader()
+    if format_name == "worldbank":
+        from tracker.importers.worldbank import read
+
+        return read
+    from tracker.importers.aiddata import read as read_aiddata
+
+    return read_aiddata
+
+
+def adapters() -> dict[str, Adapter]:
+    """Each FORMAT of `tracker import` and its adapter."""
+    return {name: adapter(name) for name in FORMATS}
 
 
 def import_files(
@@ -116,7 +138,8 @@ def import_files(
 ) -> ImportSummary:
     """Read `paths` with `adapter` and load what it maps as one batch, inside the caller's
     transaction; IngestError (or DefinitionError for the mapping) lists what was refused."""
-    check_mapping(mapping, catalog(conn))
+    if any(entry.indicator is not None for entry in mapping.series.values()):
+        check_mapping(mapping, catalog(conn))  # entries for fx_rates name nothing of it
     read: list[tuple[Path, str, FileRows]] = []
     problems: list[str] = []
     raws: list[tuple[Path, bytes]] = []
@@ -162,8 +185,14 @@ def import_files(
         # The derived rows stand for every file read: one inline CSV named by the first.
         path, digest, first = read[0]
         read = [(path, digest, replace(first, rows=derivation.rows))]
-    inline = [_inline(path, digest, rows) for path, digest, rows in read if rows.rows.height]
+    inline = [
+        _inline(path, digest, rows.rows)
+        for path, digest, rows in read
+        if rows.rows is not None and rows.rows.height
+    ]
     if inline:
+        from tracker.ingest import IngestOptions, load
+
         try:
             prepared, batch = load(
                 conn, inline, IngestOptions(), progress=progress, dry_run=dry_run
@@ -198,13 +227,13 @@ def _fx_rates(
 ) -> tuple[BatchSummary | None, list[str]]:
     """The annual rates the files' EXR observations make, written to fx_rates as one batch
     (its own `batches` row); warnings name the currency-years no rate could be made for."""
-    frames = [rows.fx for _, _, rows in read if rows.fx is not None]
-    if not frames:
+    parts = [rows.fx for _, _, rows in read if rows.fx is not None]
+    if not parts:
         return None, []
     from tracker.importers.fx_rates import annual_rates
 
     sources = {s.source for s in mapping.series.values() if s.target == "fx_rates"}
-    made = annual_rates(pl.concat(frames), sorted(sources)[0])
+    made = annual_rates([obs for part in parts for obs in part], sorted(sources)[0])
     files = [(str(path), digest) for path, digest, rows in read if rows.fx is not None]
     batch = write_fx_rates(
         conn, made.rates, files=[f for f, _ in files], sha256s=[d for _, d in files],
@@ -218,14 +247,18 @@ def _fx_rates(
     return batch, warnings
 
 
-def _inline(path: Path, digest: str, rows: FileRows) -> InlineCsv:
+def _inline(path: Path, digest: str, rows: pl.DataFrame) -> InlineCsv:
     """The adapter's rows as tracker's long CSV, standing for the publisher's file."""
-    places = rows.rows[WHERE].to_list()
+    import polars as pl
+
+    from tracker.ingest import InlineCsv
+
+    places = rows[WHERE].to_list()
     # sdmx rows may carry a qualifier (OBS_STATUS E: approximate), read as ingest reads one
-    columns = [*ROW_COLUMNS, *(["qualifier"] if "qualifier" in rows.rows.columns else [])]
-    text = rows.rows.select(columns).write_csv()
+    columns = [*ROW_COLUMNS, *(["qualifier"] if "qualifier" in rows.columns else [])]
+    text = rows.select(columns).write_csv()
     # A row spans more than one line when a field holds a line break (quoted).
-    spans = rows.rows.select(
+    spans = rows.select(
         pl.sum_horizontal(pl.col(c).fill_null("").str.count_matches("\n") for c in ROW_COLUMNS) + 1
     ).to_series()
     first_lines = (spans.cum_sum() - spans + 2).to_list()  # line 1 is the header

@@ -17,6 +17,7 @@ dimension than REF_AREA (`geography_from = "COUNTERPART_AREA"`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from tracker import settings
 from tracker.definitions.indicators import dates_to_text
 from tracker.errors import DefinitionError
 from tracker.models import CONTEXT_INITIATIVE, Catalog, SourceRecord
+from tracker.store import Connection, record_checked_mappings
 from tracker.text import did_you_mean, show
 from tracker.units import SCALE_NAMES, fits, parse_unit
 
@@ -66,6 +68,9 @@ class Mapping:
     sources: tuple[SourceRecord, ...]
     series: dict[str, Series]
     skip_unmapped: bool = False  # sdmx: some mapping file says `unmapped = "skip"`
+    # the files' bytes and the schema, hashed (`mapping_files_digest`): files with this
+    # digest were checked against the schema, so the next import need not check them again
+    digest: str = ""
 
 
 @cache
@@ -81,21 +86,39 @@ def mappings_dir() -> Path:
     return settings.indicators_dir() / "mappings"
 
 
-def load_mapping(format_name: str, paths: list[Path] | None = None) -> Mapping:
+def mapping_files_digest(files: list[tuple[Path, bytes]]) -> str:
+    """One hash of the mapping files' bytes and of the schema: it changes when any file of
+    the import (or the schema) does."""
+    schema = json.dumps(mapping_schema(), sort_keys=True).encode()
+    lines = sorted(f"{path.name}:{hashlib.sha256(raw).hexdigest()}" for path, raw in files)
+    text = "\n".join([f"schema:{hashlib.sha256(schema).hexdigest()}", *lines])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_mapping(
+    format_name: str, paths: list[Path] | None = None, *, checked: str | None = None
+) -> Mapping:
     """The mapping files `paths` (by default every file in indicators/mappings/ made for
-    `format_name`), checked against the schema; DefinitionError names file and key."""
+    `format_name`), checked against the schema; DefinitionError names file and key.
+
+    Files whose digest is `checked` (the `Mapping.digest` of an earlier import: the same
+    bytes, the same schema) are not checked against the schema again (jsonschema costs a
+    command 50 ms); every other check is made each time.
+    """
+    folder = mappings_dir()
+    shipped = paths is None
     if paths is None:
-        folder = mappings_dir()
-        found = sorted(folder.glob("*.toml")) if folder.is_dir() else []
-        documents = [(path, _read(path)) for path in found]
+        paths = sorted(folder.glob("*.toml")) if folder.is_dir() else []
+    files = [(path, _bytes(path)) for path in paths]
+    digest = mapping_files_digest(files)
+    documents = [(path, _read(path, raw, validate=digest != checked)) for path, raw in files]
+    if shipped:
         documents = [(p, d) for p, d in documents if d["format"] == format_name]
         if not documents:
             raise DefinitionError(
                 f"{folder}: no mapping file for format '{format_name}'; write one (README, "
                 '"Importing publishers\' files") and give it with --map FILE.'
             )
-    else:
-        documents = [(path, _read(path)) for path in paths]
     sources: dict[str, SourceRecord] = {}
     series: dict[str, Series] = {}
     skip_unmapped = False
@@ -139,18 +162,36 @@ def load_mapping(format_name: str, paths: list[Path] | None = None) -> Mapping:
         sources=tuple(sources.values()),
         series=series,
         skip_unmapped=skip_unmapped,
+        digest=digest,
     )
 
 
-def _read(path: Path) -> dict[str, Any]:
+def check_shipped_mappings(conn: Connection, formats: tuple[str, ...]) -> None:
+    """Check the shipped mapping files of each of `formats` against the schema, as `tracker
+    init` checks every definition file, and keep their digest, so that an import of them
+    need not check them again. Files that fail are left for the import to refuse."""
+    for format_name in formats:
+        try:
+            mapping = load_mapping(format_name)
+        except DefinitionError:
+            continue
+        record_checked_mappings(conn, format_name, mapping.digest)
+
+
+def _bytes(path: Path) -> bytes:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         raise DefinitionError(f"{path}: cannot read the mapping file ({error.strerror}).") from None
+
+
+def _read(path: Path, raw: bytes, *, validate: bool) -> dict[str, Any]:
     try:
         document: dict[str, Any] = dates_to_text(tomllib.loads(raw.decode("utf-8")))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise DefinitionError(f"{path}: not a valid TOML mapping file: {error}.") from None
+    if not validate:
+        return document
     import jsonschema  # here, not at the top: commands that read no mapping skip it
 
     validator = jsonschema.Draft202012Validator(

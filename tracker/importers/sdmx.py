@@ -42,15 +42,15 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from tracker.importers.batch import ROW_COLUMNS, WHERE, FileRefused, FileRows
-from tracker.importers.fx_rates import EXR_COLUMNS
+from tracker.importers.fx_rates import ExrObservation
 from tracker.importers.mappings import Mapping, Series
-from tracker.ingest.geographies import alpha2_country
 from tracker.text import show
+
+if TYPE_CHECKING:
+    import polars as pl  # imported only for series of indicators: EXR files make no frame
 
 FORMATS = (
     "an SDMX data message: SDMX-ML 2.1 or 3.0 (generic, or structure-specific with its "
@@ -146,7 +146,7 @@ class SdmxReader:
         """One SDMX file as tracker's long rows and EXR observations, mapped by `mapping`."""
         if path in self.structures.paths:
             if path in self.used:
-                return FileRows(rows=_empty())
+                return FileRows(rows=None)
             raise FileRefused(
                 f"{path}: found a structure message (data structures, codelists, dataflows), "
                 f"not data; expected {FORMATS}. Give a structure message only beside the "
@@ -230,7 +230,7 @@ def _rows(path: Path, observations: list[Observation], mapping: Mapping) -> File
     `mapping`; sum entries' groups are added up after every observation is read."""
     entries = list(mapping.series.values())
     rows: list[tuple[str, ...]] = []
-    fx: list[tuple[str, str, str, float, str]] = []
+    fx: list[ExrObservation] = []
     unmatched: dict[str, int] = {}
     missing = 0
     sums: dict[tuple[str, str, str], dict[str, Addend]] = {}  # (entry, group, period) ->
@@ -294,12 +294,8 @@ def _rows(path: Path, observations: list[Observation], mapping: Mapping) -> File
         shown = "; ".join(not_made[:SHOWN_WARNINGS])
         warnings = (f"{path}: no total made for {shown}{more} (a total needs every series it "
                     "adds).",)  # fmt: skip
-    frame = (
-        pl.DataFrame(rows, schema=[*ROW_COLUMNS, WHERE, QUALIFIER], orient="row")
-        if rows
-        else _empty()
-    )
-    return FileRows(rows=frame, unmapped=unmatched, missing=missing, fx=_fx_frame(fx),
+    frame = _frame(rows) if rows else None
+    return FileRows(rows=frame, unmapped=unmatched, missing=missing, fx=fx or None,
                     warnings=warnings)  # fmt: skip
 
 
@@ -388,6 +384,9 @@ def _geography(entry: Series, key: dict[str, str]) -> tuple[str, str]:
     dimension; an ISO alpha-2 code as its alpha-3) and the country's name ('' unknown)."""
     if entry.geography:
         return entry.geography, ""
+    # imported here: tracker.ingest loads polars, which exchange-rate imports never need
+    from tracker.ingest.geographies import alpha2_country
+
     code = key.get(entry.geography_from or "REF_AREA", "")
     country = alpha2_country(code) if len(code) == 2 else None
     return country if country is not None else (code, "")
@@ -409,20 +408,15 @@ def _status(path: Path, series_key: str, period: str, status: str) -> str:
     return f"{word} (OBS_STATUS {status})" if word else ""
 
 
-def _fx_frame(fx: list[tuple[str, str, str, float, str]]) -> pl.DataFrame | None:
-    if not fx:
-        return None
-    return pl.DataFrame(
-        fx,
-        schema=dict(zip(EXR_COLUMNS, (pl.String, pl.String, pl.String, pl.Float64, pl.String),
-                        strict=True)),
-        orient="row",
-    )  # fmt: skip
+def _frame(rows: list[tuple[str, ...]]) -> pl.DataFrame:
+    import polars as pl
+
+    return pl.DataFrame(rows, schema=[*ROW_COLUMNS, WHERE, QUALIFIER], orient="row")
 
 
 def _fx_row(path: Path, key: dict[str, str], series_key: str, period: str, text: str,
-            where: str) -> tuple[str, str, str, float, str]:  # fmt: skip
-    """An EXR observation for fx_rates: (currency, frequency, period, per-euro value, key)."""
+            where: str) -> ExrObservation:  # fmt: skip
+    """An EXR observation for fx_rates: currency, frequency, period, per-euro value, key."""
     needed = ("FREQ", "CURRENCY", "CURRENCY_DENOM")
     absent = [d for d in needed if d not in key]
     if absent or key["CURRENCY_DENOM"] != "EUR":
@@ -440,7 +434,12 @@ def _fx_row(path: Path, key: dict[str, str], series_key: str, period: str, text:
             f"{where}: found '{show(text)}', expected a positive number of {key['CURRENCY']} "
             "per euro."
         )
-    return key["CURRENCY"], key["FREQ"], _period(period), number, series_key
+    if not re.match(r"\d{4}(?:$|-)", period):
+        raise FileRefused(
+            f"{where}: found the period '{show(period)}', expected a year, month or day "
+            "(2019, 2019-01, 2019-01-02) of an ECB EXR series."
+        )
+    return ExrObservation(key["CURRENCY"], key["FREQ"], _period(period), number, series_key)
 
 
 def _entry(path: Path, key: dict[str, str], series_key: str, entries: list[Series]
@@ -527,10 +526,6 @@ def _period(period: str) -> str:
 
 def _dimension_names(observations: list[Observation]) -> str:
     return ".".join(observations[0][0]) if observations else "no dimensions"
-
-
-def _empty() -> pl.DataFrame:
-    return pl.DataFrame(schema={c: pl.String for c in (*ROW_COLUMNS, WHERE, QUALIFIER)})
 
 
 def _is_structure(raw: bytes) -> bool:

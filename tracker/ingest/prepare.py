@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ import polars as pl
 from polars.exceptions import PanicException
 
 from tracker.errors import IngestError, InputError
+from tracker.files import file_problems, not_a_regular_file
 from tracker.ingest.columns import (
     BODY,
     CHECKED,
@@ -278,49 +278,11 @@ def _unexpected(error: BaseException) -> str:
 
 def check_files(paths: Sequence[Path]) -> None:
     """Refuse, before any file is opened, a path that is missing or not a regular file (a
-    folder, a FIFO, a device), and a file given twice (by any name): InputError naming each.
-
-    Giving a file twice is a slip (a glob that also matches a file named on its own); loading
-    it once would report rows read that were not, and listing it twice would record a batch
-    of files that is not what was read.
-    """
-    problems = []
-    seen: dict[tuple[int, int], int] = {}
-    for number, path in enumerate(paths):
-        try:
-            found = path.stat()  # stat, not open: opening a FIFO waits for a writer
-        except FileNotFoundError:
-            problems.append(f"{path}: no such file.")
-            continue
-        except OSError as error:
-            problems.append(f"{path}: cannot be read ({error.strerror or error}).")
-            continue
-        kind = not_a_regular_file(found.st_mode)
-        if kind:
-            problems.append(f"{path}: {kind}; expected a CSV file.")
-            continue
-        key = (found.st_dev, found.st_ino)
-        if key not in seen:
-            seen[key] = number
-            continue
-        first = paths[seen[key]]
-        same = "given twice" if first == path else f"the same file as {first}, given before"
-        problems.append(f"{path}: {same}; give each file once.")
+    folder, a FIFO, a device), and a file given twice (by any name): InputError naming each
+    (`files.file_problems`)."""
+    problems = file_problems(paths)
     if problems:
         raise InputError(" ".join(problems) + " Nothing was loaded.")
-
-
-def not_a_regular_file(mode: int) -> str:
-    """What a file of this `st_mode` is when it is not a regular file ('is a folder'); ''
-    for a regular file."""
-    if stat.S_ISREG(mode):
-        return ""
-    if stat.S_ISDIR(mode):
-        return "is a folder"
-    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device",
-             stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}  # fmt: skip
-    kind = next((name for test, name in kinds.items() if test(mode)), "of another kind")
-    return f"is not a regular file ({kind})"
 
 
 def _load(

@@ -57,7 +57,14 @@ if TYPE_CHECKING:
         runs_of_process,
         success_before,
     )
-    from tracker.store.sync import catalog, initialise, record_source, sync_definitions
+    from tracker.store.sync import (
+        catalog,
+        checked_mappings_digest,
+        initialise,
+        record_checked_mappings,
+        record_source,
+        sync_definitions,
+    )
     from tracker.store.user_sql import SqlOptions, SqlOutcome, UserSql, lock_down, open_user_sql
 
 # Each public name and the module that defines it. A name is imported when first used, so a
@@ -109,6 +116,8 @@ _HOMES: dict[str, str] = {
     "runs_of_process": "run_history",
     "success_before": "run_history",
     "catalog": "sync",
+    "checked_mappings_digest": "sync",
+    "record_checked_mappings": "sync",
     "initialise": "sync",
     "record_source": "sync",
     "sync_definitions": "sync",
@@ -165,6 +174,8 @@ __all__ = [
     "runs_of_process",
     "success_before",
     "catalog",
+    "checked_mappings_digest",
+    "record_checked_mappings",
     "initialise",
     "record_source",
     "sync_definitions",

@@ -124,6 +124,20 @@ def sync_reference(conn: Connection, folder: Path) -> dict[str, int]:
     return counts
 
 
+def checked_mappings_digest(conn: Connection, format_name: str) -> str | None:
+    """The digest of the mapping files the last `tracker import FORMAT` checked against the
+    schema (`importers.mapping_files_digest`), or None."""
+    value = scalar(conn, "SELECT value FROM meta WHERE key = ?", [f"mappings_sha256:{format_name}"])
+    return None if value is None else str(value)
+
+
+def record_checked_mappings(conn: Connection, format_name: str, digest: str) -> None:
+    """Keep the digest of mapping files that passed the schema, for the next import."""
+    conn.execute(
+        "INSERT OR REPLACE INTO meta VALUES (?, ?)", [f"mappings_sha256:{format_name}", digest]
+    )
+
+
 def stored_definitions_digest(conn: Connection) -> str | None:
     """The hash of the indicator definitions last synced, or None."""
     value = scalar(conn, "SELECT value FROM meta WHERE key = 'definitions_sha256'")
