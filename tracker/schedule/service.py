@@ -37,6 +37,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from tracker import definitions, settings, store
 from tracker.errors import DefinitionError, TrackerError
+from tracker.location import StoreLocation, may_exist
 from tracker.schedule.attempts import Attempts
 from tracker.schedule.children import ChildProcesses
 from tracker.schedule.jobs import JobSpec, catch_up_due, job_specs, load_definitions
@@ -49,8 +50,8 @@ MISFIRE_GRACE = 600  # seconds a fire may be late (e.g. after a suspend) and sti
 class BriefingScheduler:
     """The foreground scheduler of `tracker schedule run` (and `--once`)."""
 
-    def __init__(self, db: Path) -> None:
-        self.db = db.resolve()
+    def __init__(self, db: StoreLocation) -> None:
+        self.db = db.resolve() if isinstance(db, Path) else db
         self.stop_grace = settings.number(settings.STOP_GRACE)
         self.reload_interval = settings.number(settings.RELOAD_INTERVAL, 0.2)
         self.specs: dict[str, JobSpec] = {}
@@ -318,9 +319,16 @@ class BriefingScheduler:
     @contextmanager
     def _single_instance(self) -> Iterator[None]:
         """One scheduler per database: a lock file beside it names the one running."""
-        if not self.db.exists():
+        if not may_exist(self.db):
             raise TrackerError(
                 f"{self.db}: no database here. Run `tracker init` to create it, or pass --db."
+            )
+        if not isinstance(self.db, Path):
+            # issue 15: a team store's scheduler takes a PostgreSQL advisory lock instead
+            raise TrackerError(
+                f"{self.db}: the scheduler cannot run on a team store yet (it needs the "
+                "PostgreSQL advisory lock that keeps a second scheduler from running jobs "
+                "twice). Nothing was run."
             )
         path = self.db.with_name(f"{self.db.name}.scheduler.lock")
         with open(path, "a+", encoding="utf-8") as handle:

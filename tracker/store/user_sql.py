@@ -12,12 +12,12 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from tracker.errors import QueryError, QueryStoppedError
+from tracker.location import StoreLocation
 from tracker.store.connection import (
     RUN_HISTORY_TABLES,
     Connection,
@@ -102,12 +102,11 @@ class UserSql:
         if self.options.write:
             return self._run_in_transaction()
         try:
+            # DuckDB 1.5's execute() runs each statement to its end: nothing is left pending
             for statement in self.statements[:-1]:
                 self._execute(statement.query)
-                self.conn.complete()
             self._execute_last()
             if not self.conn.description:
-                self.conn.complete()
                 self._detach_runs()
                 return SqlOutcome(None, len(self.statements))
             return SqlOutcome(self._rows(self._batches()), len(self.statements))
@@ -128,8 +127,6 @@ class UserSql:
                     changed += sum(int(row[0]) for row in self.conn.fetchall())
                 elif last and self.conn.description:
                     result = self._rows([self._fetch_all()])
-                else:
-                    self.conn.complete()
             self._detach_runs()
             from tracker.store.batches import refresh_latest_points  # --write only
 
@@ -297,7 +294,7 @@ def names_run_history(text: str) -> bool:
 
 
 @contextmanager
-def open_user_sql(db: Path, text: str, options: SqlOptions) -> Iterator[UserSql]:
+def open_user_sql(db: StoreLocation, text: str, options: SqlOptions) -> Iterator[UserSql]:
     """Open `db` for a user's SQL `text` (read-only unless `options.write`), checked and
     locked down: no files (unless `allow_files`), no network, extensions or settings
     changes, DuckDB's memory limit set, and stopped with `UserSql.stop` when the time runs
@@ -305,8 +302,7 @@ def open_user_sql(db: Path, text: str, options: SqlOptions) -> Iterator[UserSql]
     with connect(db, read_only=not options.write) as conn:
         session = UserSql(conn, text, options)
         if names_run_history(text):
-            attach_run_history(conn, db)
-            session.runs_attached = True
+            session.runs_attached = attach_run_history(conn, db)
         try:
             conn.execute("SET memory_limit = ?", [options.memory_limit])
         except DatabaseError as error:
