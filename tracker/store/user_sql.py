@@ -304,7 +304,10 @@ def open_user_sql(db: StoreLocation, text: str, options: SqlOptions) -> Iterator
         if names_run_history(text):
             session.runs_attached = attach_run_history(conn, db)
         try:
-            conn.execute("SET memory_limit = ?", [options.memory_limit])
+            # A literal, not a bound parameter: DuckDB 1.5 imports pandas (0.3-1 s) to
+            # convert the first parameter of a process, and `tracker sql` starts without it.
+            size = options.memory_limit.replace("'", "''")
+            conn.execute(f"SET memory_limit = '{size}'")
         except DatabaseError as error:
             raise QueryError(
                 f"TRACKER_SQL_MEMORY: found '{options.memory_limit}', expected a size such as "
