@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 
 from tracker.errors import QueryError, QueryStoppedError
-from tracker.location import StoreLocation
+from tracker.location import StoreLocation, TeamStore
 from tracker.store.connection import (
     RUN_HISTORY_TABLES,
     Connection,
@@ -313,7 +313,9 @@ def open_user_sql(db: StoreLocation, text: str, options: SqlOptions) -> Iterator
                 f"TRACKER_SQL_MEMORY: found '{options.memory_limit}', expected a size such as "
                 f"2GB or 500MB ({first_line(str(error))})."
             ) from None
-        lock_down(conn, allow_files=options.allow_files)
+        # a team store's tables are Parquet files under its data path: readable, nothing else
+        data_path = db.data_path if isinstance(db, TeamStore) else None
+        lock_down(conn, allow_files=options.allow_files, data_path=data_path)
         timer = threading.Timer(options.timeout, session.stop, [STOPPED_BY_TIME])
         timer.daemon = True
         timer.start()
@@ -337,9 +339,14 @@ def _is_write_refusal(message: str) -> bool:
     )
 
 
-def lock_down(conn: Connection, *, allow_files: bool = False) -> None:
+def lock_down(
+    conn: Connection, *, allow_files: bool = False, data_path: str | None = None
+) -> None:
     """Forbid files (unless `allow_files`), network and settings changes on a user
-    connection; extensions are never installed or loaded (see SAFE_CONFIG)."""
+    connection; extensions are never installed or loaded (see SAFE_CONFIG). A team store's
+    `data_path` stays reachable: its tables are read from there."""
+    if data_path is not None:
+        conn.execute("SET allowed_directories = ?", [[data_path]])
     if not allow_files:
         conn.execute("SET enable_external_access = false")
     conn.execute("SET lock_configuration = true")
