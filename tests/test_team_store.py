@@ -201,6 +201,18 @@ def test_every_command_works_on_a_team_store_as_on_a_file(
     sent = lake_rows(url, "SELECT alert, status FROM runs.alerts_sent")
     assert sent == [("gg-target", "sent")]
 
+    # the issue delivered now; a point withdrawn as a new vintage
+    ok("--db", url, "deliver", REPORT, "--to", "editor@example.org")
+    assert len(smtp_server.messages) == 2
+    deliveries = lake_rows(url, "SELECT id, channel, status FROM runs.deliveries ORDER BY id")
+    assert ("email", "sent") in [(channel, status) for _, channel, status in deliveries]
+    assert [row[0] for row in deliveries] == list(range(1, len(deliveries) + 1))
+    ok("--db", url, "withdraw", "power_capacity", "--period", "2031", "--geography", "KAZ",
+       "--initiative", "BRI", "--source", "gfdc-bri-2023",
+       "--reason", "typed by mistake")  # fmt: skip
+    assert lake_rows(url, "SELECT count(*) FROM observations_current WHERE period = '2031' "
+                          "AND indicator = 'power_capacity'") == [(0,)]  # fmt: skip
+
 
 def _schema(conn: duckdb.DuckDBPyConnection, database: str, schema: str) -> dict[str, object]:
     """Tables with column names and types, views and macros of one schema."""
@@ -312,3 +324,40 @@ def test_a_file_store_opens_no_extension_and_no_team_code(tmp_path: Path) -> Non
         capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_commit_that_loses_a_race_is_refused_as_busy_and_writes_nothing(
+    team_store: str,
+) -> None:
+    from tracker import store
+    from tracker.errors import DatabaseBusyError
+    from tracker.location import store_location
+
+    ok("--db", team_store, "init")
+    location = store_location(team_store)
+    with pytest.raises(DatabaseBusyError, match="committed a conflicting change"):
+        with store.connect(location) as first, store.connect(location) as second:
+            with store.transaction(second):  # commits last: DuckLake refuses it
+                second.execute("UPDATE initiatives SET name = 'second' WHERE id = 'GG'")
+                with store.transaction(first):
+                    first.execute("UPDATE initiatives SET name = 'first' WHERE id = 'GG'")
+    assert lake_rows(team_store, "SELECT name FROM initiatives WHERE id = 'GG'") == [("first",)]
+
+
+def test_the_readme_duckdb_cli_commands_read_target_progress(team_store: str) -> None:
+    ok("--db", team_store, "init")
+    ok("--db", team_store, "ingest", *SHIPPED_OBSERVATIONS)
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("The stock DuckDB CLI")[1].split("```sh\n")[1].split("```")[0]
+    conninfo = team_store.removeprefix("ducklake:postgres:")
+    cache = Path(os.environ["XDG_CACHE_HOME"])
+    script = (
+        block.replace("dbname=tracker host=db.example.org user=tracker", conninfo)
+        .replace("$HOME/.cache", str(cache))
+        .replace(".venv/", f"{sys.prefix}/")
+        .replace("SELECT * FROM target_progress", "SELECT count(*) FROM target_progress")
+    )
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    expected = lake_rows(team_store, "SELECT count(*) FROM target_progress")[0][0]
+    assert f" {expected} │" in done.stdout, done.stdout
