@@ -298,7 +298,11 @@ def test_a_team_store_it_cannot_use_is_refused_in_one_paragraph(
     no_path = {k: v for k, v in env.items() if k != "TRACKER_DATA_PATH"}
     assert "TRACKER_DATA_PATH" in _refused("--db", url, "init", env=no_path)
     secret = "pw-InUrl-Zq93"
-    for given in (f"{url} password={secret}", f"ducklake:postgres:postgresql://u:{secret}@h/db"):
+    for given in (
+        f"{url} password={secret}",
+        f"ducklake:postgres:postgresql://u:{secret}@h/db",
+        f"ducklake:postgres:postgresql://u@h/db?sslmode=disable&password={secret}",
+    ):
         printed = _refused("--db", given, "init", env=env)
         assert secret not in printed and "PGPASSFILE" in printed
         printed = _refused("sql", "select 1", env=env | {"TRACKER_DB": given})

@@ -19,9 +19,9 @@ from tracker.errors import InputError
 TEAM_PREFIX = "ducklake:postgres:"
 DATA_PATH_ENV = "TRACKER_DATA_PATH"
 # A password in the conninfo, as `password=...` (any case, spaces around `=`) or in a URI's
-# user part (`postgresql://user:secret@host`).
-_PASSWORD_KEY = re.compile(r"(^|\s)password\s*=", re.IGNORECASE)
-_PASSWORD_IN_URI = re.compile(r"^postgres(ql)?://[^@/?#]*:[^@/?#]*@", re.IGNORECASE)
+# user part (`postgresql://user:secret@host`); compiled only for a team store.
+_PASSWORD_KEY = r"(^|[\s?&])password\s*="
+_PASSWORD_IN_URI = r"^postgres(ql)?://[^@/?#]*:[^@/?#]*@"
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ def store_location(text: str) -> StoreLocation:
             "user=USER` (a libpq connection string)."
         )
     conninfo = text[len(TEAM_PREFIX) :].strip()
-    if _PASSWORD_KEY.search(conninfo) or _PASSWORD_IN_URI.search(conninfo):
+    if any(re.search(pattern, conninfo, re.IGNORECASE)
+           for pattern in (_PASSWORD_KEY, _PASSWORD_IN_URI)):  # fmt: skip
         raise InputError(
             "--db: the team store's connection string holds a password; it was not used and "
             "is not shown. Leave it out of --db and TRACKER_DB, and give it to libpq through "

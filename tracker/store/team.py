@@ -121,7 +121,7 @@ def _open(store: TeamStore, *, read_only: bool, create: bool = False) -> Connect
     return conn
 
 
-def _attach_problem(store: TeamStore, message: str) -> TrackerErrorType:
+def _attach_problem(store: TeamStore, message: str) -> TeamStoreError | DatabaseFileError:
     """The one paragraph for a team store that cannot be attached, from DuckDB's error."""
     if "does not exist - and creating a new DuckLake" in message or (
         "CREATE_IF_NOT_EXISTS" in message
@@ -146,9 +146,6 @@ def _attach_problem(store: TeamStore, message: str) -> TrackerErrorType:
         "password comes from PGPASSWORD, a PGPASSFILE or a PGSERVICEFILE entry, never from "
         "--db. Nothing was changed."
     )
-
-
-TrackerErrorType = TeamStoreError | DatabaseFileError
 
 
 def is_write_conflict(error: BaseException) -> bool:
@@ -293,14 +290,14 @@ def _metadata() -> str:
 
 
 def _create_sequences(conn: Connection) -> None:
-    """Create the PostgreSQL sequences every store's ids come from (when missing)."""
-    for _, _, sql in [*migrations("sql"), *migrations(connection.RUN_HISTORY_MIGRATIONS)]:
-        for line in sql.splitlines():
-            words = line.replace(";", " ").split()
-            if words[:2] == ["CREATE", "SEQUENCE"]:
-                name = words[5] if words[2:5] == ["IF", "NOT", "EXISTS"] else words[2]
-                statement = f"CREATE SEQUENCE IF NOT EXISTS {_sequence(name)}"
-                conn.execute(f"CALL postgres_execute(?, {_quoted(statement)})", [_metadata()])
+    """Create in PostgreSQL (when missing) a sequence for each the replay made: ids come
+    from there (`next_id`), one series for every machine."""
+    names = conn.execute(
+        "SELECT sequence_name FROM duckdb_sequences() WHERE database_name = ?", [_REPLAY]
+    ).fetchall()
+    for (name,) in names:
+        statement = f"CREATE SEQUENCE IF NOT EXISTS {_sequence(name)}"
+        conn.execute(f"CALL postgres_execute(?, {_quoted(statement)})", [_metadata()])
 
 
 # --- the schema, built by replay -----------------------------------------------------------
@@ -318,7 +315,6 @@ def build_schema(conn: Connection, folder: str) -> list[str]:
     if _has_table(conn, schema, "schema_migrations"):
         return []
     _build(conn, folder, schema)
-    _create_sequences(conn)
     conn.execute(f"USE {LAKE}.{schema}")
     return [f"{number:03d}_{name}" for number, name, _ in _replayed(folder)]
 
@@ -347,6 +343,7 @@ def _build(conn: Connection, folder: str, schema: str) -> None:
             _copy_tables(conn, schema)
             _copy_macros(conn)  # first: views call them (a macro is bound when called)
             _copy_views(conn)
+        _create_sequences(conn)
     finally:
         conn.execute(f"USE {LAKE}")
         conn.execute(f"DETACH {_REPLAY}")
