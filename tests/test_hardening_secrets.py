@@ -23,7 +23,16 @@ import duckdb
 import pypdf
 import pytest
 
-from tests.conftest import PROJECT, Inbox, free_port, loopback_smtp, runs_file, runs_rows
+from tests.conftest import (
+    PROJECT,
+    SHIPPED_OBSERVATIONS,
+    Inbox,
+    free_port,
+    loopback_smtp,
+    runs_file,
+    runs_rows,
+)
+from tests.postgres_server import PostgresServer
 
 REPORT = "programmes-compared"
 USER = "mailer-Qx7v2-user"
@@ -139,3 +148,58 @@ def test_smtp_credentials_appear_in_no_file_column_mail_or_output(
     leaks |= {f"e-mail {n}": _leaks(mail) for n, mail in enumerate(received)}
     leaks |= {f"output of command {n}": _leaks(text) for n, text in enumerate(printed)}
     assert {where: found for where, found in leaks.items() if found} == {}
+
+
+# --- the team store: PostgreSQL credentials (issue 15) --------------------------------------
+
+PG_USER = "analyst_k3v9"
+PG_PASSWORD = "pg-Rw5n-Tz81-secret"
+
+
+def test_a_team_store_password_appears_in_no_file_output_or_catalog_row(
+    postgres_server: PostgresServer, postgres_database: str, home: Path, tmp_path: Path
+) -> None:
+    """PGPASSWORD opens the catalog; afterwards it is nowhere: not in what init, ingest,
+    brief --publish, sql and a refused wrong-password run printed, not in any file of the
+    data path or the output folder, and not in a dump of the PostgreSQL database."""
+    shutil.copytree(PROJECT / "data" / "reference", home / "data" / "reference")
+    dbname = postgres_database.split("dbname=")[1].split()[0]
+    postgres_server.psql(f"CREATE ROLE {PG_USER} LOGIN PASSWORD '{PG_PASSWORD}'")
+    postgres_server.psql(f'ALTER DATABASE "{dbname}" OWNER TO {PG_USER}')
+    conninfo = postgres_database.replace(f"user={postgres_server.user}", f"user={PG_USER}")
+    url = f"ducklake:postgres:{conninfo}"
+    data, out = tmp_path / "lake", tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKER_", "PG"))}
+    env |= {"TRACKER_HOME": str(home), "TRACKER_DATA_PATH": f"{data}/",
+            "XDG_CACHE_HOME": str(tmp_path / "cache"), "PGPASSWORD": PG_PASSWORD}  # fmt: skip
+    printed = []
+    for args, expected in (
+        (["init"], 0),
+        (["ingest", *map(str, SHIPPED_OBSERVATIONS)], 0),
+        (["brief", REPORT, "--publish", "--out", str(out)], 0),
+        (["sql", "select * from runs.report_runs"], 0),
+        (["sql", "select 1"], 2),  # a wrong password: refused, and not shown either
+    ):
+        run_env = env | ({"PGPASSWORD": PG_PASSWORD[::-1]} if expected == 2 else {})
+        done = subprocess.run([sys.executable, "-m", "tracker", "--db", url, *args],
+                              capture_output=True, env=run_env, timeout=300)  # fmt: skip
+        assert done.returncode == expected, done.stdout + done.stderr
+        printed.append(done.stdout + done.stderr)
+    files = [p for folder in (data, out) for p in folder.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".parquet" for p in files) and any(p.suffix == ".pdf" for p in files)
+    dump = subprocess.run(
+        [str(postgres_server.bin / "pg_dump"), "--data-only", postgres_database],
+        capture_output=True, env=env | {"PGPASSWORD": postgres_server.password},
+        check=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert b"ducklake_metadata" in dump  # the dump holds the catalog's rows
+    secrets = [PG_PASSWORD.encode(), PG_PASSWORD[::-1].encode()]
+    found = {
+        where: [s for s in secrets if s in text]
+        for where, text in [
+            *(("output", p) for p in printed),
+            ("pg_dump", dump),
+            *((str(p), p.read_bytes()) for p in files),
+        ]  # fmt: skip
+    }
+    assert {where: s for where, s in found.items() if s} == {}

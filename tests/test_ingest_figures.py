@@ -74,7 +74,7 @@ def test_amounts_and_qualifiers_as_articles_write_them_load_with_value_unit_and_
     loaded = rows(
         tracker_db,
         "SELECT indicator, period, value, qualifier, currency, unit_as_given "
-        "FROM observations_current WHERE period >= '2030' ORDER BY indicator, period",
+        "FROM observations_current WHERE period >= '2030' ORDER BY indicator, period, currency",
     )
     assert loaded == [
         ("financing", "2030", D("300.0"), None, "EUR", "EUR bn"),

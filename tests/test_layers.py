@@ -10,10 +10,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tracker"
 # Rank by rank, as the data flows: definitions -> store -> ingest / briefing -> importers
-# (publishers' files, through ingest) / deliver -> schedule -> cli. Rank 0 is the base
-# modules, which do no work at import.
+# (publishers' files, through ingest) / deliver -> schedule -> cli. The first three ranks are
+# the base modules, which do no work at import.
 RANKS: list[set[str]] = [
-    {"settings", "errors", "models", "units", "periods", "text", "files"},
+    {"errors", "models", "units", "periods", "text", "files"},
+    {"location"},  # the store a --db names (a file or a team store); raises InputError
+    {"settings"},  # its default_db() parses TRACKER_DB into a location
     {"definitions"},
     {"store"},
     {"ingest", "briefing"},

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tracker.location import DATA_PATH_ENV, StoreLocation, store_location
+
 # The source checkout this package runs from; in an installed (non-editable) package this
 # is site-packages, which holds no project folders, so `home()` falls back to the current one.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +22,16 @@ class Setting:
     help: str
 
 
-DB = Setting("TRACKER_DB", "data/tracker.duckdb", "DuckDB file holding everything.")
+DB = Setting(
+    "TRACKER_DB",
+    "data/tracker.duckdb",
+    "DuckDB file holding everything, or a team store: ducklake:postgres:<libpq conninfo>.",
+)
+DATA_PATH = Setting(
+    DATA_PATH_ENV,
+    "",
+    "A team store's Parquet files: a shared folder or an s3:// URL (required with one).",
+)
 HOME = Setting(
     "TRACKER_HOME",
     "the source checkout, else the current folder",
@@ -74,10 +85,11 @@ def reference_dir() -> Path:
     return home() / "data" / "reference"
 
 
-def default_db() -> Path:
-    """The database path: TRACKER_DB as given, else data/tracker.duckdb in the project."""
+def default_db() -> StoreLocation:
+    """The store: TRACKER_DB as given (a path, or a team store), else data/tracker.duckdb in
+    the project."""
     env = os.environ.get(DB.env)
-    return Path(env) if env else home() / DB.default
+    return store_location(env) if env else home() / DB.default
 
 
 def busy_timeout() -> float:

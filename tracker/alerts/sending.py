@@ -33,6 +33,7 @@ from tracker import definitions, settings, store
 from tracker.alerts.events import AlertEvent, alert_events, newest_batch
 from tracker.deliver.smtp import SmtpSettings, send_with_retries
 from tracker.errors import DeliveryError
+from tracker.location import StoreLocation
 from tracker.models import AlertDefinition
 from tracker.text import show
 
@@ -43,19 +44,26 @@ SHOWN_EVENTS = 200
 
 BASELINES = "SELECT alert, since_batch FROM alert_baselines"
 SET_BASELINE = """
-INSERT INTO alert_baselines (alert, since_batch, since) VALUES ($1, $2, $3)
-ON CONFLICT (alert) DO NOTHING
+MERGE INTO alert_baselines AS t
+USING (SELECT $1::TEXT AS alert, $2::BIGINT AS since_batch, $3::TIMESTAMP AS since) AS s
+ON t.alert = s.alert
+WHEN NOT MATCHED THEN INSERT (alert, since_batch, since) VALUES (s.alert, s.since_batch, s.since)
 """
 STATES = """
 SELECT event, recipient, status, pid, updated_at FROM alerts_sent WHERE alert = $1
 """
 CLAIM = """
-INSERT INTO alerts_sent (alert, event, recipient, kind, summary, message_id, status, tries,
-                         pid, updated_at)
-SELECT $1, unnest($2), $3, $4, unnest($5), $6, 'sending', 1, $7, $8
-ON CONFLICT (alert, event, recipient) DO UPDATE
-SET status = 'sending', tries = alerts_sent.tries + 1, pid = excluded.pid,
-    message_id = excluded.message_id, updated_at = excluded.updated_at, error = NULL
+MERGE INTO alerts_sent AS t
+USING (SELECT $1::TEXT AS alert, unnest($2::TEXT[]) AS event, $3::TEXT AS recipient,
+              $4::TEXT AS kind, unnest($5::TEXT[]) AS summary, $6::TEXT AS message_id,
+              $7::INTEGER AS pid, $8::TIMESTAMP AS updated_at) AS s
+ON t.alert = s.alert AND t.event = s.event AND t.recipient = s.recipient
+WHEN MATCHED THEN UPDATE SET status = 'sending', tries = t.tries + 1, pid = s.pid,
+    message_id = s.message_id, updated_at = s.updated_at, error = NULL
+WHEN NOT MATCHED THEN INSERT (alert, event, recipient, kind, summary, message_id, status,
+                              tries, pid, updated_at)
+    VALUES (s.alert, s.event, s.recipient, s.kind, s.summary, s.message_id, 'sending', 1,
+            s.pid, s.updated_at)
 """
 MARK = """
 UPDATE alerts_sent SET status = $4, updated_at = $5, error = $6
@@ -82,7 +90,7 @@ class AlertOutcome:
 
 
 def check_alerts(
-    db: Path,
+    db: StoreLocation,
     definitions: Sequence[AlertDefinition],
     *,
     dry_run: bool = False,
@@ -139,7 +147,7 @@ def check_alerts(
     return outcomes
 
 
-def would_send(outcome: AlertOutcome, db: Path) -> dict[str, list[AlertEvent]]:
+def would_send(outcome: AlertOutcome, db: StoreLocation) -> dict[str, list[AlertEvent]]:
     """For a dry run: each recipient and the events a check would send them now."""
     with store.read_run_history(db) as runs:
         states = _states(runs, outcome.definition.name)
@@ -147,7 +155,7 @@ def would_send(outcome: AlertOutcome, db: Path) -> dict[str, list[AlertEvent]]:
     return {r: _owed(probe, states, r) for r in outcome.definition.recipients}
 
 
-def last_events(db: Path) -> dict[str, dict[str, Any]]:
+def last_events(db: StoreLocation) -> dict[str, dict[str, Any]]:
     """Per alert: how many events were sent and are owed, and the newest one."""
     with store.read_run_history(db) as runs:
         rows = store.query(runs, LAST_EVENTS).iter_rows(named=True)
@@ -239,7 +247,7 @@ def _owed(
 
 
 def _send(
-    db: Path,
+    db: StoreLocation,
     smtp: SmtpSettings,
     outcome: AlertOutcome,
     recipient: str,
@@ -267,7 +275,7 @@ def _send(
     outcome.sent[recipient] = keys
 
 
-def _write(db: Path, sql: str, params: Sequence[object]) -> None:
+def _write(db: StoreLocation, sql: str, params: Sequence[object]) -> None:
     """One statement in its own short write (committed when it returns)."""
     with store.connect_run_history(db) as runs:
         store.query(runs, sql, params)
@@ -280,7 +288,7 @@ UNION ALL SELECT 'geography', id FROM geographies
 """
 
 
-def checked_definitions(db: Path, folder: Path, briefings: Path) -> list[AlertDefinition]:
+def checked_definitions(db: StoreLocation, folder: Path, briefings: Path) -> list[AlertDefinition]:
     """Every alert definition in `folder`, its names checked against the store and the
     briefings in `briefings`; DefinitionError (file, key) for the first problem."""
     found = definitions.load_alerts(folder)

@@ -21,6 +21,7 @@ import jinja2
 
 from tracker import store
 from tracker.files import write_atomically
+from tracker.location import StoreLocation
 from tracker.text import amount
 
 ARCHIVE = "index.html"
@@ -67,7 +68,7 @@ class ArchiveContext:
     issue_count: int
 
 
-def build_archive(db: Path, root: Path, generated_at: datetime) -> ArchiveContext:
+def build_archive(db: StoreLocation, root: Path, generated_at: datetime) -> ArchiveContext:
     """The archive of the issues published under `root`, read from the run history of `db`."""
     with store.read_run_history(db) as runs:
         rows = store.published_issues(runs).iter_rows(named=True)
@@ -95,7 +96,7 @@ def build_archive(db: Path, root: Path, generated_at: datetime) -> ArchiveContex
 
 
 def write_archive(
-    db: Path, root: Path, environment: jinja2.Environment, generated_at: datetime
+    db: StoreLocation, root: Path, environment: jinja2.Environment, generated_at: datetime
 ) -> Path:
     """Rewrite `<root>/index.html` atomically from the run history; returns its path."""
     context = build_archive(db, root, generated_at)

@@ -49,6 +49,7 @@ from tracker.errors import (
     TrackerError,
 )
 from tracker.files import remove_stale_temporaries, write_temporary
+from tracker.location import StoreLocation, may_exist
 from tracker.models import BRIEFING_FORMATS, BriefingDefinition
 
 MANIFEST = "manifest.json"
@@ -92,7 +93,7 @@ class BriefingListing:
 
 
 def render_briefings(
-    db: Path,
+    db: StoreLocation,
     name: str | None = None,
     *,
     formats: Sequence[str] | None = None,
@@ -134,7 +135,7 @@ def render_briefings(
 
 
 def render_briefing(
-    db: Path,
+    db: StoreLocation,
     definition: BriefingDefinition,
     *,
     formats: Sequence[str] | None = None,
@@ -221,7 +222,7 @@ def output_root(out_root: Path | None, *, publish: bool) -> Path:
 
 
 def rewrite_archive(
-    db: Path, out_root: Path | None, rendered: RenderedBriefing
+    db: StoreLocation, out_root: Path | None, rendered: RenderedBriefing
 ) -> RenderedBriefing:
     """Rewrite the archive page of the issues under `out_root` (default reports/out) after
     `rendered` was published. The issue stands either way: a failure to write the page is
@@ -236,7 +237,7 @@ def rewrite_archive(
     return replace(rendered, archive=page, archive_error="")
 
 
-def _refuse_a_published_folder(db: Path, folder: Path, run_id: int) -> None:
+def _refuse_a_published_folder(db: StoreLocation, folder: Path, run_id: int) -> None:
     """An issue's folder is never overwritten: refuse one holding a manifest, unless that
     manifest is of a failed attempt at the same issue in this run history (a killed or
     failed publish never was an issue, so the next attempt writes over it)."""
@@ -275,11 +276,11 @@ def render_options(
     return wanted, as_of
 
 
-def list_briefings(db: Path) -> list[BriefingListing]:
+def list_briefings(db: StoreLocation) -> list[BriefingListing]:
     """Every briefing definition with its schedule, formats, last run and output folder."""
     found = definitions.load_briefings(settings.reports_dir(), settings.templates_dir())
     runs: dict[str, dict[str, Any]] = {}
-    if db.exists():
+    if may_exist(db):
         with store.read_run_history(db) as conn:
             runs = {r["report"]: r for r in store.last_runs(conn).iter_rows(named=True)}
     listings = []
@@ -491,7 +492,9 @@ def _formats(formats: Sequence[str] | None) -> tuple[str, ...] | None:
     return cleaned
 
 
-def _check_names(db: Path, conn: store.Connection, chosen: Sequence[BriefingDefinition]) -> None:
+def _check_names(
+    db: StoreLocation, conn: store.Connection, chosen: Sequence[BriefingDefinition]
+) -> None:
     """Check the run history and every definition's names before anything is written."""
     _require_freshness_rules(db, conn)
     check_names(conn, chosen)
@@ -509,7 +512,7 @@ def check_names(conn: store.Connection, chosen: Sequence[BriefingDefinition]) ->
         )
 
 
-def _require_freshness_rules(db: Path, conn: store.Connection) -> None:
+def _require_freshness_rules(db: StoreLocation, conn: store.Connection) -> None:
     if not store.has_table(conn, "freshness_rules"):
         raise DatabaseFileError(
             f"{db}: this database has no freshness_rules table yet. Run `tracker init` to "
@@ -541,7 +544,7 @@ def _try(action: Callable[[], int]) -> int | None:
         return None
 
 
-def _record_failure(db: Path, run_id: int, error: BaseException) -> None:
+def _record_failure(db: StoreLocation, run_id: int, error: BaseException) -> None:
     """Mark the run failed; a failure to do so must not hide the original error."""
     message = str(error) if isinstance(error, TrackerError) else f"{type(error).__name__}: {error}"
     try:

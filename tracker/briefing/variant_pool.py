@@ -25,6 +25,7 @@ from tracker import definitions, settings, store
 from tracker.briefing import render, variants
 from tracker.briefing.note import EditorNote
 from tracker.errors import TrackerError
+from tracker.location import StoreLocation
 from tracker.models import BriefingDefinition
 
 Progress = Callable[[str, int, int], None]
@@ -48,7 +49,7 @@ class VariantOutcome:
 
 
 def plan_variants(
-    db: Path,
+    db: StoreLocation,
     name: str,
     *,
     params: Sequence[str] = (),
@@ -70,7 +71,7 @@ def plan_variants(
 
 
 def render_variants(
-    db: Path,
+    db: StoreLocation,
     name: str,
     *,
     params: Sequence[str] = (),
@@ -125,7 +126,7 @@ def render_variants(
 
 
 def render_one(
-    db: Path,
+    db: StoreLocation,
     definition: BriefingDefinition,
     formats: Sequence[str] | None,
     out_root: Path | None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,6 +10,7 @@ from rich.table import Table
 
 from tracker.cli.shared import db_path, err, out, reported
 from tracker.errors import TrackerError
+from tracker.location import StoreLocation
 
 if TYPE_CHECKING:
     from tracker.alerts import AlertOutcome
@@ -89,7 +89,7 @@ def alerts_check(
             raise typer.Exit(1)
 
 
-def _definitions(path: Path) -> list[AlertDefinition]:
+def _definitions(path: StoreLocation) -> list[AlertDefinition]:
     """The checked alert definitions; none found is said on standard output."""
     from tracker import alerts, settings
 
@@ -99,7 +99,7 @@ def _definitions(path: Path) -> list[AlertDefinition]:
     return found
 
 
-def check_after_load(db: Path) -> None:
+def check_after_load(db: StoreLocation) -> None:
     """The alert check after `ingest`, `add` and `import`: what was sent goes to stderr,
     and a failure (mail down, a bad definition) is said there too; never an exit code, the
     data is loaded."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
 from importlib import import_module
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,7 +20,8 @@ import typer.main
 from typer.core import TyperGroup
 
 from tracker import settings
-from tracker.cli.shared import Context
+from tracker.cli.shared import Context, reported
+from tracker.location import store_location
 
 
 def _command(name: str, module: str, function: str) -> Callable[[], typer.Typer]:
@@ -148,7 +148,7 @@ app = typer.Typer(
 def main(
     ctx: typer.Context,
     db: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--db",
             envvar=settings.DB.env,
@@ -158,7 +158,8 @@ def main(
     ] = None,
 ) -> None:
     """Follow BRI, PGII and Global Gateway indicators in DuckDB; publish briefings."""
-    ctx.obj = Context(db=db or settings.default_db())
+    with reported():  # a team store without TRACKER_DATA_PATH, or with a password: exit 2
+        ctx.obj = Context(db=store_location(db) if db else settings.default_db())
 
 
 def run() -> None:

@@ -17,6 +17,7 @@ import typer
 
 from tracker.cli.shared import db_path, err, out, progress_bar, reported
 from tracker.errors import InputError
+from tracker.location import StoreLocation
 
 
 def brief(
@@ -157,7 +158,7 @@ def _sigterm_ends_the_run() -> Iterator[None]:
 
 
 def _brief_variants(
-    path: Path,
+    path: StoreLocation,
     report_name: str | None,
     params: list[str],
     each: str | None,

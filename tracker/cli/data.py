@@ -159,7 +159,7 @@ def indicators_list(ctx: typer.Context) -> None:
     path = db_path(ctx)
     with reported(), store.connect(path, read_only=True) as conn:
         found = store.query_rows(conn, LATEST_PER_INDICATOR)
-    table = Table(title=f"Indicators in {path.name}")
+    table = Table(title=f"Indicators in {path.name if isinstance(path, Path) else path}")
     for column in ("id", "unit", "measure", "category", "latest", "period", "of", "series"):
         table.add_column(column, justify="right" if column in ("latest", "series") else "left")
     for row in found.records():

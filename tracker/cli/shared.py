@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from tracker.errors import InputError, TrackerError
+from tracker.location import StoreLocation
 
 if TYPE_CHECKING:
     from tracker.models import BatchSummary
@@ -41,11 +42,12 @@ err = plain_console(stderr=True)
 class Context:
     """Options shared by every command."""
 
-    db: Path
+    db: StoreLocation
 
 
-def db_path(ctx: typer.Context) -> Path:
-    """The database of this invocation (--db, TRACKER_DB or the project's default)."""
+def db_path(ctx: typer.Context) -> StoreLocation:
+    """The store of this invocation (--db, TRACKER_DB or the project's default): a file's
+    path or a team store."""
     obj = ctx.find_root().obj
     assert isinstance(obj, Context)
     return obj.db

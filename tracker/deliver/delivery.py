@@ -24,6 +24,7 @@ from tracker.deliver.messages import briefing_message, failure_notice
 from tracker.deliver.smtp import SmtpSettings, record_delivery, send, send_with_retries
 from tracker.errors import DeliveryError, InputError, TrackerError
 from tracker.files import write_atomically
+from tracker.location import StoreLocation
 from tracker.models import BriefingDefinition
 
 log = logging.getLogger("tracker.deliver")
@@ -44,7 +45,7 @@ class Delivery:
 
 
 def deliver_briefing(
-    db: Path,
+    db: StoreLocation,
     definition: BriefingDefinition,
     *,
     run_id: int | None = None,
@@ -92,7 +93,7 @@ def deliver_briefing(
 
 
 def _send_test_copy(
-    db: Path, definition: BriefingDefinition, run_id: int | None, to: Sequence[str]
+    db: StoreLocation, definition: BriefingDefinition, run_id: int | None, to: Sequence[str]
 ) -> Delivery:
     """E-mail a test copy of a draft to `to`, once, recording nothing."""
     if not to:
@@ -125,7 +126,7 @@ def _send_test_copy(
 
 
 def notify_failure(
-    db: Path,
+    db: StoreLocation,
     definition: BriefingDefinition,
     *,
     run_id: int | None,
@@ -173,7 +174,7 @@ def publish_to_outbox(pdf: Path, briefing_name: str) -> Path:
 
 
 def _run_and_previous(
-    db: Path, briefing_name: str, run_id: int | None, *, draft: bool = False
+    db: StoreLocation, briefing_name: str, run_id: int | None, *, draft: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The run to deliver (the newest published issue, with `draft` the newest draft, or
     `run_id`) and the published issue before it."""
@@ -210,7 +211,7 @@ def _run_and_previous(
 
 
 def _variant_of(
-    db: Path, definition: BriefingDefinition, run: dict[str, Any]
+    db: StoreLocation, definition: BriefingDefinition, run: dict[str, Any]
 ) -> BriefingDefinition:
     """The definition of the variant a run rendered (its texts name the country), or the
     definition itself for a briefing without parameters."""

@@ -34,6 +34,7 @@ from tracker.deliver.delivery import _pdf_of, _run_and_previous, _variant_of, pu
 from tracker.deliver.messages import briefing_message
 from tracker.deliver.smtp import SmtpSettings, record_delivery, send_with_retries
 from tracker.errors import DeliveryError
+from tracker.location import StoreLocation
 from tracker.models import BriefingDefinition
 
 log = logging.getLogger("tracker.deliver")
@@ -49,12 +50,15 @@ SELECT recipient, status, pid, updated_at FROM delivery_recipients WHERE run_id 
 """
 # Claimed before the message is handed to the SMTP server (committed on its own).
 CLAIM = """
-INSERT INTO delivery_recipients (run_id, report, recipient, message_id, status, tries, pid,
-                                 updated_at)
-VALUES ($1, $2, $3, $4, 'sending', 1, $5, $6)
-ON CONFLICT (run_id, recipient) DO UPDATE
-SET status = 'sending', tries = delivery_recipients.tries + 1, pid = excluded.pid,
-    updated_at = excluded.updated_at, error = NULL
+MERGE INTO delivery_recipients AS t
+USING (SELECT $1::BIGINT AS run_id, $2::TEXT AS report, $3::TEXT AS recipient,
+              $4::TEXT AS message_id, $5::INTEGER AS pid, $6::TIMESTAMP AS updated_at) AS s
+ON t.run_id = s.run_id AND t.recipient = s.recipient
+WHEN MATCHED THEN UPDATE SET status = 'sending', tries = t.tries + 1, pid = s.pid,
+    updated_at = s.updated_at, error = NULL
+WHEN NOT MATCHED THEN INSERT (run_id, report, recipient, message_id, status, tries, pid,
+                              updated_at)
+    VALUES (s.run_id, s.report, s.recipient, s.message_id, 'sending', 1, s.pid, s.updated_at)
 """
 MARK = """
 UPDATE delivery_recipients SET status = $3, updated_at = $4, error = $5
@@ -94,7 +98,7 @@ class OwedDelivery:
     complete: bool  # the run is now 'delivered'
 
 
-def owed_runs(db: Path) -> list[OwedRun]:
+def owed_runs(db: StoreLocation) -> list[OwedRun]:
     """Succeeded scheduled runs that owe (part of) their delivery, oldest first."""
     with store.read_run_history(db) as runs:
         rows = store.query(runs, OWED_RUNS).iter_rows()
@@ -102,7 +106,7 @@ def owed_runs(db: Path) -> list[OwedRun]:
 
 
 def deliver_owed(
-    db: Path,
+    db: StoreLocation,
     definition: BriefingDefinition,
     run_id: int,
     *,
@@ -201,23 +205,23 @@ def message_id(briefing_name: str, run_id: int, recipient: str, sender: str) -> 
     return f"<briefing.{run_id}.{digest[:24]}@{domain}>"
 
 
-def _recipient_states(db: Path, run_id: int) -> dict[str, dict[str, Any]]:
+def _recipient_states(db: StoreLocation, run_id: int) -> dict[str, dict[str, Any]]:
     with store.read_run_history(db) as runs:
         frame = store.query(runs, RECIPIENTS_OF_RUN, [run_id])
     return {str(row["recipient"]): row for row in frame.iter_rows(named=True)}
 
 
-def _newer_success(db: Path, run: dict[str, Any]) -> bool:
+def _newer_success(db: StoreLocation, run: dict[str, Any]) -> bool:
     with store.read_run_history(db) as runs:
         frame = store.query(runs, NEWER_SUCCESS, [run["report"], run.get("params"), run["id"]])
     return bool(frame["n"][0])
 
 
-def _mark_delivered(db: Path, run_id: int) -> None:
+def _mark_delivered(db: StoreLocation, run_id: int) -> None:
     _write(db, DELIVERED, [run_id])
 
 
-def _write(db: Path, sql: str, params: Sequence[object]) -> None:
+def _write(db: StoreLocation, sql: str, params: Sequence[object]) -> None:
     """One statement in its own short write (committed when it returns)."""
     with store.connect_run_history(db) as runs:
         store.query(runs, sql, params)

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from pathlib import Path
 
 from tracker import settings, store
 from tracker.errors import DeliveryError, TrackerError
+from tracker.location import StoreLocation
 
 log = logging.getLogger("tracker.deliver")
 
@@ -27,10 +27,9 @@ DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 SMTP_TIMEOUT = 30.0
 
 INSERT_DELIVERY = """
-INSERT INTO deliveries (report, run_id, channel, recipients, status, attempt, error,
+INSERT INTO deliveries (id, report, run_id, channel, recipients, status, attempt, error,
                         recorded_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING id
+VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8)
 """
 
 
@@ -85,7 +84,7 @@ class SmtpSettings:
 
 
 def send_with_retries(
-    db: Path,
+    db: StoreLocation,
     smtp: SmtpSettings,
     message: EmailMessage,
     briefing_name: str,
@@ -143,7 +142,7 @@ def send(smtp: SmtpSettings, message: EmailMessage) -> None:
 
 
 def record_delivery(
-    db: Path,
+    db: StoreLocation,
     briefing_name: str,
     run_id: int | None,
     channel: str,
@@ -155,7 +154,8 @@ def record_delivery(
     """One row in `deliveries`; a busy run history is logged, never hides the delivery."""
     try:
         with store.connect_run_history(db) as runs:
-            store.query(runs, INSERT_DELIVERY, [briefing_name, run_id, channel, recipients, status,
-                                                attempt, error, store.utc_now()])  # fmt: skip
+            runs.execute(INSERT_DELIVERY, [briefing_name, run_id, channel, recipients, status,
+                                           attempt, error, store.utc_now(),
+                                           store.next_id(runs, "delivery_ids")])  # fmt: skip
     except TrackerError as problem:
         log.warning("delivery of %s not recorded: %s", briefing_name, problem)

@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from tracker import briefing, deliver, settings, store
 from tracker.errors import TrackerError
+from tracker.location import StoreLocation
 from tracker.schedule.children import ChildProcesses, ChildResult, last_line
 from tracker.schedule.jobs import JobSpec, last_due
 
@@ -41,7 +41,9 @@ class Outcome:
 class Attempts:
     """Runs due briefings for one database, never two at once for one briefing."""
 
-    def __init__(self, db: Path, children: ChildProcesses, stopping: threading.Event) -> None:
+    def __init__(
+        self, db: StoreLocation, children: ChildProcesses, stopping: threading.Event
+    ) -> None:
         self.db = db
         self.children = children
         self.stopping = stopping  # set: no new attempt, no retry

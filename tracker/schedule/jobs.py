@@ -15,6 +15,7 @@ from typing import Any
 
 from tracker import definitions, settings, store
 from tracker.errors import DefinitionError
+from tracker.location import StoreLocation, may_exist
 from tracker.models import BriefingDefinition
 from tracker.schedule.cron import DstSafeCronTrigger, parse_cron
 
@@ -105,7 +106,7 @@ class ScheduleListing:
 
 
 def list_schedules(
-    db: Path, now: datetime | None = None
+    db: StoreLocation, now: datetime | None = None
 ) -> tuple[list[ScheduleListing], list[str]]:
     """Each scheduled briefing with its cron, time zone, last run and next run."""
     moment = now or datetime.now(UTC)
@@ -114,7 +115,7 @@ def list_schedules(
     problems.extend(bad)
     last: dict[str, dict[str, Any]] = {}
     successes: dict[str, datetime] = {}
-    if db.exists():
+    if may_exist(db):
         with store.read_run_history(db) as runs:
             last = {r["report"]: r for r in store.last_runs(runs).iter_rows(named=True)}
             successes = store.last_successes(runs)

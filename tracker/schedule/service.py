@@ -37,24 +37,32 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from tracker import definitions, settings, store
 from tracker.errors import DefinitionError, TrackerError
+from tracker.location import StoreLocation, may_exist
 from tracker.schedule.attempts import Attempts
 from tracker.schedule.children import ChildProcesses
 from tracker.schedule.jobs import JobSpec, catch_up_due, job_specs, load_definitions
 
 log = logging.getLogger("tracker.schedule")
 
+# The advisory lock's name within the catalog's PostgreSQL database (the key is derived
+# from it, tracker/schedule/catalog_lock.py); a database holds one tracker catalog.
+TEAM_STORE_LOCK = "ducklake/default"
 MISFIRE_GRACE = 600  # seconds a fire may be late (e.g. after a suspend) and still run
 
 
 class BriefingScheduler:
     """The foreground scheduler of `tracker schedule run` (and `--once`)."""
 
-    def __init__(self, db: Path, *, catalog: str | None = None, catalog_name: str = "") -> None:
-        """`catalog`: on a team store, the libpq connection string of its PostgreSQL server
-        (no password) and `catalog_name` the catalog's identity there (its DuckLake metadata
-        schema): the scheduler then holds that catalog's advisory lock, waiting for it while
-        another scheduler does. None: the lock file beside the database file `db`."""
-        self.db = db.resolve()
+    def __init__(
+        self, db: StoreLocation, *, catalog: str | None = None, catalog_name: str = ""
+    ) -> None:
+        """`db`: a database file, whose lock file makes this the only scheduler (a second
+        refuses), or a team store, whose catalog's PostgreSQL advisory lock a second scheduler
+        waits for. `catalog` / `catalog_name` name that lock's server (a libpq connection
+        string, no password) and catalog; by default the team store's own."""
+        self.db = db.resolve() if isinstance(db, Path) else db
+        if not isinstance(db, Path) and catalog is None:
+            catalog, catalog_name = db.conninfo, catalog_name or TEAM_STORE_LOCK
         self.catalog = catalog
         self.catalog_name = catalog_name
         self.lock_lost = False
@@ -375,10 +383,11 @@ class BriefingScheduler:
     @contextmanager
     def _lock_file(self) -> Iterator[None]:
         """One scheduler per database file: a lock file beside it names the one running."""
-        if not self.db.exists():
+        if not may_exist(self.db):
             raise TrackerError(
                 f"{self.db}: no database here. Run `tracker init` to create it, or pass --db."
             )
+        assert isinstance(self.db, Path)  # a team store takes its catalog's lock instead
         path = self.db.with_name(f"{self.db.name}.scheduler.lock")
         with open(path, "a+", encoding="utf-8") as handle:
             try:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import InputError
 from tracker.models import BatchSummary
-from tracker.store.connection import Connection, scalar, utc_now
+from tracker.store.connection import Connection, next_id, scalar, utc_now
 from tracker.text import show
 
 if TYPE_CHECKING:
@@ -64,14 +64,12 @@ def write_batch(
         # Loading what is already there changes nothing: not even a batch record.
         if not dry_run and (new or revised):
             _register_sources(conn, new_sources)
-            batch_id = int(
-                scalar(
-                    conn,
-                    "INSERT INTO batches (files, sha256, rows_read, rows_new, rows_revised, "
-                    "rows_unchanged, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    [list(files), list(sha256s), rows.height, new, revised,
-                     unchanged, recorded_at],
-                )
+            batch_id = next_id(conn, "batch_ids")
+            conn.execute(
+                "INSERT INTO batches (id, files, sha256, rows_read, rows_new, rows_revised, "
+                "rows_unchanged, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [batch_id, list(files), list(sha256s), rows.height, new, revised,
+                 unchanged, recorded_at],
             )  # fmt: skip
             # Row order in the table means nothing; not keeping it makes the insert parallel.
             conn.execute("SET preserve_insertion_order = false")
@@ -239,14 +237,11 @@ def withdraw_point(conn: Connection, key: Sequence[str], reason: str) -> int:
         )
     recorded_at = utc_now()
     digest = hashlib.sha256("\t".join([*key, reason]).encode("utf-8")).hexdigest()
-    batch_id = int(
-        scalar(
-            conn,
-            "INSERT INTO batches (files, sha256, rows_read, rows_new, rows_revised, "
-            "rows_unchanged, rows_withdrawn, recorded_at) VALUES (?, ?, 1, 0, 0, 0, 1, ?) "
-            "RETURNING id",
-            [[WITHDRAW_FILE], [digest], recorded_at],
-        )
+    batch_id = next_id(conn, "batch_ids")
+    conn.execute(
+        "INSERT INTO batches (id, files, sha256, rows_read, rows_new, rows_revised, "
+        "rows_unchanged, rows_withdrawn, recorded_at) VALUES (?, ?, ?, 1, 0, 0, 0, 1, ?)",
+        [batch_id, [WITHDRAW_FILE], [digest], recorded_at],
     )
     conn.execute(_WITHDRAW_SQL, [batch_id, recorded_at, reason, *key])
     conn.execute(_SUPERSEDE_POINT_SQL, [recorded_at, *key, batch_id])
@@ -306,8 +301,9 @@ def _register_sources(conn: Connection, new_sources: pl.DataFrame | None) -> Non
     conn.register("new_source_rows", ArrowStream(new_sources))
     try:
         conn.execute(
-            "INSERT OR IGNORE INTO sources (id, title, url, kind, note) "
-            "SELECT id, title, url, kind, note FROM new_source_rows"
+            "MERGE INTO sources AS t USING new_source_rows AS s ON t.id = s.id "
+            "WHEN NOT MATCHED THEN INSERT (id, title, url, kind, note) "
+            "VALUES (s.id, s.title, s.url, s.kind, s.note)"
         )
     finally:
         conn.unregister("new_source_rows")

@@ -24,6 +24,7 @@ import duckdb
 from tracker import settings
 from tracker.errors import DatabaseBusyError, DatabaseFileError
 from tracker.files import temporary_path
+from tracker.location import StoreLocation
 
 if TYPE_CHECKING:
     import polars as pl
@@ -58,13 +59,20 @@ def utc_now() -> datetime:
 
 @contextmanager
 def connect(
-    path: Path, *, read_only: bool = False, wait: float | None = None
+    path: StoreLocation, *, read_only: bool = False, wait: float | None = None
 ) -> Iterator[Connection]:
     """Open an existing tracker database, waiting (bounded) while another process holds it.
 
     Raises DatabaseFileError when the file is missing, corrupt or not a tracker database,
-    and DatabaseBusyError naming the holder when the wait runs out.
+    and DatabaseBusyError naming the holder when the wait runs out. A team store
+    (`store.team`) is opened the same way; it is never held, so there is no waiting.
     """
+    if not isinstance(path, Path):
+        from tracker.store import team
+
+        with team.connect(path, read_only=read_only) as conn:
+            yield conn
+        return
     if not path.exists():
         raise DatabaseFileError(
             f"{path}: no database here. Run `tracker init` to create it, or pass --db."
@@ -161,7 +169,11 @@ def scalar(conn: Connection, sql: str, params: Sequence[object] | None = None) -
 @contextmanager
 def transaction(conn: Connection, *, keep: bool = True) -> Iterator[Connection]:
     """BEGIN ... COMMIT, or ROLLBACK when the block raises; keep=False rolls back in any
-    case (a dry run that works as the real one does, then writes nothing)."""
+    case (a dry run that works as the real one does, then writes nothing).
+
+    Every write of the tool commits here. On a team store the COMMIT can lose a race with
+    another writer (`team.is_write_conflict`); the store's connection turns that into
+    DatabaseBusyError."""
     conn.execute("BEGIN TRANSACTION")
     try:
         yield conn
@@ -188,12 +200,19 @@ def migrations(folder: str = "sql") -> list[tuple[int, str, str]]:
 
 
 @contextmanager
-def create_or_open(path: Path, *, wait: float | None = None) -> Iterator[Connection]:
+def create_or_open(path: StoreLocation, *, wait: float | None = None) -> Iterator[Connection]:
     """Open the database for `tracker init`, creating it atomically when it does not exist.
 
     A new database is built under a temporary name and renamed into place when the block
-    ends without error, so no reader ever sees a half-built file.
+    ends without error, so no reader ever sees a half-built file. A new team store is built
+    in one transaction (`team.create_or_open`).
     """
+    if not isinstance(path, Path):
+        from tracker.store import team
+
+        with team.create_or_open(path) as conn:
+            yield conn
+        return
     if path.exists():
         conn = _open(path, read_only=False, wait=wait)
         try:
@@ -239,7 +258,13 @@ def _has_user_tables(conn: Connection) -> bool:
 
 
 def migrate(conn: Connection, folder: str = "sql") -> list[str]:
-    """Apply the migrations not yet applied, each in one transaction with its record."""
+    """Apply the migrations not yet applied, each in one transaction with its record. A
+    team store without a schema has it built first (`team.build_schema`)."""
+    built: list[str] = []
+    if _in_team_store(conn):
+        from tracker.store import team
+
+        built = team.build_schema(conn, folder)
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)"
@@ -255,7 +280,13 @@ def migrate(conn: Connection, folder: str = "sql") -> list[str]:
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, utc_now()]
             )
         applied.append(f"{number:03d}_{name}")
-    return applied
+    return built + applied
+
+
+def _in_team_store(conn: Connection) -> bool:
+    """True when `conn` works in a team store (a DuckLake catalog), not a DuckDB file."""
+    sql = "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    return bool(scalar(conn, sql) == "ducklake")
 
 
 # --- the run history: a small companion file beside the main database -----------------------
@@ -292,10 +323,14 @@ def run_history_problem(db: Path, what: str) -> DatabaseFileError:
     )
 
 
-def create_run_history(db: Path, *, wait: float | None = None) -> list[str]:
+def create_run_history(db: StoreLocation, *, wait: float | None = None) -> list[str]:
     """For `tracker init`: create the run history of `db` when it has none (built under a
     temporary name and renamed, so no reader sees it half-made), else migrate it; the
     migrations applied."""
+    if not isinstance(db, Path):
+        from tracker.store import team
+
+        return team.create_run_history(db)
     path = run_history_path(db)
     if path.exists():
         with connect_run_history(db, wait=wait):
@@ -307,7 +342,7 @@ def create_run_history(db: Path, *, wait: float | None = None) -> list[str]:
 
 @contextmanager
 def connect_run_history(
-    db: Path, *, wait: float | None = None, fail_dead: bool = True
+    db: StoreLocation, *, wait: float | None = None, fail_dead: bool = True
 ) -> Iterator[Connection]:
     """Open the run history of `db` for a short write, migrated, with the runs of processes
     that are gone marked failed (`run_history.fail_dead_runs`; `fail_dead=False` leaves
@@ -318,6 +353,12 @@ def connect_run_history(
     """
     from tracker.store import run_history  # it imports this module
 
+    if not isinstance(db, Path):
+        from tracker.store import team
+
+        with team.connect_run_history(db, fail_dead=fail_dead) as conn:
+            yield conn
+        return
     conn = _open_run_history(db, read_only=False, wait=wait)
     try:
         migrate(conn, RUN_HISTORY_MIGRATIONS)
@@ -331,9 +372,15 @@ def connect_run_history(
 
 
 @contextmanager
-def read_run_history(db: Path, *, wait: float | None = None) -> Iterator[Connection]:
+def read_run_history(db: StoreLocation, *, wait: float | None = None) -> Iterator[Connection]:
     """The run history of `db` read-only. Pending migrations and runs left 'running' by a
     process that is gone are settled first, in a short write (skipped while busy)."""
+    if not isinstance(db, Path):
+        from tracker.store import team
+
+        with team.read_run_history(db) as conn:
+            yield conn
+        return
     settle_run_history(db, wait=wait)
     conn = _open_run_history(db, read_only=True, wait=wait)
     try:
@@ -344,10 +391,14 @@ def read_run_history(db: Path, *, wait: float | None = None) -> Iterator[Connect
         conn.close()
 
 
-def settle_run_history(db: Path, *, wait: float | None = None) -> None:
+def settle_run_history(db: StoreLocation, *, wait: float | None = None) -> None:
     """Apply the run history's pending migrations and mark the runs of processes that are
     gone failed, when there is any; a busy file is left for the next reader."""
     from tracker.store import run_history  # it imports this module
+
+    if not isinstance(db, Path):
+        with connect_run_history(db):
+            return
 
     conn = _open_run_history(db, read_only=True, wait=wait)
     try:
@@ -400,21 +451,40 @@ def _open_run_history(db: Path, *, read_only: bool, wait: float | None) -> Conne
     return conn
 
 
-def attach_run_history(conn: Connection, db: Path, *, wait: float | None = None) -> None:
+def attach_run_history(conn: Connection, db: StoreLocation, *, wait: float | None = None) -> bool:
     """Make the run history readable on `conn` as `runs.<table>` and as temporary views
     `report_runs`, `deliveries`, `delivery_recipients` (for `tracker sql`); read-only.
-    DatabaseFileError with the fix when it is missing or not one. Call before `lock_down`."""
+    DatabaseFileError with the fix when it is missing or not one. Call before `lock_down`.
+    True when a file was attached (to detach when done); a team store holds it already."""
     settle_run_history(db, wait=wait)
+    if not isinstance(db, Path):
+        from tracker.store import team
+
+        team.attach_run_history(conn)
+        return False
     path = run_history_path(db)
+    literal = "'" + str(path).replace("'", "''") + "'"  # ATTACH takes no bound parameter
     _while_locked(
         path,
         wait,
-        lambda: conn.execute("ATTACH ? AS runs (READ_ONLY)", [str(path)]),
+        lambda: conn.execute(f"ATTACH {literal} AS runs (READ_ONLY)"),
         "the run history cannot be opened ({reason}).",
     )
     for table in RUN_HISTORY_TABLES:
         if has_table(conn, table, database="runs"):
             conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM runs.{table}")
+    return True
+
+
+def next_id(conn: Connection, sequence: str) -> int:
+    """The next id from `sequence` (batch_ids, report_run_ids, delivery_ids): DuckDB's
+    sequence in a file, a PostgreSQL sequence of the catalog in a team store (DuckLake has
+    no sequences), so no two machines take the same id."""
+    if _in_team_store(conn):
+        from tracker.store import team
+
+        return team.next_id(conn, sequence)
+    return int(scalar(conn, "SELECT nextval(?)", [sequence]))
 
 
 def has_table(conn: Connection, table: str, *, database: str | None = None) -> bool:
@@ -427,6 +497,20 @@ def has_table(conn: Connection, table: str, *, database: str | None = None) -> b
 
 
 # --- queries -------------------------------------------------------------------------------
+
+
+def merge_sql(table: str, keys: Sequence[str], columns: Sequence[str], source: str) -> str:
+    """MERGE the rows of `source` (a query naming `columns`) into `table`: a row whose `keys`
+    match is updated, any other inserted. The one upsert of both stores: a DuckLake table
+    has no primary key, so neither INSERT OR REPLACE nor ON CONFLICT."""
+    on = " AND ".join(f"t.{key} = s.{key}" for key in keys)
+    updates = ", ".join(f"{c} = s.{c}" for c in columns if c not in keys)
+    matched = f"WHEN MATCHED THEN UPDATE SET {updates} " if updates else ""
+    return (
+        f"MERGE INTO {table} AS t USING ({source}) AS s ON {on} {matched}"
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
+        f"VALUES ({', '.join(f's.{c}' for c in columns)})"
+    )
 
 
 def query(conn: Connection, sql: str, params: Sequence[object] | None = None) -> pl.DataFrame:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tracker.models import BatchSummary
-from tracker.store.connection import Connection, scalar, utc_now
+from tracker.store.connection import Connection, merge_sql, next_id, utc_now
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,12 @@ def write_fx_rates(
     if dry_run or not changed:
         return summary
     now = utc_now()
-    batch_id = int(
-        scalar(
-            conn,
-            "INSERT INTO batches (files, sha256, rows_read, rows_new, rows_revised, "
-            "rows_unchanged, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [list(files), list(sha256s), summary.rows_read, summary.rows_new,
-             summary.rows_revised, summary.rows_unchanged, now],
-        )
+    batch_id = next_id(conn, "batch_ids")
+    conn.execute(
+        "INSERT INTO batches (id, files, sha256, rows_read, rows_new, rows_revised, "
+        "rows_unchanged, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [batch_id, list(files), list(sha256s), summary.rows_read, summary.rows_new,
+         summary.rows_revised, summary.rows_unchanged, now],
     )  # fmt: skip
     keys = [[r.currency, r.year] for r in revised]
     if keys:
@@ -71,7 +69,7 @@ def write_fx_rates(
         "INSERT INTO fx_rate_vintages VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
         [[*row, batch_id, now] for row in rows],
     )
-    conn.executemany("INSERT OR REPLACE INTO fx_rates VALUES (?, ?, ?, ?, ?)", rows)
+    conn.executemany(SET_RATE, rows)
     return BatchSummary(
         batch_id, summary.files, summary.rows_read, summary.rows_new, summary.rows_revised,
         summary.rows_unchanged,
@@ -96,8 +94,14 @@ def _supersede(conn: Connection, keys: list[list[Any]], now: datetime) -> None:
 
 
 # `tracker init` puts the shipped rows back; the rates imports wrote stay current over them.
-RESTORE_IMPORTED = """
-INSERT OR REPLACE INTO fx_rates
-SELECT currency, year, usd_per_unit, source, note FROM fx_rate_vintages
-WHERE superseded_at IS NULL AND batch IS NOT NULL
-"""
+FX_RATE_COLUMNS = ["currency", "year", "usd_per_unit", "source", "note"]
+RESTORE_IMPORTED = merge_sql(
+    "fx_rates", ["currency", "year"], FX_RATE_COLUMNS,
+    "SELECT currency, year, usd_per_unit, source, note FROM fx_rate_vintages "
+    "WHERE superseded_at IS NULL AND batch IS NOT NULL",
+)  # fmt: skip
+SET_RATE = merge_sql(
+    "fx_rates", ["currency", "year"], FX_RATE_COLUMNS,
+    "SELECT ?::TEXT AS currency, ?::INTEGER AS year, ?::DOUBLE AS usd_per_unit, "
+    "?::TEXT AS source, ?::TEXT AS note",
+)  # fmt: skip

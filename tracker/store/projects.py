@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from tracker.models import Derived
 from tracker.store.batches import ArrowStream
-from tracker.store.connection import Connection, scalar, utc_now
+from tracker.store.connection import Connection, next_id, utc_now
 
 if TYPE_CHECKING:
     import polars as pl
@@ -105,13 +105,11 @@ def assign_projects_batch(
     (the batch of the derived figures), or, when the figures did not change, a batch of
     their own recording the files. Returns the batch id."""
     if batch_id is None:
-        batch_id = int(
-            scalar(
-                conn,
-                "INSERT INTO batches (files, sha256, rows_read, rows_new, rows_revised, "
-                "rows_unchanged, recorded_at) VALUES (?, ?, 0, 0, 0, 0, ?) RETURNING id",
-                [list(files), list(sha256s), utc_now()],
-            )
+        batch_id = next_id(conn, "batch_ids")
+        conn.execute(
+            "INSERT INTO batches (id, files, sha256, rows_read, rows_new, rows_revised, "
+            "rows_unchanged, recorded_at) VALUES (?, ?, ?, 0, 0, 0, 0, ?)",
+            [batch_id, list(files), list(sha256s), utc_now()],
         )
     else:  # the derived rows were loaded as one inline file: the batch names every file
         conn.execute(

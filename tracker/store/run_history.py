@@ -25,12 +25,12 @@ from tracker.store import connection
 if TYPE_CHECKING:
     import polars as pl
 
+# No RETURNING: a DuckLake table (the team store) has none; the id comes from next_id.
 INSERT_RUN = """
-INSERT INTO report_runs (report, status, started_at, briefing_date, as_of, data_cutoff,
+INSERT INTO report_runs (id, report, status, started_at, briefing_date, as_of, data_cutoff,
                          formats, definition_sha256, pid, triggered_by, scheduled_for, attempt,
                          params, published, note)
-VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-RETURNING id
+VALUES ($15, $1, 'running', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 """
 
 FINISH_RUN = """
@@ -41,7 +41,6 @@ SET status = $2, finished_at = $3, data_as_of = $4, issue = $5, output_dir = $6,
     delivery = CASE WHEN $2 = 'succeeded' AND triggered_by <> 'manual' AND published
                     THEN 'pending' END
 WHERE id = $1
-RETURNING id
 """
 
 # The newest run (draft or issue) of each briefing, and its newest published issue.
@@ -79,14 +78,14 @@ def insert_run(
 ) -> int:
     """Record a run as 'running'; returns its id. `params`: a variant's values as JSON;
     `published`: an issue (else a draft); `note`: the editor's note (Markdown)."""
-    frame = connection.query(
-        conn,
+    run_id = connection.next_id(conn, "report_run_ids")
+    conn.execute(
         INSERT_RUN,
         [briefing_name, started_at, briefing_date, as_of, cutoff, ",".join(formats),
          definition_sha256, pid, triggered_by, scheduled_for, attempt, params, published,
-         note],
+         note, run_id],
     )  # fmt: skip
-    return int(frame["id"][0])
+    return run_id
 
 
 def finish_run(
@@ -104,8 +103,7 @@ def finish_run(
     key_messages: str | None = None,
 ) -> None:
     """Mark run `run_id` succeeded or failed, with what it produced or why it failed."""
-    connection.query(
-        conn,
+    conn.execute(
         FINISH_RUN,
         [run_id, status, finished_at, data_as_of, issue, output_dir, outputs, key_figures,
          error, key_messages],
@@ -149,11 +147,9 @@ WHERE pid = $1 AND started_at >= $2
 ORDER BY id
 """
 
-# Runs a killed process left 'running' become 'failed' with the reason.
-FAIL_UNFINISHED = """
-UPDATE report_runs SET status = 'failed', finished_at = $3, error = $4
-WHERE pid = $1 AND started_at >= $2 AND status = 'running'
-RETURNING id
+# Runs a killed process left 'running' become 'failed' with the reason (each by FAIL_RUN).
+UNFINISHED = """
+SELECT id FROM report_runs WHERE pid = $1 AND started_at >= $2 AND status = 'running' ORDER BY id
 """
 
 # One run, or the newest published issue ($2 true) or draft ($2 false) of a briefing.
@@ -191,8 +187,11 @@ def fail_unfinished(
     conn: connection.Connection, pid: int, since: datetime, error: str
 ) -> list[int]:
     """Mark the runs process `pid` left 'running' (since `since`) as failed; their ids."""
-    frame = connection.query(conn, FAIL_UNFINISHED, [pid, since, connection.utc_now(), error])
-    return [int(i) for i in frame["id"]] if frame.height else []
+    moment = connection.utc_now()
+    failed = [int(row[0]) for row in conn.execute(UNFINISHED, [pid, since]).fetchall()]
+    for run_id in failed:
+        conn.execute(FAIL_RUN, [run_id, moment, error])
+    return failed
 
 
 def run_by_id(

@@ -14,6 +14,7 @@ from tracker.store.connection import (
     Connection,
     DatabaseError,
     first_line,
+    merge_sql,
     migrate,
     scalar,
     transaction,
@@ -24,6 +25,14 @@ from tracker.text import name_key
 from tracker.units import counted_unit, fits, parse_unit
 
 REFERENCE_TABLES = ("initiatives", "geographies", "geography_members", "sources", "fx_rates")
+# The columns a row of each is known by (its primary key in a file; a team store has none).
+REFERENCE_KEYS = {
+    "initiatives": ["id"],
+    "geographies": ["id"],
+    "geography_members": ["region", "member"],
+    "sources": ["id"],
+    "fx_rates": ["currency", "year"],
+}
 
 
 # The columns sync_indicators writes, in the order of its rows.
@@ -114,8 +123,9 @@ def sync_reference(conn: Connection, folder: Path) -> dict[str, int]:
             )
         conn.register("reference_rows", frame.select(columns))
         try:
-            casts = ", ".join(f"NULLIF(trim({c}), '')" for c in columns)
-            conn.execute(f"INSERT OR REPLACE INTO {table} SELECT {casts} FROM reference_rows")
+            casts = ", ".join(f"NULLIF(trim({c}), '') AS {c}" for c in columns)
+            source = f"SELECT {casts} FROM reference_rows"
+            conn.execute(merge_sql(table, REFERENCE_KEYS[table], columns, source))
         except DatabaseError as error:
             raise DefinitionError(f"{path}: {first_line(str(error))}") from None
         finally:
@@ -204,15 +214,16 @@ def sync_indicators(conn: Connection, indicators: Sequence[Indicator], digest: s
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             target_rows,
         )
-    conn.execute("INSERT OR REPLACE INTO meta VALUES ('definitions_sha256', ?)", [digest])
+    conn.execute(SET_META, ["definitions_sha256", digest])
     added = sorted(wanted - stored)
     return [f"added {name}" for name in added] + [f"removed {name}" for name in removed]
 
 
-INSERT_INDICATOR = f"""
-INSERT OR REPLACE INTO indicators BY NAME
-SELECT {", ".join(f"? AS {name}" for name in INDICATOR_COLUMNS)}
-"""
+INSERT_INDICATOR = merge_sql(
+    "indicators", ["id"], INDICATOR_COLUMNS,
+    f"SELECT {', '.join(f'? AS {name}' for name in INDICATOR_COLUMNS)}",
+)  # fmt: skip
+SET_META = merge_sql("meta", ["key"], ["key", "value"], "SELECT ?::TEXT AS key, ?::TEXT AS value")
 
 
 def _check_definition_references(conn: Connection, indicators: Sequence[Indicator]) -> None:
@@ -259,12 +270,16 @@ def _check_definition_references(conn: Connection, indicators: Sequence[Indicato
 # An import's source: the mapping file says what it is; `published` only moves forward, so
 # importing an older release of a dataset never makes its source look older than it is.
 RECORD_SOURCE = """
-INSERT INTO sources (id, title, publisher, url, published, kind, note)
-VALUES ($id, $title, $publisher, $url, $published, $kind, $note)
-ON CONFLICT (id) DO UPDATE SET
-    title = excluded.title, publisher = excluded.publisher, url = excluded.url,
-    published = greatest(sources.published, excluded.published),
-    kind = excluded.kind, note = excluded.note
+MERGE INTO sources AS t
+USING (SELECT $id::TEXT AS id, $title::TEXT AS title, $publisher::TEXT AS publisher,
+              $url::TEXT AS url, $published::DATE AS published, $kind::TEXT AS kind,
+              $note::TEXT AS note) AS s
+ON t.id = s.id
+WHEN MATCHED THEN UPDATE SET
+    title = s.title, publisher = s.publisher, url = s.url,
+    published = greatest(t.published, s.published), kind = s.kind, note = s.note
+WHEN NOT MATCHED THEN INSERT (id, title, publisher, url, published, kind, note)
+    VALUES (s.id, s.title, s.publisher, s.url, s.published, s.kind, s.note)
 """
 
 

@@ -12,12 +12,12 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from tracker.errors import QueryError, QueryStoppedError
+from tracker.location import StoreLocation, TeamStore
 from tracker.store.connection import (
     RUN_HISTORY_TABLES,
     Connection,
@@ -102,12 +102,11 @@ class UserSql:
         if self.options.write:
             return self._run_in_transaction()
         try:
+            # DuckDB 1.5's execute() runs each statement to its end: nothing is left pending
             for statement in self.statements[:-1]:
                 self._execute(statement.query)
-                self.conn.complete()
             self._execute_last()
             if not self.conn.description:
-                self.conn.complete()
                 self._detach_runs()
                 return SqlOutcome(None, len(self.statements))
             return SqlOutcome(self._rows(self._batches()), len(self.statements))
@@ -128,8 +127,6 @@ class UserSql:
                     changed += sum(int(row[0]) for row in self.conn.fetchall())
                 elif last and self.conn.description:
                     result = self._rows([self._fetch_all()])
-                else:
-                    self.conn.complete()
             self._detach_runs()
             from tracker.store.batches import refresh_latest_points  # --write only
 
@@ -297,7 +294,7 @@ def names_run_history(text: str) -> bool:
 
 
 @contextmanager
-def open_user_sql(db: Path, text: str, options: SqlOptions) -> Iterator[UserSql]:
+def open_user_sql(db: StoreLocation, text: str, options: SqlOptions) -> Iterator[UserSql]:
     """Open `db` for a user's SQL `text` (read-only unless `options.write`), checked and
     locked down: no files (unless `allow_files`), no network, extensions or settings
     changes, DuckDB's memory limit set, and stopped with `UserSql.stop` when the time runs
@@ -305,16 +302,20 @@ def open_user_sql(db: Path, text: str, options: SqlOptions) -> Iterator[UserSql]
     with connect(db, read_only=not options.write) as conn:
         session = UserSql(conn, text, options)
         if names_run_history(text):
-            attach_run_history(conn, db)
-            session.runs_attached = True
+            session.runs_attached = attach_run_history(conn, db)
         try:
-            conn.execute("SET memory_limit = ?", [options.memory_limit])
+            # A literal, not a bound parameter: DuckDB 1.5 imports pandas (0.3-1 s) to
+            # convert the first parameter of a process, and `tracker sql` starts without it.
+            size = options.memory_limit.replace("'", "''")
+            conn.execute(f"SET memory_limit = '{size}'")
         except DatabaseError as error:
             raise QueryError(
                 f"TRACKER_SQL_MEMORY: found '{options.memory_limit}', expected a size such as "
                 f"2GB or 500MB ({first_line(str(error))})."
             ) from None
-        lock_down(conn, allow_files=options.allow_files)
+        # a team store's tables are Parquet files under its data path: readable, nothing else
+        data_path = db.data_path if isinstance(db, TeamStore) else None
+        lock_down(conn, allow_files=options.allow_files, data_path=data_path)
         timer = threading.Timer(options.timeout, session.stop, [STOPPED_BY_TIME])
         timer.daemon = True
         timer.start()
@@ -338,9 +339,12 @@ def _is_write_refusal(message: str) -> bool:
     )
 
 
-def lock_down(conn: Connection, *, allow_files: bool = False) -> None:
+def lock_down(conn: Connection, *, allow_files: bool = False, data_path: str | None = None) -> None:
     """Forbid files (unless `allow_files`), network and settings changes on a user
-    connection; extensions are never installed or loaded (see SAFE_CONFIG)."""
+    connection; extensions are never installed or loaded (see SAFE_CONFIG). A team store's
+    `data_path` stays reachable: its tables are read from there."""
+    if data_path is not None:
+        conn.execute("SET allowed_directories = ?", [[data_path]])
     if not allow_files:
         conn.execute("SET enable_external_access = false")
     conn.execute("SET lock_configuration = true")
