@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -365,3 +366,19 @@ def test_the_readme_duckdb_cli_commands_read_target_progress(team_store: str) ->
     assert done.returncode == 0, done.stderr
     expected = lake_rows(team_store, "SELECT count(*) FROM target_progress")[0][0]
     assert f" {expected} │" in done.stdout, done.stdout
+
+
+def test_no_statement_needs_a_primary_key_or_returning() -> None:
+    """A DuckLake table has no primary key and no RETURNING: every upsert is
+    `connection.merge_sql`, every id `store.next_id` (a later branch once brought back an
+    INSERT OR REPLACE, which only the team store's tests caught)."""
+    forbidden = re.compile(r"INSERT\s+OR\s+(REPLACE|IGNORE)|\bON\s+CONFLICT|\bRETURNING\b", re.I)
+    found = [
+        f"{path.relative_to(PROJECT)}:{number}"
+        for path in sorted((PROJECT / "tracker").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if forbidden.search(line)
+        and not line.lstrip().startswith("#")
+        and "neither INSERT OR REPLACE nor ON CONFLICT" not in line
+    ]
+    assert found == []

@@ -143,9 +143,7 @@ def checked_mappings_digest(conn: Connection, format_name: str) -> str | None:
 
 def record_checked_mappings(conn: Connection, format_name: str, digest: str) -> None:
     """Keep the digest of mapping files that passed the schema, for the next import."""
-    conn.execute(
-        "INSERT OR REPLACE INTO meta VALUES (?, ?)", [f"mappings_sha256:{format_name}", digest]
-    )
+    conn.execute(SET_META, [f"mappings_sha256:{format_name}", digest])
 
 
 def stored_definitions_digest(conn: Connection) -> str | None:
