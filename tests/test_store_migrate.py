@@ -250,3 +250,13 @@ def test_the_check_notices_one_changed_digit_a_moved_null_and_a_swapped_duplicat
     db_execute(left, "INSERT INTO pairs VALUES ('b', 'b'), ('b', 'b')")  # ('a',NULL),('c','c')
     db_execute(right, "DELETE FROM pairs; INSERT INTO pairs VALUES ('c', 'c'), ('c', 'c')")
     assert not _check(left, right, "pairs").matches  # XOR would call these equal
+
+
+def test_a_catalog_into_a_catalog_is_refused_before_either_is_reached(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TRACKER_DATA_PATH", str(tmp_path / "lake"))
+    url = "ducklake:postgres:dbname=a host=127.0.0.1 port=1"
+    message = refused("--db", url, "store", "migrate", "--to", url.replace("=a ", "=b "))
+    assert "copy a catalog through a file" in message and "Nothing was changed" in message
+    assert not (tmp_path / "lake").exists()

@@ -211,6 +211,7 @@ def _into_file(source: StoreLocation, target: Path) -> list[TableCheck]:
     final = [(building_runs, connection.run_history_path(target)), (building, target)]
     _remove(building, building_runs)
     target.parent.mkdir(parents=True, exist_ok=True)
+    placed: list[Path] = []
     try:
         _build(building)
         with _source_connection(source) as (conn, parts):
@@ -234,14 +235,15 @@ def _into_file(source: StoreLocation, target: Path) -> list[TableCheck]:
                 conn.execute(f"CHECKPOINT {database}")
                 conn.execute(f"DETACH {database}")
         _raise_on_mismatch(checks, source, target)
-        for built, path in final:
+        for built, path in final:  # the main file last: a store appears only when whole
             if path.exists():  # made meanwhile by someone else: never written over
                 raise InputError(f"--to: {path} appeared while copying; nothing was kept.")
             os.replace(built, path)
+            placed.append(path)
     except BaseException:
         _remove(building, building_runs)
-        if connection.run_history_path(target).exists() and not target.exists():
-            connection.run_history_path(target).unlink()  # renamed before the main file failed
+        if len(placed) < len(final):
+            _remove(*placed)  # the run history of a store that did not appear
         raise
     return checks
 
