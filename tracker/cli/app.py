@@ -77,6 +77,20 @@ def _alerts() -> typer.Typer:
     return group
 
 
+def _store() -> typer.Typer:
+    from tracker.cli import stores
+
+    group = typer.Typer(
+        name="store",
+        help="Move the whole store: copy it into a new file or an empty team store.",
+        no_args_is_help=True,
+        add_completion=False,
+    )
+    group.callback()(stores.store_group)  # a group even with one command: `store migrate`
+    group.command("migrate")(stores.migrate)
+    return group
+
+
 # Every command, in the order `tracker --help` lists them (typer lists groups last).
 COMMANDS: dict[str, Callable[[], typer.Typer]] = {
     "init": _command("init", "data", "init"),
@@ -94,6 +108,7 @@ COMMANDS: dict[str, Callable[[], typer.Typer]] = {
     "indicators": _indicators,
     "schedule": _schedule,
     "alerts": _alerts,
+    "store": _store,
 }
 
 

@@ -406,3 +406,27 @@ def _copy_macros(conn: Connection) -> None:
         conn.execute(
             f"CREATE OR REPLACE MACRO {name}({', '.join(parameters)}) AS {table}{definition}"
         )
+
+
+# --- for `tracker store migrate` (store/copying.py) ----------------------------------------
+
+
+@contextmanager
+def connect_catalog(store: TeamStore, *, read_only: bool = True) -> Iterator[Connection]:
+    """The catalog attached as `lake`, its schema not checked: to see what a target holds
+    before anything is built in it. DatabaseFileError when the database holds no catalog."""
+    conn = _open(store, read_only=read_only)
+    with _session(store, conn):
+        yield conn
+
+
+def set_next_id_past(conn: Connection, name: str, largest: int) -> None:
+    """Make sequence `name` hand out ids above `largest` (copied rows keep their ids); a
+    sequence already past it is left as it is."""
+    sequence = _sequence(name)
+    sql = (
+        f"SELECT setval('{sequence}', greatest({int(largest)}, "
+        f"(SELECT last_value FROM {sequence}))) AS id"
+    )
+    if largest > 0:
+        scalar(conn, f"SELECT id FROM postgres_query(?, {_quoted(sql)})", [_metadata()])
