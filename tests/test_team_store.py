@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -382,3 +383,43 @@ def test_no_statement_needs_a_primary_key_or_returning() -> None:
         and "neither INSERT OR REPLACE nor ON CONFLICT" not in line
     ]
     assert found == []
+
+
+def test_the_scheduler_renders_records_and_mails_a_team_store_and_a_second_one_waits(
+    team_store: str, home: Path, smtp_server: Inbox
+) -> None:
+    """`tracker schedule run --once` on a team store: the due issue is rendered from the
+    catalog, recorded in its run history and mailed; meanwhile a second scheduler of the same
+    catalog waits for the advisory lock (it would otherwise run the same jobs twice)."""
+    (home / "reports" / "country-profile.toml").unlink()  # one briefing keeps the test short
+    (home / "reports" / "alerts" / "gg-target.toml").unlink()
+    ok("--db", team_store, "init")
+    ok("--db", team_store, "ingest", *SHIPPED_OBSERVATIONS)
+    environment = {**os.environ, **smtp_server.environment(), "TRACKER_DB": team_store,
+                   "TRACKER_RELOAD_INTERVAL": "0.2"}  # fmt: skip
+    command = [sys.executable, "-m", "tracker", "schedule", "run", "--once"]
+    first = subprocess.Popen(command, env=environment, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not lake_rows(team_store, "SELECT * FROM runs.report_runs"):
+            assert first.poll() is None, first.communicate()[1]
+            assert time.monotonic() < deadline, "the first scheduler started no run"
+            time.sleep(0.2)
+        second = subprocess.run(command, env=environment, capture_output=True, text=True,
+                                timeout=240)  # fmt: skip
+        _, first_log = first.communicate(timeout=240)
+    finally:
+        first.kill()
+    assert first.returncode == 0, first_log
+    assert second.returncode == 0, second.stderr
+    assert "waiting: the scheduler of this catalog is running in tracker scheduler" in (
+        second.stderr
+    )
+    runs = lake_rows(
+        team_store, "SELECT report, status, published, issue, delivery FROM runs.report_runs"
+    )
+    assert runs == [("programmes-compared", "succeeded", True, 1, "delivered")]
+    assert len(smtp_server.messages) == 1
+    body = smtp_server.messages[0].get_body(preferencelist=("plain",))
+    assert body is not None and "> EUR 306 bn" in str(body.get_content())
+    assert os.environ["PGPASSWORD"] not in first_log + second.stderr
