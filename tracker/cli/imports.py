@@ -16,6 +16,7 @@ from tracker.cli.shared import db_path, err, out, print_second_sources, progress
 from tracker.errors import InputError
 
 if TYPE_CHECKING:
+    from tracker import store
     from tracker.importers import ImportSummary
 
 FORMATS = ("worldbank", "sdmx", "aiddata")
@@ -61,12 +62,17 @@ def import_command(
         if mapping:
             ingest.check_files(mapping)
         mappings = importers.load_mapping(format_name, mapping or None)
-        with store.connect(path) as conn, store.transaction(conn, keep=not dry_run):
+
+        def load(conn: store.Connection) -> ImportSummary:
             store.sync_definitions(conn)
             with progress_bar() as progress:
-                summary = importers.import_files(
+                return importers.import_files(
                     conn, adapter, files, mappings, progress=progress, dry_run=dry_run
                 )
+
+        summary = store.write_transaction(
+            path, load, what=f"the import of {len(files)} file(s)", keep=not dry_run
+        )
         _print_summary(summary, dry_run, format_name)
         if not dry_run and summary.batch.batch_id is not None:
             from tracker.cli.alerts import check_after_load

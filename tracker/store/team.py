@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from tracker.errors import DatabaseBusyError, DatabaseFileError, InputError
+from tracker.errors import DatabaseFileError, InputError, WriteConflictError
 from tracker.location import TeamStore
 from tracker.store import connection
 from tracker.store.connection import SAFE_CONFIG, Connection, first_line, migrations, scalar
@@ -159,13 +159,14 @@ def is_write_conflict(error: BaseException) -> bool:
 
 @contextmanager
 def _session(store: TeamStore, conn: Connection) -> Iterator[Connection]:
-    """`conn`, closed at the end; a lost commit race becomes DatabaseBusyError."""
+    """`conn`, closed at the end; a lost commit race becomes WriteConflictError (which
+    `store.retried` catches to run the write again)."""
     try:
         yield conn
     except duckdb.TransactionException as error:
         if not is_write_conflict(error):
             raise
-        raise DatabaseBusyError(
+        raise WriteConflictError(
             f"{store}: another process committed a conflicting change to the same table "
             "first, so this change was rolled back and nothing of it was written. Run the "
             "command again."
@@ -252,8 +253,7 @@ def connect_run_history(store: TeamStore, *, fail_dead: bool = True) -> Iterator
 @contextmanager
 def read_run_history(store: TeamStore) -> Iterator[Connection]:
     """The run history read-only (runs of processes that are gone are failed first)."""
-    with connect_run_history(store):
-        pass
+    connection.settle_run_history(store)  # a short write, run again after a lost race
     conn = _open(store, read_only=True)
     with _session(store, conn):
         conn.execute(f"USE {LAKE}.{RUNS_SCHEMA}")
@@ -268,6 +268,24 @@ def attach_run_history(conn: Connection) -> None:
             conn.execute(
                 f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {LAKE}.{RUNS_SCHEMA}.{table}"
             )
+
+
+# --- writers that must not both commit ----------------------------------------------------
+
+# The row of main.meta every claiming transaction rewrites (`claim_writes`).
+_CLAIM_KEY = "write_claim"
+
+
+def claim_writes(conn: Connection) -> None:
+    """Rewrite the claim row of main.meta in the open transaction. DuckLake refuses to commit
+    a transaction that deleted rows from a table another transaction inserted into since it
+    began, and an UPDATE is both, so of two claiming transactions in flight only the first
+    commits; without this, two ingests adding the same new point would both commit it."""
+    mark = f"{os.getpid()} {connection.utc_now().isoformat()}"
+    table = f"{LAKE}.main.meta"
+    sql = f"UPDATE {table} SET value = ? WHERE key = ?"
+    if not scalar(conn, sql, [mark, _CLAIM_KEY]):  # a store built before the claim row
+        conn.execute(f"INSERT INTO {table} VALUES (?, ?)", [_CLAIM_KEY, mark])
 
 
 # --- ids -----------------------------------------------------------------------------------
@@ -318,6 +336,8 @@ def build_schema(conn: Connection, folder: str) -> list[str]:
     if _has_table(conn, schema, "schema_migrations"):
         return []
     _build(conn, folder, schema)
+    if folder == "sql":  # the row claiming writers rewrite (`claim_writes`)
+        conn.execute(f"INSERT INTO {LAKE}.main.meta VALUES (?, ?)", [_CLAIM_KEY, "built"])
     _create_sequences(conn)
     conn.execute(f"USE {LAKE}.{schema}")
     return [f"{number:03d}_{name}" for number, name, _ in _replayed(folder)]

@@ -339,9 +339,7 @@ def _is_write_refusal(message: str) -> bool:
     )
 
 
-def lock_down(
-    conn: Connection, *, allow_files: bool = False, data_path: str | None = None
-) -> None:
+def lock_down(conn: Connection, *, allow_files: bool = False, data_path: str | None = None) -> None:
     """Forbid files (unless `allow_files`), network and settings changes on a user
     connection; extensions are never installed or loaded (see SAFE_CONFIG). A team store's
     `data_path` stays reachable: its tables are read from there."""
