@@ -7,14 +7,16 @@ again: a new connection, a new snapshot, every read and decision made afresh (a 
 vintage, a batch id, an issue number), never the stale ones re-committed. Between attempts
 it waits a jittered, doubling pause, so writers that collided do not collide again in step.
 
-After TRACKER_WRITE_RETRIES retries it gives up with one paragraph: what was not written,
-that nothing of it is in the store, and to run the command again. A single-file store
-never raises WriteConflictError (DuckDB's file lock makes writers wait instead), so there
-`retried` is one plain call.
+Each retry is logged (logger `tracker.store`, a warning: on standard error in a command,
+in the scheduler's log). After TRACKER_WRITE_RETRIES retries it gives up with one
+paragraph: what was not written, that nothing of it is in the store, and to run the
+command again. A single-file store never raises WriteConflictError (DuckDB's file lock
+makes writers wait instead), so there `retried` is one plain call.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from tracker.location import StoreLocation
 from tracker.store.connection import Connection, connect, connect_run_history, transaction
 
 T = TypeVar("T")
+log = logging.getLogger("tracker.store")
 
 FIRST_PAUSE = 0.05  # seconds; each further pause may be twice as long, up to LONGEST_PAUSE
 LONGEST_PAUSE = 2.0
@@ -46,6 +49,10 @@ def retried(location: StoreLocation, write: Callable[[], T], *, what: str) -> T:
         except WriteConflictError:
             if attempt == retries:
                 break
+            log.warning(
+                "%s: another process committed a conflicting change first; writing %s "
+                "again from the start (retry %d of %d).", location, what, attempt + 1, retries
+            )  # fmt: skip
             time.sleep(random.uniform(0, min(LONGEST_PAUSE, FIRST_PAUSE * 2**attempt)))
     raise DatabaseBusyError(
         f"{location}: {what} was not written: other processes committed conflicting "
