@@ -37,6 +37,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.conftest import SHIPPED_OBSERVATIONS, invoke
+from tests.postgres_server import PostgresServer
 from tests.test_team_store import lake_rows
 from tracker import ingest, store
 from tracker.errors import DatabaseBusyError, WriteConflictError
@@ -364,3 +365,43 @@ def test_sigkill_of_an_ingest_once_it_writes_leaves_the_whole_batch_or_none(
         assert f"{KILL_ROWS} new" in result.stdout, result.stdout
     assert _count(url, "SELECT count(*) FROM observations") == observations + KILL_ROWS
     assert _count(url, orphans) == 0
+
+
+def test_the_catalog_server_lost_mid_ingest_is_one_paragraph_and_leaves_the_batch_or_none(
+    catalog: str, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    url = catalog
+    dbname = url.split("dbname=", 1)[1].split()[0]
+    data = Path(os.environ["TRACKER_DATA_PATH"])
+    csv = _big_csv(tmp_path / "big.csv")
+    observations = _count(url, "SELECT count(*) FROM observations")
+    before = _parquet_files(data)
+    process = subprocess.Popen(
+        [*TRACKER, "--db", url, "ingest", str(csv)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not _parquet_files(data) - before and process.poll() is None:
+        assert time.monotonic() < deadline, "the ingest wrote no Parquet file in 300 s"
+        time.sleep(0.005)
+    # The server drops every session of the catalog's database, as a restart would.
+    postgres_server.psql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        f"WHERE datname = '{dbname}' AND pid <> pg_backend_pid()"
+    )
+    out, err = process.communicate(timeout=120)
+    print(f"\nexit {process.returncode}: {out}{err}")
+    after = _count(url, "SELECT count(*) FROM observations")
+    assert after in (observations, observations + KILL_ROWS)
+    if process.returncode == 0:  # it had committed before the sessions went
+        assert after == observations + KILL_ROWS
+    else:
+        assert process.returncode == 1, err
+        assert "Traceback" not in err and err.strip().count("\n") == 0, err
+        assert err.startswith(f"{url}: the connection to the team store's catalog in PostgreSQL "
+                              "was lost during the command"), err  # fmt: skip
+        assert "nothing of it was written" in err and "run the command again." in err, err
+        assert after == observations
+    result = _run(url, "ingest", csv)
+    assert result.returncode == 0, result.stderr
+    assert _count(url, "SELECT count(*) FROM observations") == observations + KILL_ROWS

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from tracker.errors import DatabaseFileError, InputError, WriteConflictError
+from tracker.errors import DatabaseFileError, InputError, TrackerError, WriteConflictError
 from tracker.location import TeamStore
 from tracker.store import connection
 from tracker.store.connection import SAFE_CONFIG, Connection, first_line, migrations, scalar
@@ -46,6 +46,22 @@ _REPLAY = "tracker_replay"
 class TeamStoreError(InputError):
     """The team store named by --db cannot be used: its extensions are missing, its server
     unreachable, its credentials refused or its data path not the catalog's (exit code 2)."""
+
+
+class CatalogLostError(TrackerError):
+    """The connection to the catalog's PostgreSQL server went during a command (exit code 1)."""
+
+
+# libpq's words for a connection that went away under a command (server stopped or
+# restarted, session terminated, network gone).
+_CONNECTION_LOST = (
+    "server closed the connection unexpectedly",
+    "terminating connection",
+    "no connection to the server",
+    "connection has been closed unexpectedly",
+    "could not receive data from server",
+    "could not send data to server",
+)
 
 
 # --- extensions ----------------------------------------------------------------------------
@@ -160,10 +176,13 @@ def is_write_conflict(error: BaseException) -> bool:
 @contextmanager
 def _session(store: TeamStore, conn: Connection) -> Iterator[Connection]:
     """`conn`, closed at the end; a lost commit race becomes WriteConflictError (which
-    `store.retried` catches to run the write again)."""
+    `store.retried` catches to run the write again), a lost connection to the server
+    CatalogLostError."""
     try:
         yield conn
-    except duckdb.TransactionException as error:
+    except duckdb.Error as error:
+        if any(words in str(error) for words in _CONNECTION_LOST):
+            raise _lost(store, str(error)) from None
         if not is_write_conflict(error):
             raise
         raise WriteConflictError(
@@ -173,6 +192,18 @@ def _session(store: TeamStore, conn: Connection) -> Iterator[Connection]:
         ) from None
     finally:
         conn.close()
+
+
+def _lost(store: TeamStore, message: str) -> CatalogLostError:
+    reason = next(words for words in _CONNECTION_LOST if words in message)
+    return CatalogLostError(
+        f"{store}: the connection to the team store's catalog in PostgreSQL was lost during "
+        f"the command ({reason}). The server rolls back a transaction whose connection goes, "
+        "so nothing of it was written, unless the connection went in the instant of its "
+        "commit: then all of it is there, and running the command again finds it (an "
+        "ingest of the same files writes nothing twice). Check that the server runs, then "
+        "run the command again."
+    )
 
 
 @contextmanager
