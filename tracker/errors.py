@@ -43,6 +43,11 @@ class DatabaseBusyError(TrackerError):
     """The database file is held by another process for longer than we wait."""
 
 
+class WriteConflictError(DatabaseBusyError):
+    """A team store refused a commit because another process committed a conflicting change
+    first; the transaction was rolled back whole (`store.retried` runs it again)."""
+
+
 class DatabaseFileError(TrackerError):
     """The file at --db is not a tracker database (corrupt, foreign, or unreadable)."""
 

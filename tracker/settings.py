@@ -42,6 +42,12 @@ BUSY_TIMEOUT = Setting(
     "30",
     "Seconds to wait for a database held by another process before giving up.",
 )
+WRITE_RETRIES = Setting(
+    "TRACKER_WRITE_RETRIES",
+    "10",
+    "Times a team store's write that lost a commit race to another process is run again, "
+    "from its start, before the command gives up.",
+)
 
 
 def value(setting: Setting) -> str:
@@ -98,6 +104,11 @@ def busy_timeout() -> float:
         return max(0.0, float(value(BUSY_TIMEOUT)))
     except ValueError:
         return float(BUSY_TIMEOUT.default)
+
+
+def write_retries() -> int:
+    """How often a team store's write that lost a commit race is run again."""
+    return int(number(WRITE_RETRIES))
 
 
 # --- scheduler and delivery (tracker schedule, tracker deliver) ------------------------------

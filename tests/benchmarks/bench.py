@@ -28,6 +28,12 @@ Rows (goal in brackets):
   sqlstream  `tracker sql --format csv` of a 10,000,000-row query to a file vs DuckDB's own
              `COPY (query) TO 'file' (FORMAT csv)` in a fresh process: time and peak RSS
              [peak RSS < 2x DuckDB's and < 500 MiB: rows stream, never all held]
+  teamingest the ingest row's 1,000,000-row CSV into a team store (a DuckLake catalog in a
+             throwaway PostgreSQL, tests/benchmarks/team_bench.py) vs into a single-file
+             store, fresh processes taking turns, medians of 3 [measured; no goal yet]
+  teamrender programmes-compared (PDF + HTML + CSV + manifest, runs recorded) on a team
+             store vs on a single-file store, both holding the shipped data, taking turns,
+             median of 5 [measured; no goal yet]
   aiddata    `tracker import aiddata` of 20,985 SYNTHETIC GCDF-shaped records (the published
              header, generated rows; tests/benchmarks/aiddata_bench.py): records into
              `projects` plus every derived indicator, one batch, vs DuckDB's read_csv of the
@@ -49,18 +55,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.benchmarks import aiddata_bench, ingest_bench, render_bench, synthetic
+from tests.benchmarks import aiddata_bench, ingest_bench, render_bench, synthetic, team_bench
+from tests.postgres_server import PostgresServer
 from tracker import settings, store
 
 WORK = Path(__file__).resolve().parent / "work" / "bench"
 PROJECT = Path(__file__).resolve().parents[2]
 TRACKER = Path(sys.executable).with_name("tracker")
 ROWS = ("ingest", "render", "store", "variants", "queries", "scheduler", "startup", "sqlstream",
-        "aiddata", "sdmx")  # fmt: skip
+        "aiddata", "sdmx", "teamingest", "teamrender")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -106,12 +114,17 @@ def main() -> None:
         "startup": lambda: startup_rows(demo, 3 if quick else 11),
         "sqlstream": lambda: sqlstream_row(demo, 200_000 if quick else 10_000_000),
         "aiddata": lambda: aiddata_row(2_000 if quick else 20_985, 1 if quick else 3),
+        "teamingest": lambda: team_ingest_row(100_000 if quick else 1_000_000, 1 if quick else 3),
+        "teamrender": lambda: team_render_row(1 if quick else 5),
     }
     rows: list[Row] = []
-    for name in args.only:
-        _say(f"--- {name}")
-        done = steps[name]()
-        rows.extend(done if isinstance(done, list) else [done])
+    with ExitStack() as stack:
+        for name in args.only:
+            _say(f"--- {name}")
+            if name.startswith("team") and POSTGRES not in SHARED:
+                SHARED[POSTGRES] = stack.enter_context(team_bench.postgres())
+            done = steps[name]()
+            rows.extend(done if isinstance(done, list) else [done])
     print_table(rows, time.perf_counter() - started, quick)
 
 
@@ -410,6 +423,33 @@ def _peak(command: list[str], stdout: Path | None) -> tuple[float, float]:
     if int(code) != 0:
         raise SystemExit(f"{' '.join(command)} failed ({code})")
     return float(seconds), float(mib)
+
+
+# The throwaway PostgreSQL server of the team rows, started by the first of them.
+POSTGRES = "postgres"
+SHARED: dict[str, PostgresServer] = {}
+
+
+def team_ingest_row(rows: int, repeat: int) -> Row:
+    """The ingest row's CSV into a team store vs into a single-file store."""
+    folder = WORK / "teamingest"
+    folder.mkdir()
+    written, on_file, on_team = team_bench.ingest_seconds(SHARED[POSTGRES], folder, rows, repeat)
+    a, b = statistics.median(on_file), statistics.median(on_team)
+    _say(f"file store runs {_list(on_file)}; team store runs {_list(on_team)}")
+    return Row(f"team store: ingest of a {written:,}-row long CSV", f"{b:.2f} s",
+               f"the same into a single-file store: {a:.2f} s", f"{b / a:.2f}x",
+               "none yet (measured)", "-")  # fmt: skip
+
+
+def team_render_row(repeat: int) -> Row:
+    """programmes-compared on a team store vs on a single-file store."""
+    folder = WORK / "teamrender"
+    folder.mkdir()
+    on_file, on_team = team_bench.briefing_seconds(SHARED[POSTGRES], folder, repeat)
+    return Row("team store: one briefing, PDF + HTML (programmes-compared)", f"{on_team:.3f} s",
+               f"the same on a single-file store: {on_file:.3f} s", f"{on_team / on_file:.2f}x",
+               "none yet (measured)", "-")  # fmt: skip
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -33,14 +33,16 @@ import duckdb
 import polars as pl
 
 from tracker import ingest, store
+from tracker.location import StoreLocation, store_location
 from tracker.models import IndicatorInfo
 from tracker.units import Unit
 
 SOURCE_TEXT = "synthetic benchmark data, not real figures"
 
 
-def build_template(path: Path) -> None:
-    """An initialised tracker database (schema, reference tables, indicators), no data."""
+def build_template(path: StoreLocation) -> None:
+    """An initialised tracker database (schema, reference tables, indicators), no data: a
+    file, or a team store (bench.py's team rows)."""
     with store.create_or_open(path) as conn:
         store.initialise(conn)
 
@@ -111,7 +113,7 @@ def duckdb_child(db: Path, csv_path: Path) -> None:
     print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
-def tracker_child(db: Path, csv_path: Path, write_batch: str) -> None:
+def tracker_child(db: StoreLocation, csv_path: Path, write_batch: str) -> None:
     """(b): the full ingest (what `tracker ingest FILE` does), printed as JSON."""
     module, _, name = write_batch.partition(":")
     write = getattr(importlib.import_module(module), name)
@@ -155,7 +157,7 @@ def main() -> None:
         if which == "duckdb":
             duckdb_child(Path(db), Path(csv_file))
         else:
-            tracker_child(Path(db), Path(csv_file), args.write_batch)
+            tracker_child(store_location(db), Path(csv_file), args.write_batch)
         return
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
         folder = Path(tmp)

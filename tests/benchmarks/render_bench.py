@@ -36,6 +36,7 @@ from tests.benchmarks import synthetic
 from tracker import briefing, definitions, settings, store
 from tracker.briefing.build import build_briefing
 from tracker.briefing.charts import VEGA_LITE_VERSION
+from tracker.location import StoreLocation
 
 REPORT = "programmes-compared"
 WORK = Path(__file__).resolve().parent / "work" / "render"
@@ -81,7 +82,7 @@ def _build_database(db: Path) -> None:
                        stdout=subprocess.DEVNULL)  # fmt: skip
 
 
-def _render(db: Path) -> None:
+def _render(db: StoreLocation) -> None:
     briefing.render_briefings(db, REPORT, out_root=WORK / "out")
 
 

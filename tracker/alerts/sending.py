@@ -119,9 +119,12 @@ def check_alerts(
         ]
     new = [d.name for d in definitions if d.name not in baselines]
     if new and not dry_run:
-        with store.connect_run_history(db) as runs:
+
+        def set_baselines(runs: store.Connection) -> None:
             for name in new:
                 store.query(runs, SET_BASELINE, [name, newest, store.utc_now()])
+
+        store.run_history_write(db, set_baselines, what="the new alerts' baselines")
     outcomes = []
     smtp: SmtpSettings | None = None
     smtp_problem = ""
@@ -277,8 +280,7 @@ def _send(
 
 def _write(db: StoreLocation, sql: str, params: Sequence[object]) -> None:
     """One statement in its own short write (committed when it returns)."""
-    with store.connect_run_history(db) as runs:
-        store.query(runs, sql, params)
+    store.run_history_write(db, lambda runs: store.query(runs, sql, params), what="an alert")
 
 
 NAMES = """

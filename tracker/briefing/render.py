@@ -156,20 +156,23 @@ def render_briefing(
     issue: int | None = None
 
     def record_run() -> int:
+        return store.run_history_write(db, insert, what=f"the run record of {definition.name}")
+
+    def insert(runs: store.Connection) -> int:
         nonlocal previous, issue
-        with store.connect_run_history(db) as runs:
-            # The issue this one follows (of the same variant) and the number it takes, in
-            # the same short connection.
-            previous = previous_run(runs, definition.name, cutoff, definition.variant_params)
-            if publish:
-                issue = store.next_issue(runs, definition.name, definition.variant_params)
-            return store.insert_run(
-                runs, briefing_name=definition.name, started_at=started,
-                briefing_date=briefing_date,
-                as_of=as_of, cutoff=cutoff, formats=wanted, definition_sha256=definition.sha256,
-                pid=os.getpid(), params=definition.variant_params, published=publish,
-                note=note.markdown if note else None, **_scheduled_run(),
-            )  # fmt: skip
+        # The issue this one follows (of the same variant) and the number it takes, in the
+        # same short transaction; an issue number is claimed, so no two runs take it.
+        previous = previous_run(runs, definition.name, cutoff, definition.variant_params)
+        if publish:
+            store.claim_writes(runs)
+            issue = store.next_issue(runs, definition.name, definition.variant_params)
+        return store.insert_run(
+            runs, briefing_name=definition.name, started_at=started,
+            briefing_date=briefing_date,
+            as_of=as_of, cutoff=cutoff, formats=wanted, definition_sha256=definition.sha256,
+            pid=os.getpid(), params=definition.variant_params, published=publish,
+            note=note.markdown if note else None, **_scheduled_run(),
+        )  # fmt: skip
 
     run_id: int | None = None
     try:
@@ -194,13 +197,17 @@ def render_briefing(
                                 note=note)  # fmt: skip
         files = list(written)
         outputs = [{"file": str(path), "sha256": digest} for path, digest in written.items()]
-        with store.connect_run_history(db) as runs:
-            store.finish_run(
-                runs, run_id, status="succeeded", finished_at=store.utc_now(),
+        finished_id = run_id
+        store.run_history_write(
+            db,
+            lambda runs: store.finish_run(
+                runs, finished_id, status="succeeded", finished_at=store.utc_now(),
                 data_as_of=built.data_as_of, issue=issue, output_dir=str(output_dir),
                 outputs=json.dumps(outputs), key_figures=built.key_figures_json,
                 key_messages=built.key_messages_json,
-            )  # fmt: skip
+            ),
+            what=f"the outcome of run {run_id} ({definition.name})",
+        )  # fmt: skip
     except BaseException as error:
         if run_id is None and isinstance(error, DatabaseBusyError):
             run_id = _try(record_run)  # the data could not be read: a failed run too
@@ -548,10 +555,13 @@ def _record_failure(db: StoreLocation, run_id: int, error: BaseException) -> Non
     """Mark the run failed; a failure to do so must not hide the original error."""
     message = str(error) if isinstance(error, TrackerError) else f"{type(error).__name__}: {error}"
     try:
-        with store.connect_run_history(db) as runs:
-            store.finish_run(
+        store.run_history_write(
+            db,
+            lambda runs: store.finish_run(
                 runs, run_id, status="failed", finished_at=store.utc_now(), error=message[:2000]
-            )
+            ),
+            what=f"the failure of run {run_id}",
+        )
     except TrackerError:
         pass
 

@@ -103,8 +103,8 @@ def render_variants(
     phase = f"rendering {name}"
     if progress:
         progress(phase, 0, len(chosen))
-    with store.connect_run_history(db):  # created and migrated once, before the workers start
-        pass
+    # Created and migrated once, before the workers start.
+    store.run_history_write(db, lambda runs: None, what="the run history's migrations")
     tasks = [(db, variant, wanted, out_root, as_of, publish, note) for variant in chosen]
     outcomes: list[VariantOutcome | None] = [None] * len(tasks)
     if count == 1:

@@ -26,7 +26,8 @@ from tracker.errors import InputError, TrackerError, UnknownNameError
 from tracker.text import amount, did_you_mean
 
 if TYPE_CHECKING:
-    from tracker import store
+    from tracker import ingest, store
+    from tracker.models import BatchSummary
 
 # --- init ---------------------------------------------------------------------------------
 
@@ -37,11 +38,19 @@ def init(ctx: typer.Context) -> None:
 
     path = db_path(ctx)
     with reported():
-        with store.create_or_open(path) as conn:
-            applied, counts, restored = store.initialise(conn)
-            importers.check_shipped_mappings(conn, importers.FORMATS)
-            indicator_count = store.query(conn, "SELECT count(*) AS n FROM indicators")["n"][0]
-        applied += store.create_run_history(path)  # <db>.runs.duckdb: runs and deliveries
+
+        def initialise() -> tuple[list[str], dict[str, int], list[str], int]:
+            with store.create_or_open(path) as conn:
+                applied, counts, restored = store.initialise(conn)
+                importers.check_shipped_mappings(conn, importers.FORMATS)
+                found = store.query(conn, "SELECT count(*) AS n FROM indicators")["n"][0]
+            return applied, counts, restored, int(found)
+
+        what = "the schema, reference tables and indicator definitions"
+        applied, counts, restored, indicator_count = store.retried(path, initialise, what=what)
+        applied += store.retried(  # <db>.runs.duckdb: runs and deliveries
+            path, lambda: store.create_run_history(path), what="the run history's schema"
+        )
         migrations = ", ".join(applied) if applied else "schema up to date"
         tables = ", ".join(f"{table} {count}" for table, count in counts.items())
         out.print(f"{path}: {migrations}; {indicator_count} indicators; {tables}.")
@@ -97,12 +106,14 @@ def ingest_command(
     )
     with reported():
         ingest.check_files(files)
-        with store.connect(path) as conn, store.transaction(conn):
+
+        def load(conn: store.Connection) -> tuple[ingest.PreparedBatch, BatchSummary]:
             store.sync_definitions(conn)
             with progress_bar() as progress:
-                prepared, summary = ingest.load(
-                    conn, files, options, progress=progress, dry_run=dry_run
-                )
+                return ingest.load(conn, files, options, progress=progress, dry_run=dry_run)
+
+        what = f"the batch from {len(files)} file(s)"
+        prepared, summary = store.write_transaction(path, load, what=what)
         for warning in prepared.warnings:
             err.print(warning, markup=False, highlight=False)
         if not dry_run and summary.batch_id is None:

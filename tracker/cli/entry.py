@@ -26,7 +26,9 @@ from tracker.errors import IngestError, InputError, UnknownNameError
 from tracker.text import amount, did_you_mean, exact, show
 
 if TYPE_CHECKING:
-    from tracker.models import Catalog, IndicatorInfo
+    from tracker import store
+    from tracker.ingest import PreparedBatch
+    from tracker.models import BatchSummary, Catalog, IndicatorInfo
 
 # How the one row of `add` and `withdraw` is named in batches.files (and in messages).
 ADD_NAME = "tracker add"
@@ -94,11 +96,14 @@ def add(
     }  # fmt: skip
     options = ingest.IngestOptions(delimiter=ROW_DELIMITER, locale=locale, decimal=decimal)
     with reported():
-        with store.connect(path) as conn, store.transaction(conn):
+
+        def add_row(conn: store.Connection) -> tuple[PreparedBatch, BatchSummary, IndicatorInfo]:
             store.sync_definitions(conn)
             one_row = ingest.InlineCsv(ADD_NAME, _row_csv(fields))
             prepared, summary = _as_options(lambda: ingest.load(conn, [one_row], options))
-            info = store.catalog(conn).indicators[prepared.rows["indicator"][0]]
+            return prepared, summary, store.catalog(conn).indicators[prepared.rows["indicator"][0]]
+
+        prepared, summary, info = store.write_transaction(path, add_row, what="the figure")
         row = prepared.rows.row(0, named=True)
         figure = amount(row["value"], info.unit, row["currency"], info.count_noun,
                         row["qualifier"])  # fmt: skip
@@ -178,13 +183,16 @@ def withdraw(
             "period": period, "value": "0", "source": source,
         }  # fmt: skip
         options = ingest.IngestOptions(delimiter=ROW_DELIMITER)
-        with store.connect(path) as conn, store.transaction(conn):
+
+        def withdraw_row(conn: store.Connection) -> tuple[dict[str, Any], int]:
             store.sync_definitions(conn)
             one_row = ingest.InlineCsv(WITHDRAW_NAME, _row_csv(fields))
             prepared = _as_options(lambda: ingest.prepare([one_row], store.catalog(conn), options))
             row = prepared.rows.row(0, named=True)
             key = [row[k] for k in ("indicator", "initiative", "geography", "period", "source")]
-            batch_id = store.withdraw_point(conn, key, reason.strip())
+            return row, store.withdraw_point(conn, key, reason.strip())
+
+        row, batch_id = store.write_transaction(path, withdraw_row, what="the withdrawal")
         out.print(f"withdrew {_point_text(row)} as batch {batch_id}: {reason.strip()}")
 
 

@@ -16,6 +16,7 @@ from tracker.cli.shared import db_path, err, out, print_second_sources, progress
 from tracker.errors import InputError
 
 if TYPE_CHECKING:
+    from tracker import store
     from tracker.importers import ImportSummary
 
 FORMATS = ("worldbank", "sdmx", "aiddata")  # importers.FORMATS, named here for --help
@@ -56,7 +57,8 @@ def import_command(
         problems = file_problems(files) + file_problems(mapping or [])
         if problems:
             raise InputError(" ".join(problems) + " Nothing was loaded.")
-        with store.connect(path) as conn, store.transaction(conn, keep=not dry_run):
+
+        def load(conn: store.Connection) -> ImportSummary:
             store.sync_definitions(conn)
             checked = store.checked_mappings_digest(conn, format_name)
             mappings = importers.load_mapping(format_name, mapping or None, checked=checked)
@@ -66,6 +68,11 @@ def import_command(
                 )
             if mappings.digest != checked:
                 store.record_checked_mappings(conn, format_name, mappings.digest)
+            return summary
+
+        summary = store.write_transaction(
+            path, load, what=f"the import of {len(files)} file(s)", keep=not dry_run
+        )
         _print_summary(summary, dry_run, format_name)
         if not dry_run and summary.batch.batch_id is not None:
             from tracker.cli.alerts import check_after_load

@@ -223,5 +223,4 @@ def _mark_delivered(db: StoreLocation, run_id: int) -> None:
 
 def _write(db: StoreLocation, sql: str, params: Sequence[object]) -> None:
     """One statement in its own short write (committed when it returns)."""
-    with store.connect_run_history(db) as runs:
-        store.query(runs, sql, params)
+    store.run_history_write(db, lambda runs: store.query(runs, sql, params), what="a delivery")

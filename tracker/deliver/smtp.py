@@ -153,9 +153,12 @@ def record_delivery(
 ) -> None:
     """One row in `deliveries`; a busy run history is logged, never hides the delivery."""
     try:
-        with store.connect_run_history(db) as runs:
-            runs.execute(INSERT_DELIVERY, [briefing_name, run_id, channel, recipients, status,
-                                           attempt, error, store.utc_now(),
-                                           store.next_id(runs, "delivery_ids")])  # fmt: skip
+        store.run_history_write(
+            db,
+            lambda runs: runs.execute(INSERT_DELIVERY, [
+                briefing_name, run_id, channel, recipients, status, attempt, error,
+                store.utc_now(), store.next_id(runs, "delivery_ids")]),
+            what=f"the delivery record of {briefing_name}",
+        )  # fmt: skip
     except TrackerError as problem:
         log.warning("delivery of %s not recorded: %s", briefing_name, problem)

@@ -219,8 +219,12 @@ class Attempts:
         """The run a child recorded: (id, status, error); a killed child's run is failed."""
         try:
             if child.killed:
-                with store.connect_run_history(self.db, fail_dead=False) as runs:
-                    store.fail_unfinished(runs, child.pid, since, child.killed)
+                store.run_history_write(
+                    self.db,
+                    lambda runs: store.fail_unfinished(runs, child.pid, since, child.killed),
+                    what=f"the failure of the killed render (PID {child.pid})",
+                    fail_dead=False,
+                )
             with store.read_run_history(self.db) as runs:
                 frame = store.runs_of_process(runs, child.pid, since)
         except TrackerError as error:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import InputError
 from tracker.models import BatchSummary
-from tracker.store.connection import Connection, next_id, scalar, utc_now
+from tracker.store.connection import Connection, claim_writes, next_id, scalar, utc_now
 from tracker.text import show
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ def write_batch(
         batch_id: int | None = None
         # Loading what is already there changes nothing: not even a batch record.
         if not dry_run and (new or revised):
+            claim_writes(conn)  # the counts above stay true until this commits
             _register_sources(conn, new_sources)
             batch_id = next_id(conn, "batch_ids")
             conn.execute(
@@ -237,6 +238,7 @@ def withdraw_point(conn: Connection, key: Sequence[str], reason: str) -> int:
         )
     recorded_at = utc_now()
     digest = hashlib.sha256("\t".join([*key, reason]).encode("utf-8")).hexdigest()
+    claim_writes(conn)
     batch_id = next_id(conn, "batch_ids")
     conn.execute(
         "INSERT INTO batches (id, files, sha256, rows_read, rows_new, rows_revised, "

@@ -173,7 +173,7 @@ def transaction(conn: Connection, *, keep: bool = True) -> Iterator[Connection]:
 
     Every write of the tool commits here. On a team store the COMMIT can lose a race with
     another writer (`team.is_write_conflict`); the store's connection turns that into
-    DatabaseBusyError."""
+    WriteConflictError, and `store.retried` runs the whole write again."""
     conn.execute("BEGIN TRANSACTION")
     try:
         yield conn
@@ -397,8 +397,10 @@ def settle_run_history(db: StoreLocation, *, wait: float | None = None) -> None:
     from tracker.store import run_history  # it imports this module
 
     if not isinstance(db, Path):
-        with connect_run_history(db):
-            return
+        from tracker.store.retry import run_history_write
+
+        run_history_write(db, lambda runs: None, what="the failing of runs whose process is gone")
+        return
 
     conn = _open_run_history(db, read_only=True, wait=wait)
     try:
@@ -485,6 +487,18 @@ def next_id(conn: Connection, sequence: str) -> int:
 
         return team.next_id(conn, sequence)
     return int(scalar(conn, "SELECT nextval(?)", [sequence]))
+
+
+def claim_writes(conn: Connection) -> None:
+    """Make the open transaction conflict with every other transaction that claims, so two
+    writers whose decisions rest on what they read (new or revised points, sources, issue
+    numbers) cannot both commit: the later is refused and run again (`store.retried`).
+    Needed on a team store only (DuckLake lets two transactions that merely insert into the
+    same table both commit); a file has one writer at a time."""
+    if _in_team_store(conn):
+        from tracker.store import team
+
+        team.claim_writes(conn)
 
 
 def has_table(conn: Connection, table: str, *, database: str | None = None) -> bool:

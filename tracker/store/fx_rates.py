@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tracker.models import BatchSummary
-from tracker.store.connection import Connection, merge_sql, next_id, utc_now
+from tracker.store.connection import Connection, claim_writes, merge_sql, next_id, utc_now
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ def write_fx_rates(
     if dry_run or not changed:
         return summary
     now = utc_now()
+    claim_writes(conn)
     batch_id = next_id(conn, "batch_ids")
     conn.execute(
         "INSERT INTO batches (id, files, sha256, rows_read, rows_new, rows_revised, "

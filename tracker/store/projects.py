@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from tracker.models import Derived
 from tracker.store.batches import ArrowStream
-from tracker.store.connection import Connection, next_id, utc_now
+from tracker.store.connection import Connection, claim_writes, next_id, utc_now
 
 if TYPE_CHECKING:
     import polars as pl
@@ -89,6 +89,7 @@ def write_projects(conn: Connection, rows: pl.DataFrame) -> ProjectCounts:
     try:
         new, revised = (int(n) for n in conn.execute(_COUNT_SQL).fetchall()[0])
         if new or revised:
+            claim_writes(conn)
             recorded_at = utc_now()
             if revised:
                 conn.execute(_SUPERSEDE_SQL, [recorded_at])

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from tracker.errors import DatabaseBusyError, DatabaseFileError, InputError
+from tracker.errors import DatabaseFileError, InputError, TrackerError, WriteConflictError
 from tracker.location import TeamStore
 from tracker.store import connection
 from tracker.store.connection import SAFE_CONFIG, Connection, first_line, migrations, scalar
@@ -46,6 +46,22 @@ _REPLAY = "tracker_replay"
 class TeamStoreError(InputError):
     """The team store named by --db cannot be used: its extensions are missing, its server
     unreachable, its credentials refused or its data path not the catalog's (exit code 2)."""
+
+
+class CatalogLostError(TrackerError):
+    """The connection to the catalog's PostgreSQL server went during a command (exit code 1)."""
+
+
+# libpq's words for a connection that went away under a command (server stopped or
+# restarted, session terminated, network gone).
+_CONNECTION_LOST = (
+    "server closed the connection unexpectedly",
+    "terminating connection",
+    "no connection to the server",
+    "connection has been closed unexpectedly",
+    "could not receive data from server",
+    "could not send data to server",
+)
 
 
 # --- extensions ----------------------------------------------------------------------------
@@ -156,19 +172,35 @@ def is_write_conflict(error: BaseException) -> bool:
 
 @contextmanager
 def _session(store: TeamStore, conn: Connection) -> Iterator[Connection]:
-    """`conn`, closed at the end; a lost commit race becomes DatabaseBusyError."""
+    """`conn`, closed at the end; a lost commit race becomes WriteConflictError (which
+    `store.retried` catches to run the write again), a lost connection to the server
+    CatalogLostError."""
     try:
         yield conn
-    except duckdb.TransactionException as error:
+    except duckdb.Error as error:
+        if any(words in str(error) for words in _CONNECTION_LOST):
+            raise _lost(store, str(error)) from None
         if not is_write_conflict(error):
             raise
-        raise DatabaseBusyError(
+        raise WriteConflictError(
             f"{store}: another process committed a conflicting change to the same table "
             "first, so this change was rolled back and nothing of it was written. Run the "
             "command again."
         ) from None
     finally:
         conn.close()
+
+
+def _lost(store: TeamStore, message: str) -> CatalogLostError:
+    reason = next(words for words in _CONNECTION_LOST if words in message)
+    return CatalogLostError(
+        f"{store}: the connection to the team store's catalog in PostgreSQL was lost during "
+        f"the command ({reason}). The server rolls back a transaction whose connection goes, "
+        "so nothing of it was written, unless the connection went in the instant of its "
+        "commit: then all of it is there, and running the command again finds it (an "
+        "ingest of the same files writes nothing twice). Check that the server runs, then "
+        "run the command again."
+    )
 
 
 @contextmanager
@@ -249,8 +281,7 @@ def connect_run_history(store: TeamStore, *, fail_dead: bool = True) -> Iterator
 @contextmanager
 def read_run_history(store: TeamStore) -> Iterator[Connection]:
     """The run history read-only (runs of processes that are gone are failed first)."""
-    with connect_run_history(store):
-        pass
+    connection.settle_run_history(store)  # a short write, run again after a lost race
     conn = _open(store, read_only=True)
     with _session(store, conn):
         conn.execute(f"USE {LAKE}.{RUNS_SCHEMA}")
@@ -265,6 +296,24 @@ def attach_run_history(conn: Connection) -> None:
             conn.execute(
                 f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {LAKE}.{RUNS_SCHEMA}.{table}"
             )
+
+
+# --- writers that must not both commit ----------------------------------------------------
+
+# The row of main.meta every claiming transaction rewrites (`claim_writes`).
+_CLAIM_KEY = "write_claim"
+
+
+def claim_writes(conn: Connection) -> None:
+    """Rewrite the claim row of main.meta in the open transaction. DuckLake refuses to commit
+    a transaction that deleted rows from a table another transaction inserted into since it
+    began, and an UPDATE is both, so of two claiming transactions in flight only the first
+    commits; without this, two ingests adding the same new point would both commit it."""
+    mark = f"{os.getpid()} {connection.utc_now().isoformat()}"
+    table = f"{LAKE}.main.meta"
+    sql = f"UPDATE {table} SET value = ? WHERE key = ?"
+    if not scalar(conn, sql, [mark, _CLAIM_KEY]):  # a store built before the claim row
+        conn.execute(f"INSERT INTO {table} VALUES (?, ?)", [_CLAIM_KEY, mark])
 
 
 # --- ids -----------------------------------------------------------------------------------
@@ -315,6 +364,8 @@ def build_schema(conn: Connection, folder: str) -> list[str]:
     if _has_table(conn, schema, "schema_migrations"):
         return []
     _build(conn, folder, schema)
+    if folder == "sql":  # the row claiming writers rewrite (`claim_writes`)
+        conn.execute(f"INSERT INTO {LAKE}.main.meta VALUES (?, ?)", [_CLAIM_KEY, "built"])
     conn.execute(f"USE {LAKE}.{schema}")
     return [f"{number:03d}_{name}" for number, name, _ in _replayed(folder)]
 
