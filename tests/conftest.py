@@ -248,3 +248,47 @@ def postgres_database(
     name = f"{name}_{os.getpid()}_{next(_database_numbers)}"
     monkeypatch.setenv("PGPASSWORD", postgres_server.password)
     return postgres_server.create_database(name)
+
+
+# --- shared test data --------------------------------------------------------------------------
+
+SYNTHETIC_SOURCE = "synthetic test data, not real figures"
+
+
+def synthetic_csv(path: Path, rows: int) -> Path:
+    """A long CSV of `rows` SYNTHETIC power_capacity rows on distinct keys (daily periods of
+    the five Central Asian countries), their source saying they are synthetic."""
+    with duckdb.connect() as conn:
+        conn.execute(
+            f"""
+            COPY (
+                SELECT 'power_capacity' AS indicator, 'BRI' AS initiative,
+                       ['KAZ', 'UZB', 'KGZ', 'TJK', 'TKM'][1 + (i % 5)] AS geography,
+                       strftime(DATE '1900-01-01' + INTERVAL (i // 5) DAY, '%Y-%m-%d')
+                           AS period,
+                       (i % 997) / 10.0 AS value, 'MW' AS unit,
+                       '{SYNTHETIC_SOURCE}' AS source, '' AS note
+                FROM range({int(rows)}) AS t(i)
+            ) TO '{path}' (HEADER, DELIMITER ',')
+            """
+        )
+    return path
+
+
+@pytest.fixture
+def home_with_alert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder (TRACKER_HOME) with the shipped definitions and an alert on the GG
+    target; failed runs are not retried."""
+    home = tmp_path / "home"
+    for folder in ("indicators", "reports", "templates", "data"):
+        ignore = shutil.ignore_patterns("out", "outbox", "drafts", "*.duckdb")
+        shutil.copytree(PROJECT / folder, home / folder, ignore=ignore)
+    (home / "reports" / "alerts").mkdir(exist_ok=True)
+    (home / "reports" / "alerts" / "gg-target.toml").write_text(
+        'kind = "target_reached"\ninitiatives = ["GG"]\nbriefing = "programmes-compared"\n'
+        'recipients = ["desk@example.org"]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("TRACKER_HOME", str(home))
+    monkeypatch.setenv("TRACKER_RUN_RETRIES", "0")
+    return home

@@ -18,27 +18,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.conftest import synthetic_csv
+
 ROWS = 200_000
 TRACKER = [sys.executable, "-m", "tracker"]
 
 
 def _big_csv(path: Path) -> Path:
-    """Synthetic rows on distinct keys (marked synthetic in their source)."""
-    with duckdb.connect() as conn:
-        conn.execute(
-            f"""
-            COPY (
-                SELECT 'power_capacity' AS indicator, 'BRI' AS initiative,
-                       ['KAZ', 'UZB', 'KGZ', 'TJK', 'TKM'][1 + (i % 5)] AS geography,
-                       strftime(DATE '1900-01-01' + INTERVAL (i // 5) DAY, '%Y-%m-%d')
-                           AS period,
-                       (i % 997) / 10.0 AS value, 'MW' AS unit,
-                       'synthetic test data, not real figures' AS source, '' AS note
-                FROM range({ROWS}) AS t(i)
-            ) TO '{path}' (HEADER, DELIMITER ',')
-            """
-        )
-    return path
+    return synthetic_csv(path, ROWS)
 
 
 def _counts(db: Path) -> tuple[int, int]:

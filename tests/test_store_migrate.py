@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import PROJECT, SHIPPED_OBSERVATIONS, Inbox, db_execute, invoke, runs_file
+from tests.conftest import SHIPPED_OBSERVATIONS, Inbox, db_execute, invoke, runs_file
 from tests.test_team_store import AIDDATA, AIDDATA_MAP, REPORT, USD_MONTHLY, lake
 from tracker.store import copying
 
@@ -38,23 +38,11 @@ def refused(*args: str | Path) -> str:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: Inbox) -> Path:
-    """A project folder with the shipped definitions, an alert, and the loopback SMTP server."""
-    home = tmp_path / "home"
-    for folder in ("indicators", "reports", "templates", "data"):
-        ignore = shutil.ignore_patterns("out", "outbox", "drafts", "*.duckdb")
-        shutil.copytree(PROJECT / folder, home / folder, ignore=ignore)
-    (home / "reports" / "alerts").mkdir(exist_ok=True)
-    (home / "reports" / "alerts" / "gg-target.toml").write_text(
-        'kind = "target_reached"\ninitiatives = ["GG"]\nbriefing = "programmes-compared"\n'
-        'recipients = ["desk@example.org"]\n',
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("TRACKER_HOME", str(home))
-    monkeypatch.setenv("TRACKER_RUN_RETRIES", "0")
+def home(home_with_alert: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: Inbox) -> Path:
+    """The project folder with an alert, mail going to the loopback SMTP server."""
     for key, value in smtp_server.environment().items():
         monkeypatch.setenv(key, value)
-    return home
+    return home_with_alert
 
 
 @pytest.fixture

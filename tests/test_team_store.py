@@ -14,7 +14,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -97,21 +96,8 @@ def sql_csv(db: str | Path, sql: str) -> list[list[str]]:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project folder with the shipped definitions and an alert on the GG target."""
-    home = tmp_path / "home"
-    for folder in ("indicators", "reports", "templates", "data"):
-        ignore = shutil.ignore_patterns("out", "outbox", "drafts", "*.duckdb")
-        shutil.copytree(PROJECT / folder, home / folder, ignore=ignore)
-    (home / "reports" / "alerts").mkdir(exist_ok=True)
-    (home / "reports" / "alerts" / "gg-target.toml").write_text(
-        'kind = "target_reached"\ninitiatives = ["GG"]\nbriefing = "programmes-compared"\n'
-        'recipients = ["desk@example.org"]\n',
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("TRACKER_HOME", str(home))
-    monkeypatch.setenv("TRACKER_RUN_RETRIES", "0")
-    return home
+def home(home_with_alert: Path) -> Path:
+    return home_with_alert
 
 
 def test_every_command_works_on_a_team_store_as_on_a_file(

@@ -32,11 +32,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import SHIPPED_OBSERVATIONS, invoke
+from tests.conftest import SHIPPED_OBSERVATIONS, SYNTHETIC_SOURCE, invoke, synthetic_csv
 from tests.postgres_server import PostgresServer
 from tests.test_team_store import lake_rows
 from tracker import ingest, store
@@ -52,7 +51,7 @@ RETRIED = "again from the start (retry"
 # A figure as the formatter writes it in a key message: 'USD 128.4 bn', '~USD 85.2 bn', '102.0 %'
 FIGURE = re.compile(r"(?:[A-Z]{3} )?\b\d+(?:,\d{3})*(?:\.\d+)?(?: ?(?:bn|tn|m|%)(?![A-Za-z]))?")
 KILL_ROWS = 200_000
-SYNTHETIC = "synthetic test data, not real figures"
+SYNTHETIC = SYNTHETIC_SOURCE
 
 
 @pytest.fixture
@@ -304,22 +303,7 @@ def test_a_write_that_keeps_losing_gives_up_after_the_retries_saying_nothing_was
 
 
 def _big_csv(path: Path) -> Path:
-    """KILL_ROWS synthetic rows on distinct keys (their source says they are synthetic)."""
-    with duckdb.connect() as conn:
-        conn.execute(
-            f"""
-            COPY (
-                SELECT 'power_capacity' AS indicator, 'BRI' AS initiative,
-                       ['KAZ', 'UZB', 'KGZ', 'TJK', 'TKM'][1 + (i % 5)] AS geography,
-                       strftime(DATE '1900-01-01' + INTERVAL (i // 5) DAY, '%Y-%m-%d')
-                           AS period,
-                       (i % 997) / 10.0 AS value, 'MW' AS unit,
-                       '{SYNTHETIC}' AS source, '' AS note
-                FROM range({KILL_ROWS}) AS t(i)
-            ) TO '{path}' (HEADER, DELIMITER ',')
-            """
-        )
-    return path
+    return synthetic_csv(path, KILL_ROWS)
 
 
 def _parquet_files(data: Path) -> set[Path]:
