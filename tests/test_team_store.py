@@ -409,3 +409,32 @@ def test_the_scheduler_renders_records_and_mails_a_team_store_and_a_second_one_w
     body = smtp_server.messages[0].get_body(preferencelist=("plain",))
     assert body is not None and "> EUR 306 bn" in str(body.get_content())
     assert os.environ["PGPASSWORD"] not in first_log + second.stderr
+
+
+def test_credentials_come_from_a_pgpassfile_or_a_pgservicefile(
+    postgres_server: PostgresServer, postgres_database: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """No PGPASSWORD: libpq's own files give the password (PGPASSFILE, mode 0600) and the
+    connection parameters (PGSERVICEFILE, `service=NAME`), as README "Team store" says."""
+    monkeypatch.delenv("PGPASSWORD")
+    monkeypatch.setenv("TRACKER_DATA_PATH", f"{tmp_path / 'lake'}/")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "lake").mkdir()
+    server = postgres_server
+    dbname = postgres_database.split()[0].removeprefix("dbname=")
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"{server.host}:{server.port}:*:{server.user}:{server.password}\n")
+    passfile.chmod(0o600)
+    services = tmp_path / "pg_service.conf"
+    services.write_text(
+        f"[tracker]\nhost={server.host}\nport={server.port}\nuser={server.user}\ndbname={dbname}\n"
+    )
+    without = invoke("--db", f"ducklake:postgres:{postgres_database}", "init")
+    assert without.exit_code == 2, without.output  # no password anywhere: refused
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    ok("--db", f"ducklake:postgres:{postgres_database}", "init")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    printed = ok("--db", "ducklake:postgres:service=tracker", "ingest", *SHIPPED_OBSERVATIONS)
+    assert "as batch 1: 37 new" in printed
+    assert server.password not in printed
