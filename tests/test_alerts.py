@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -240,6 +241,30 @@ def test_an_alert_claimed_by_a_process_that_is_gone_is_sent_again(
     with duckdb.connect(str(runs)) as conn:  # as a process killed after the claim leaves it
         conn.execute("UPDATE alerts_sent SET status = 'sending', pid = ?",
                      [int(gone.stdout)])  # fmt: skip
+    assert invoke("alerts", "check", db=tracker_db).exit_code == 0
+    assert len(smtp_server.messages) == 2  # at-least-once: the outcome was unknown
+    assert _sent(tracker_db) == [("gg-target", "sent", 2)]
+
+
+def test_an_alert_claimed_on_another_host_is_sent_again_only_after_the_claim_bound(
+    home: Path, tracker_db: Path, smtp_server: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _alert(home, "gg-target", 'kind = "target_reached"')
+    _use(smtp_server, monkeypatch)
+    assert invoke("alerts", "check", db=tracker_db).exit_code == 0
+    import duckdb
+
+    runs = tracker_db.with_name("tracker.runs.duckdb")
+    gone_here = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                               capture_output=True, text=True, check=True)  # fmt: skip
+    claimed = "UPDATE alerts_sent SET status = 'sending', pid = ?, host = 'host-a', updated_at = ?"
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with duckdb.connect(str(runs)) as conn:  # host-a claimed it 10 min ago: it may be sending
+        conn.execute(claimed, [int(gone_here.stdout), now - timedelta(minutes=10)])
+    assert invoke("alerts", "check", db=tracker_db).exit_code == 0
+    assert len(smtp_server.messages) == 1
+    with duckdb.connect(str(runs)) as conn:  # not heard of for 16 min: longer than the bound
+        conn.execute(claimed, [int(gone_here.stdout), now - timedelta(minutes=16)])
     assert invoke("alerts", "check", db=tracker_db).exit_code == 0
     assert len(smtp_server.messages) == 2  # at-least-once: the outcome was unknown
     assert _sent(tracker_db) == [("gg-target", "sent", 2)]

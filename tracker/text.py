@@ -187,6 +187,16 @@ def closest(found: str, known: Iterable[str], cutoff: float = 0.6) -> str | None
     return close[0] if close else None
 
 
+def duration(seconds: float) -> str:
+    """A span of time for readers, rounded down to its largest unit: `45 s`, `22 min`,
+    `2 h`, `3 d`."""
+    whole = max(0, int(seconds))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if whole >= size:
+            return f"{whole // size} {unit}"
+    return f"{whole} s"
+
+
 def show(text: str, limit: int = 80) -> str:
     """Text made safe for a one-line message: controls, line separators and invisible format
     characters (zero-width space, BOM, right-to-left marks) escaped, long text cut:

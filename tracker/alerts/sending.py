@@ -50,20 +50,20 @@ ON t.alert = s.alert
 WHEN NOT MATCHED THEN INSERT (alert, since_batch, since) VALUES (s.alert, s.since_batch, s.since)
 """
 STATES = """
-SELECT event, recipient, status, pid, updated_at FROM alerts_sent WHERE alert = $1
+SELECT event, recipient, status, pid, host, updated_at FROM alerts_sent WHERE alert = $1
 """
 CLAIM = """
 MERGE INTO alerts_sent AS t
 USING (SELECT $1::TEXT AS alert, unnest($2::TEXT[]) AS event, $3::TEXT AS recipient,
               $4::TEXT AS kind, unnest($5::TEXT[]) AS summary, $6::TEXT AS message_id,
-              $7::INTEGER AS pid, $8::TIMESTAMP AS updated_at) AS s
+              $7::INTEGER AS pid, $8::TIMESTAMP AS updated_at, $9::TEXT AS host) AS s
 ON t.alert = s.alert AND t.event = s.event AND t.recipient = s.recipient
 WHEN MATCHED THEN UPDATE SET status = 'sending', tries = t.tries + 1, pid = s.pid,
-    message_id = s.message_id, updated_at = s.updated_at, error = NULL
+    host = s.host, message_id = s.message_id, updated_at = s.updated_at, error = NULL
 WHEN NOT MATCHED THEN INSERT (alert, event, recipient, kind, summary, message_id, status,
-                              tries, pid, updated_at)
+                              tries, pid, updated_at, host)
     VALUES (s.alert, s.event, s.recipient, s.kind, s.summary, s.message_id, 'sending', 1,
-            s.pid, s.updated_at)
+            s.pid, s.updated_at, s.host)
 """
 MARK = """
 UPDATE alerts_sent SET status = $4, updated_at = $5, error = $6
@@ -238,13 +238,13 @@ def _owed(
             outcome.already += 1
             continue
         if status == "sending" and state is not None:
-            claimant = int(state["pid"])
-            if claimant != os.getpid() and store.process_alive(claimant, state["updated_at"]):
+            gone = store.claim_gone(state["pid"], state["host"], state["updated_at"])
+            if gone is None:
                 outcome.elsewhere += 1
                 continue
-            log.warning("resending alert %s to %s: PID %d claimed it and is gone, so whether "
-                        "the server accepted it is unknown", outcome.definition.name,
-                        recipient, claimant)  # fmt: skip
+            log.warning("resending alert %s to %s: claimed by %s, so whether the server "
+                        "accepted it is unknown", outcome.definition.name, recipient,
+                        gone)  # fmt: skip
         owed.append(event)
     return owed
 
@@ -264,7 +264,7 @@ def _send(
     keys = [e.key for e in events]
     _write(db, CLAIM, [definition.name, keys, recipient, definition.kind,
                        [e.summary for e in events], message["Message-ID"], os.getpid(),
-                       store.utc_now()])  # fmt: skip
+                       store.utc_now(), store.this_host()])  # fmt: skip
     try:
         send_with_retries(db, smtp, message, f"alert:{definition.name}", None, "email",
                           [recipient], attempts, sleep)  # fmt: skip

@@ -46,19 +46,21 @@ WHERE status = 'succeeded' AND delivery = 'pending'
 ORDER BY id
 """
 RECIPIENTS_OF_RUN = """
-SELECT recipient, status, pid, updated_at FROM delivery_recipients WHERE run_id = $1
+SELECT recipient, status, pid, host, updated_at FROM delivery_recipients WHERE run_id = $1
 """
 # Claimed before the message is handed to the SMTP server (committed on its own).
 CLAIM = """
 MERGE INTO delivery_recipients AS t
 USING (SELECT $1::BIGINT AS run_id, $2::TEXT AS report, $3::TEXT AS recipient,
-              $4::TEXT AS message_id, $5::INTEGER AS pid, $6::TIMESTAMP AS updated_at) AS s
+              $4::TEXT AS message_id, $5::INTEGER AS pid, $6::TIMESTAMP AS updated_at,
+              $7::TEXT AS host) AS s
 ON t.run_id = s.run_id AND t.recipient = s.recipient
 WHEN MATCHED THEN UPDATE SET status = 'sending', tries = t.tries + 1, pid = s.pid,
-    updated_at = s.updated_at, error = NULL
+    host = s.host, updated_at = s.updated_at, error = NULL
 WHEN NOT MATCHED THEN INSERT (run_id, report, recipient, message_id, status, tries, pid,
-                              updated_at)
-    VALUES (s.run_id, s.report, s.recipient, s.message_id, 'sending', 1, s.pid, s.updated_at)
+                              updated_at, host)
+    VALUES (s.run_id, s.report, s.recipient, s.message_id, 'sending', 1, s.pid, s.updated_at,
+            s.host)
 """
 MARK = """
 UPDATE delivery_recipients SET status = $3, updated_at = $4, error = $5
@@ -153,20 +155,20 @@ def deliver_owed(
             already.append(recipient)
             continue
         if status == "sending" and state is not None:
-            claimant = int(state["pid"])
-            if claimant != os.getpid() and store.process_alive(claimant, state["updated_at"]):
+            gone = store.claim_gone(state["pid"], state["host"], state["updated_at"])
+            if gone is None:
                 elsewhere.append(recipient)
                 continue
-            log.warning("resending %s run=%d to %s: PID %d claimed it and is gone, so whether "
+            log.warning("resending %s run=%d to %s: claimed by %s, so whether "
                         "the server accepted it is unknown; a copy has the same Message-ID",
-                        definition.name, run_id, recipient, claimant)  # fmt: skip
+                        definition.name, run_id, recipient, gone)  # fmt: skip
             resent.append(recipient)
         message = briefing_message(variant, run, previous, pdf, [recipient], smtp.sender)
         identity = message_id(definition.name, run_id, recipient, smtp.sender)
         del message["Message-ID"]
         message["Message-ID"] = identity
         _write(db, CLAIM, [run_id, definition.name, recipient, identity, os.getpid(),
-                           store.utc_now()])  # fmt: skip
+                           store.utc_now(), store.this_host()])  # fmt: skip
         try:
             send_with_retries(db, smtp, message, variant.name, run_id, "email", [recipient],
                               attempts, sleep)  # fmt: skip

@@ -194,6 +194,9 @@ class Attempts:
         mailed = f"e-mailed to {', '.join(done.sent)}" if done.sent else "no e-mail due"
         if done.already:
             mailed += f" (already sent to {', '.join(done.already)})"
+        if done.elsewhere:
+            mailed += (f"; still owed to {', '.join(done.elsewhere)}, which another process "
+                       "claimed and may be sending now")  # fmt: skip
         log.info("delivered %s run=%d in %.2fs: %s; %s", label, run.run_id,
                  time.monotonic() - started, where, mailed)  # fmt: skip
         return done.complete

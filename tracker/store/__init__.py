@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     )
     from tracker.store.retry import retried, run_history_write, write_transaction
     from tracker.store.run_history import (
+        CLAIM_BOUND,
+        claim_gone,
+        claimant_gone,
         fail_dead_runs,
         fail_unfinished,
         finish_run,
@@ -53,12 +56,12 @@ if TYPE_CHECKING:
         last_successes,
         newest_success,
         next_issue,
-        process_alive,
         published_issues,
         run_by_id,
         runs_in_progress,
         runs_of_process,
         success_before,
+        this_host,
     )
     from tracker.store.sync import (
         catalog,
@@ -117,7 +120,10 @@ _HOMES: dict[str, str] = {
     "last_successes": "run_history",
     "newest_success": "run_history",
     "next_issue": "run_history",
-    "process_alive": "run_history",
+    "CLAIM_BOUND": "run_history",
+    "claim_gone": "run_history",
+    "claimant_gone": "run_history",
+    "this_host": "run_history",
     "published_issues": "run_history",
     "run_by_id": "run_history",
     "runs_in_progress": "run_history",
@@ -180,7 +186,10 @@ __all__ = [
     "last_successes",
     "newest_success",
     "next_issue",
-    "process_alive",
+    "CLAIM_BOUND",
+    "claim_gone",
+    "claimant_gone",
+    "this_host",
     "published_issues",
     "run_by_id",
     "runs_in_progress",

@@ -15,11 +15,13 @@ connection to the run history, not to the main database.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tracker import settings, text
 from tracker.store import connection
 
 if TYPE_CHECKING:
@@ -29,8 +31,8 @@ if TYPE_CHECKING:
 INSERT_RUN = """
 INSERT INTO report_runs (id, report, status, started_at, briefing_date, as_of, data_cutoff,
                          formats, definition_sha256, pid, triggered_by, scheduled_for, attempt,
-                         params, published, note)
-VALUES ($15, $1, 'running', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                         params, published, note, host)
+VALUES ($15, $1, 'running', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $16)
 """
 
 FINISH_RUN = """
@@ -83,7 +85,7 @@ def insert_run(
         INSERT_RUN,
         [briefing_name, started_at, briefing_date, as_of, cutoff, ",".join(formats),
          definition_sha256, pid, triggered_by, scheduled_for, attempt, params, published,
-         note, run_id],
+         note, run_id, this_host()],
     )  # fmt: skip
     return run_id
 
@@ -139,17 +141,21 @@ WHERE status = 'succeeded' AND published
 ORDER BY report, started_at DESC, id DESC
 """
 
-# The runs a process (the scheduler's child, by its pid) recorded since it was started.
+# The runs a process of this machine ($3: its host; the scheduler's child, by its pid)
+# recorded since it was started; a pid of another machine sharing a team store is another
+# process. Rows from before migration runs/008 have no host.
 RUNS_OF_PROCESS = """
 SELECT id, report, status, error, started_at, finished_at, output_dir, outputs
 FROM report_runs
-WHERE pid = $1 AND started_at >= $2
+WHERE pid = $1 AND started_at >= $2 AND coalesce(host, $3) = $3
 ORDER BY id
 """
 
 # Runs a killed process left 'running' become 'failed' with the reason (each by FAIL_RUN).
 UNFINISHED = """
-SELECT id FROM report_runs WHERE pid = $1 AND started_at >= $2 AND status = 'running' ORDER BY id
+SELECT id FROM report_runs
+WHERE pid = $1 AND started_at >= $2 AND coalesce(host, $3) = $3 AND status = 'running'
+ORDER BY id
 """
 
 # One run, or the newest published issue ($2 true) or draft ($2 false) of a briefing.
@@ -179,16 +185,18 @@ def last_successes(conn: connection.Connection | None) -> dict[str, datetime]:
 
 
 def runs_of_process(conn: connection.Connection, pid: int, since: datetime) -> pl.DataFrame:
-    """The runs process `pid` recorded since `since` (UTC), oldest first."""
-    return connection.query(conn, RUNS_OF_PROCESS, [pid, since])
+    """The runs process `pid` of this machine recorded since `since` (UTC), oldest first."""
+    return connection.query(conn, RUNS_OF_PROCESS, [pid, since, this_host()])
 
 
 def fail_unfinished(
     conn: connection.Connection, pid: int, since: datetime, error: str
 ) -> list[int]:
-    """Mark the runs process `pid` left 'running' (since `since`) as failed; their ids."""
+    """Mark the runs process `pid` of this machine left 'running' (since `since`) as failed;
+    their ids."""
     moment = connection.utc_now()
-    failed = [int(row[0]) for row in conn.execute(UNFINISHED, [pid, since]).fetchall()]
+    rows = conn.execute(UNFINISHED, [pid, since, this_host()]).fetchall()
+    failed = [int(row[0]) for row in rows]
     for run_id in failed:
         conn.execute(FAIL_RUN, [run_id, moment, error])
     return failed
@@ -229,10 +237,10 @@ def success_before(
     return frame.row(0, named=True) if frame.height else None
 
 
-# --- runs whose process is gone ------------------------------------------------------------
+# --- runs and claims whose process is gone ---------------------------------------------------
 
 RUNNING = """
-SELECT id, report, pid, started_at FROM report_runs WHERE status = 'running' ORDER BY id
+SELECT id, report, pid, host, started_at FROM report_runs WHERE status = 'running' ORDER BY id
 """
 FAIL_RUN = """
 UPDATE report_runs SET status = 'failed', finished_at = $2, error = $3
@@ -241,23 +249,85 @@ WHERE id = $1 AND status = 'running'
 # Slack between a process's start (from /proc, whole seconds of boot time) and the
 # started_at it recorded: a process that started later than this is another one (pid reuse).
 _START_SLACK = 2.0
+# How long a 'sending' claim (delivery_recipients, alerts_sent) of another machine counts as
+# alive: one SMTP exchange with its retries (TRACKER_RUN_RETRIES, TRACKER_RETRY_DELAY, 60 s
+# and 120 s by default) takes minutes, so a claim untouched for this long was left by a
+# process that is gone.
+CLAIM_BOUND = 15 * 60.0
+# A render of another machine counts as alive for this many times the longest a scheduled
+# render may take (TRACKER_RENDER_TIMEOUT + TRACKER_STOP_GRACE): a manual `tracker brief`
+# has no timeout, and failing a render that is still running would be worse than noticing
+# a crashed one late.
+RUN_BOUND_FACTOR = 2
 
 
-def dead_runs(conn: connection.Connection) -> list[tuple[int, int | None]]:
-    """The runs left 'running' whose process is gone: (id, pid)."""
+def this_host() -> str:
+    """This machine's name, recorded beside every pid (`socket.gethostname()`)."""
+    return socket.gethostname()
+
+
+def run_bound() -> float:
+    """Seconds a run of another machine left 'running' counts as alive:
+    RUN_BOUND_FACTOR x (TRACKER_RENDER_TIMEOUT + TRACKER_STOP_GRACE), 22 min by default."""
+    longest = settings.number(settings.RENDER_TIMEOUT, 1.0) + settings.number(settings.STOP_GRACE)
+    return RUN_BOUND_FACTOR * longest
+
+
+def claimant_gone(pid: int | None, host: str | None, since: datetime, bound: float) -> str | None:
+    """Why the process that wrote a row (`pid` on `host`, at `since`, naive UTC) counts as
+    gone, or None while it may still run: the one rule for runs and claims.
+
+    A row of this machine (or with no host, recorded before runs/008) is judged by its pid
+    (`process_alive`). A pid of another machine cannot be checked from here: its row counts
+    as alive until it is older than `bound` seconds.
+    e.g. "PID 123 on host-a, not heard of for 2 h (more than the 22 min allowed)".
+    """
+    if host is None or host == this_host():
+        return None if process_alive(pid, since) else f"PID {pid}, which is gone"
+    age = (connection.utc_now() - since).total_seconds()
+    if age <= bound:
+        return None
+    return (f"PID {pid} on {host}, not heard of for {text.duration(age)} (more than the "
+            f"{text.duration(bound)} allowed; a process of another machine cannot be checked "
+            f"from {this_host()})")  # fmt: skip
+
+
+def claim_gone(pid: int, host: str | None, since: datetime) -> str | None:
+    """Who left a 'sending' claim (delivery_recipients, alerts_sent) and is gone, or None
+    while its claimant may still be sending: `claimant_gone` with `CLAIM_BOUND`. A claim of
+    this very process is its own to take again."""
+    if pid == os.getpid() and host in (None, this_host()):
+        return f"PID {pid} (this process)"
+    return claimant_gone(pid, host, since, CLAIM_BOUND)
+
+
+def dead_runs(conn: connection.Connection) -> list[tuple[int, str]]:
+    """The runs left 'running' whose process is gone: (id, error to record)."""
     rows = conn.execute(RUNNING).fetchall()  # plain rows: `tracker sql` starts without polars
-    return [(int(i), pid) for i, _, pid, started in rows if not process_alive(pid, started)]
+    bound = run_bound()
+    dead = []
+    for run_id, _, pid, host, started in rows:
+        reason = claimant_gone(pid, host, started, bound)
+        if reason is None:
+            continue
+        if host is None or host == this_host():
+            error = (f"the process that rendered it (PID {pid}) is gone: it was killed or "
+                     "crashed before it finished")  # fmt: skip
+        else:
+            error = f"left running by {reason}: taken as killed or crashed"
+        dead.append((int(run_id), error))
+    return dead
 
 
 def fail_dead_runs(conn: connection.Connection) -> list[int]:
     """Mark the runs left 'running' by a process that is gone (killed, crashed, the machine
-    restarted) as failed, with the reason; their ids."""
+    restarted; on another machine: not heard of for longer than `run_bound`) as failed,
+    with the reason; their ids."""
     failed = []
-    for run_id, pid in dead_runs(conn):
+    for run_id, error in dead_runs(conn):
         moment = connection.utc_now()
-        error = (f"the process that rendered it (PID {pid}) is gone: it was killed or crashed "
-                 f"before it finished (noticed {moment:%Y-%m-%d %H:%M:%S} UTC)")  # fmt: skip
-        conn.execute(FAIL_RUN, [run_id, moment, error])
+        noticed = f" (noticed {moment:%Y-%m-%d %H:%M:%S} UTC on {this_host()})"
+        conn.execute(FAIL_RUN, [run_id, moment, error + noticed])
         failed.append(run_id)
     return failed
 
