@@ -98,9 +98,11 @@ class BriefingScheduler:
                 return
             store.settle_run_history(self.db)  # missing or unreadable: stop here, with the fix
             self.scheduler.start()
+            self._reload(initial=True)
+            # said once the first definitions are scheduled: a definition added after this
+            # line is a change (scheduled, not caught up), whatever the start-up took
             log.info("started: db=%s reports=%s (checks reports/ every %gs; SIGHUP reloads)",
                      self.db, settings.reports_dir(), self.reload_interval)  # fmt: skip
-            self._reload(initial=True)
             self.scheduler.add_job(self.check_alerts, "interval", id="alerts",
                                    seconds=settings.number(settings.ALERT_INTERVAL, 1),
                                    next_run_time=datetime.now(UTC))  # fmt: skip
