@@ -5,7 +5,11 @@ reaches AWS: every client is pointed at the loopback endpoint.
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +41,9 @@ class S3Server:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
+    def delete(self, bucket: str, key: str) -> None:
+        self.client.delete_object(Bucket=bucket, Key=key)
+
     def read(self, bucket: str, key: str) -> bytes:
         return bytes(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
 
@@ -63,3 +70,29 @@ def running_server(secret: str) -> Iterator[S3Server]:
         yield S3Server(endpoint, client)
     finally:
         server.stop()
+
+
+@contextmanager
+def refusing_server() -> Iterator[str]:
+    """moto's S3 in a process of its own with authentication on and no account: it answers
+    every request 403 InvalidAccessKeyId, as AWS does for unknown or wrong credentials.
+    Yields its endpoint URL."""
+    port = _free_port()
+    environment = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    server = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, "moto.server did not start"
+                assert time.monotonic() < deadline, "moto.server did not listen in 30 s"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -20,7 +20,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.conftest import PROJECT, S3_SECRET, SHIPPED_OBSERVATIONS, free_port, invoke
-from tests.s3_server import S3Server
+from tests.s3_server import S3Server, refusing_server
 from tracker import store
 from tracker.location import store_location
 
@@ -134,6 +134,10 @@ def test_an_s3_data_path_it_cannot_use_is_refused_in_one_paragraph(
     assert f"at the endpoint {nothing_there} (AWS_ENDPOINT_URL)" in printed
     assert "nothing answered there" in printed
 
+    with refusing_server() as refusing:
+        printed = _refused("--db", url, "init", env=env | {"AWS_ENDPOINT_URL": refusing})
+    assert "HTTP 403" in printed and "the credentials were refused" in printed
+
     printed = _refused("--db", url, "init", env=env | {"TRACKER_DATA_PATH": "s3://nobucket/x/"})
     assert "the bucket does not exist" in printed
 
@@ -145,6 +149,34 @@ def test_an_s3_data_path_it_cannot_use_is_refused_in_one_paragraph(
     tables = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
     assert int(postgres_server.psql(tables, dbname)) == 0  # type: ignore[attr-defined]
     assert server.keys(bucket) == []
+
+
+def test_a_file_of_the_bucket_that_cannot_be_read_is_one_paragraph(
+    s3_data_path: tuple[S3Server, str], postgres_database: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The bucket answers when the store is opened, but a Parquet file the catalog lists is
+    gone (removed behind the catalog's back): DataPathLostError (exit 1), one paragraph
+    naming the data path and the variables, showing no secret."""
+    from tracker.store.object_storage import DataPathLostError
+
+    server, bucket = s3_data_path
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    url = f"ducklake:postgres:{postgres_database}"
+    ok("--db", url, "init")
+    for key in server.keys(bucket):
+        if "/geographies/" in key:
+            server.delete(bucket, key)
+    with pytest.raises(DataPathLostError) as lost:
+        with store.connect(store_location(url), read_only=True) as conn:
+            conn.execute("SELECT * FROM geographies").fetchall()
+    message = str(lost.value)
+    assert lost.value.exit_code == 1 and os.environ["TRACKER_DATA_PATH"] in message
+    assert "AWS_ENDPOINT_URL" in message and "nothing of it was recorded" in message
+    assert "404" in message and S3_SECRET not in message
+    result = invoke("--db", url, "sql", "SELECT * FROM geographies")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "nothing of it was recorded" in " ".join(result.output.split()), result.output
 
 
 def test_the_readme_names_every_aws_variable_tracker_reads() -> None:
