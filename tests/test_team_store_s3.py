@@ -88,6 +88,14 @@ def test_a_team_store_keeps_its_parquet_files_in_an_s3_bucket(
     assert parquet and all(key.startswith("lake/") for key in keys), keys
     assert any("/observations/" in key for key in parquet), parquet
     assert not list(tmp_path.rglob("*.parquet"))
+
+    # `tracker sql` reaches the data path's objects, and no other object of the server
+    server.client.put_object(Bucket=bucket, Key="outside/x.csv", Body=b"a\n1\n")
+    assert sql_csv(url, f"SELECT count(*) FROM glob('s3://{bucket}/lake/**')")[1] == [
+        str(len(keys))
+    ]
+    refused = invoke("--db", url, "sql", f"SELECT * FROM read_csv('s3://{bucket}/outside/x.csv')")
+    assert refused.exit_code == 2 and "Permission Error" in refused.output, refused.output
     assert "httpfs" in _loaded(url)
 
 
