@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from typer.testing import CliRunner, Result
 
+from tests import s3_server
 from tests.postgres_server import INSTALL_HINT, PostgresServer, running_server
 from tracker import settings, store
 from tracker.cli.app import app
@@ -248,6 +249,30 @@ def postgres_database(
     name = f"{name}_{os.getpid()}_{next(_database_numbers)}"
     monkeypatch.setenv("PGPASSWORD", postgres_server.password)
     return postgres_server.create_database(name)
+
+
+S3_SECRET = "s3-Vb7q-Lm2X-secret-key"
+
+
+@pytest.fixture
+def s3_data_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s3_server.S3Server, str]]:
+    """A loopback S3 server (tests/s3_server.py) with a new bucket, and the environment a
+    user would set for it: TRACKER_DATA_PATH `s3://<bucket>/lake/`, the AWS variables with
+    S3_SECRET, AWS_ENDPOINT_URL at the server. Skipped with the install hint without moto."""
+    for module in ("moto.server", "boto3"):
+        pytest.importorskip(module, reason=s3_server.INSTALL_HINT)
+    for name in ("AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3",
+                 "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    with s3_server.running_server(S3_SECRET) as server:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.KEY_ID)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+        monkeypatch.setenv("AWS_REGION", s3_server.REGION)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint_url)
+        bucket = f"tracker-{next(_database_numbers)}"
+        server.create_bucket(bucket)
+        monkeypatch.setenv("TRACKER_DATA_PATH", f"s3://{bucket}/lake/")
+        yield server, bucket
 
 
 # --- shared test data --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import pytest
 
 from tests.conftest import (
     PROJECT,
+    S3_SECRET,
     SHIPPED_OBSERVATIONS,
     Inbox,
     free_port,
@@ -33,6 +34,7 @@ from tests.conftest import (
     runs_rows,
 )
 from tests.postgres_server import PostgresServer
+from tests.s3_server import S3Server
 
 REPORT = "programmes-compared"
 USER = "mailer-Qx7v2-user"
@@ -199,6 +201,65 @@ def test_a_team_store_password_appears_in_no_file_output_or_catalog_row(
         for where, text in [
             *(("output", p) for p in printed),
             ("pg_dump", dump),
+            *((str(p), p.read_bytes()) for p in files),
+        ]  # fmt: skip
+    }
+    assert {where: s for where, s in found.items() if s} == {}
+
+
+# --- the team store on S3: the AWS secret key and session token (issue 15) -------------------
+
+AWS_TOKEN = "tok-Jd4s-Nq8W-session"
+
+
+def test_an_s3_secret_key_appears_in_no_output_object_file_or_catalog_row(
+    postgres_server: PostgresServer, postgres_database: str,
+    s3_data_path: tuple[S3Server, str], home: Path, tmp_path: Path,
+) -> None:  # fmt: skip
+    """AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN reach the loopback S3 server; afterwards
+    they are nowhere: not in what init, ingest, brief --publish, sql (the run history, DuckDB's
+    list of secrets, redacted or asked unredacted) and refused runs printed, not in any
+    object of the bucket, file of the output folder or row of the catalog's database."""
+    server, bucket = s3_data_path
+    shutil.copytree(PROJECT / "data" / "reference", home / "data" / "reference")
+    url = f"ducklake:postgres:{postgres_database}"
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    env |= {"TRACKER_HOME": str(home), "TRACKER_DATA_PATH": f"s3://{bucket}/lake/",
+            "XDG_CACHE_HOME": str(tmp_path / "cache"), "AWS_SESSION_TOKEN": AWS_TOKEN}  # fmt: skip
+    printed = []
+    for args, expected, changed in (
+        (["init"], 0, {}),
+        (["ingest", *map(str, SHIPPED_OBSERVATIONS)], 0, {}),
+        (["brief", REPORT, "--publish", "--out", str(out)], 0, {}),
+        (["sql", "select * from runs.report_runs"], 0, {}),
+        (["sql", "select * from duckdb_secrets()"], 0, {}),
+        (["sql", "select * from duckdb_secrets(redact := false)"], 2, {}),
+        (["sql", "select 1"], 2, {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}),
+        (["sql", "select 1"], 2, {"AWS_ACCESS_KEY_ID": ""}),
+    ):
+        done = subprocess.run([sys.executable, "-m", "tracker", "--db", url, *args],
+                              capture_output=True, env=env | changed, timeout=300)  # fmt: skip
+        assert done.returncode == expected, done.stdout + done.stderr
+        printed.append(done.stdout + done.stderr)
+    assert b"secret=redacted" in printed[4]  # the secret was there, and shown redacted
+    objects = {key: server.read(bucket, key) for key in server.keys(bucket)}
+    assert any(key.endswith(".parquet") for key in objects)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".pdf" for p in files)
+    dump = subprocess.run(
+        [str(postgres_server.bin / "pg_dump"), "--data-only", postgres_database],
+        capture_output=True, env=env | {"PGPASSWORD": postgres_server.password},
+        check=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert f"s3://{bucket}/lake/".encode() in dump  # the catalog's rows, with its data path
+    secrets = [S3_SECRET.encode(), AWS_TOKEN.encode()]
+    found = {
+        where: [s for s in secrets if s in data]
+        for where, data in [
+            *((f"output {n}", text) for n, text in enumerate(printed)),
+            ("pg_dump", dump),
+            *((f"s3://{bucket}/{key}", data) for key, data in objects.items()),
             *((str(p), p.read_bytes()) for p in files),
         ]  # fmt: skip
     }

@@ -4,9 +4,11 @@ Parquet files under TRACKER_DATA_PATH, reached by every machine with the same SQ
 Imported only when `--db` names a team store (`tracker.location.TeamStore`), so the
 single-file store loads none of this. The DuckLake and postgres extensions come from their
 wheels (`duckdb-extension-ducklake`, `duckdb-extension-postgres`), loaded from the installed
-path; nothing is downloaded. The catalog is attached as `lake`; the main tables live in its
-schema `main`, the run history (report_runs, deliveries, ...) in its schema `runs`, so one
-catalog holds everything and `runs.report_runs` reads the same as on a file.
+path; nothing is downloaded. An s3:// data path also loads `duckdb-extension-httpfs`, with
+the credentials from the AWS variables (`object_storage`). The catalog is attached as
+`lake`; the main tables live in its schema `main`, the run history (report_runs,
+deliveries, ...) in its schema `runs`, so one catalog holds everything and
+`runs.report_runs` reads the same as on a file.
 
 DuckLake has no PRIMARY KEY, UNIQUE, CHECK, sequences or indexes, so `tracker init` cannot
 replay the migrations up to `REPLAYED_THROUGH` on it: it replays them into an in-memory
@@ -29,7 +31,7 @@ import duckdb
 
 from tracker.errors import DatabaseFileError, InputError, TrackerError, WriteConflictError
 from tracker.location import TeamStore
-from tracker.store import connection
+from tracker.store import connection, object_storage
 from tracker.store.connection import SAFE_CONFIG, Connection, first_line, migrations, scalar
 
 LAKE = "lake"
@@ -127,6 +129,9 @@ def _open(store: TeamStore, *, read_only: bool, create: bool = False) -> Connect
     elif not create:
         options.append("CREATE_IF_NOT_EXISTS false")
     try:
+        if object_storage.is_s3(store.data_path):  # only then: a folder needs no httpfs
+            httpfs = _extension_file("duckdb_extension_httpfs", "httpfs")
+            object_storage.open_data_path(store, conn, str(httpfs))
         conn.execute(f"LOAD {_quoted(str(postgres))}")
         conn.execute(f"LOAD {_quoted(str(ducklake))}")
         conn.execute(f"ATTACH {_quoted(str(store))} AS {LAKE} ({', '.join(options)})")
@@ -134,6 +139,9 @@ def _open(store: TeamStore, *, read_only: bool, create: bool = False) -> Connect
     except duckdb.Error as error:
         conn.close()
         raise _attach_problem(store, str(error)) from None
+    except TrackerError:
+        conn.close()
+        raise
     return conn
 
 
@@ -180,6 +188,8 @@ def _session(store: TeamStore, conn: Connection) -> Iterator[Connection]:
     except duckdb.Error as error:
         if any(words in str(error) for words in _CONNECTION_LOST):
             raise _lost(store, str(error)) from None
+        if object_storage.is_s3(store.data_path) and object_storage.is_transfer_error(error):
+            raise object_storage.failed_during(store, str(error)) from None
         if not is_write_conflict(error):
             raise
         raise WriteConflictError(

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from tracker.errors import QueryError, QueryStoppedError
+from tracker.errors import QueryError, QueryStoppedError, TrackerError
 from tracker.location import StoreLocation, TeamStore
 from tracker.store.connection import (
     RUN_HISTORY_TABLES,
@@ -79,9 +79,12 @@ class UserSql:
     """One `tracker sql` session on an open connection; `stop()` interrupts it from any
     thread (a signal handler, the timer)."""
 
-    def __init__(self, conn: Connection, text: str, options: SqlOptions) -> None:
+    def __init__(
+        self, conn: Connection, text: str, options: SqlOptions, store: StoreLocation | None = None
+    ) -> None:
         self.conn = conn
         self.options = options
+        self.store = store
         self.statements = _checked_statements(conn, text, options)
         self.stopped_by: str | None = None
         self.runs_attached = False
@@ -223,9 +226,16 @@ class UserSql:
             )
         return QueryStoppedError(f"Interrupted.{rolled_back}", exit_code=130)
 
-    def _error(self, error: DatabaseError) -> QueryError | QueryStoppedError:
+    def _error(self, error: DatabaseError) -> TrackerError:
         if isinstance(error, duckdb.InterruptException) or self.stopped_by is not None:
             return self._stopped()
+        if isinstance(self.store, TeamStore):  # its Parquet files may be in S3
+            from tracker.store import object_storage
+
+            if object_storage.is_s3(self.store.data_path) and (
+                object_storage.is_transfer_error(error)
+            ):
+                return object_storage.failed_during(self.store, str(error))
         message = first_line(str(error))
         if self.options.write:
             return QueryError(
@@ -300,7 +310,7 @@ def open_user_sql(db: StoreLocation, text: str, options: SqlOptions) -> Iterator
     changes, DuckDB's memory limit set, and stopped with `UserSql.stop` when the time runs
     out. The run history is attached read-only only when the text names it."""
     with connect(db, read_only=not options.write) as conn:
-        session = UserSql(conn, text, options)
+        session = UserSql(conn, text, options, db)
         if names_run_history(text):
             session.runs_attached = attach_run_history(conn, db)
         try:
