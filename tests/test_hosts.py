@@ -18,25 +18,11 @@ import duckdb
 import pytest
 
 from tests.conftest import PROJECT, Inbox, invoke, runs_file, runs_rows
+from tests.test_schedule_process import TICKER as SCHEDULER_TICKER
 from tests.test_team_store import lake, lake_rows, team_store  # noqa: F401 (a fixture)
 
 BRIEFING = "programmes-compared"
-TICKER = """title = "Ticker"
-audience = "The host tests."
-formats = ["pdf"]
-initiatives = ["BRI"]
-geographies = ["WLD"]
-
-[schedule]
-cron = "0 7 1 1 *"
-timezone = "UTC"
-recipients = ["desk@example.org"]
-owner = "owner@example.org"
-
-[[sections]]
-kind = "key_figures"
-indicators = ["new_deal_value", "new_deals"]
-"""
+TICKER = SCHEDULER_TICKER.format(cron="0 7 1 1 *")
 INSERT_RUN = (
     "INSERT INTO {table} (id, report, status, started_at, briefing_date, data_cutoff, formats, "
     "definition_sha256, pid, host) VALUES (?, 'programmes-compared', 'running', ?, "

@@ -8,8 +8,6 @@ and a missing bucket are refused in one paragraph that shows no secret.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import subprocess
@@ -21,30 +19,11 @@ from pypdf import PdfReader
 
 from tests.conftest import PROJECT, S3_SECRET, SHIPPED_OBSERVATIONS, free_port, invoke
 from tests.s3_server import S3Server, refusing_server
+from tests.test_team_store import PROGRESS, ok, sql_csv
 from tracker import store
 from tracker.location import store_location
 
 REPORT = "programmes-compared"
-PROGRESS = (
-    "SELECT indicator, initiative, geography, label, target_value, latest_value, "
-    "latest_qualifier, share_achieved, contributor, other_figures FROM target_progress "
-    "ORDER BY ALL"
-)
-
-
-def ok(*args: str | Path) -> str:
-    result = invoke(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def sql_csv(db: str | Path, sql: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(ok("--db", db, "sql", "--format", "csv", sql))))
-
-
-@pytest.fixture
-def home(home_with_alert: Path) -> Path:
-    return home_with_alert
 
 
 def _loaded(url: str) -> set[str]:
@@ -55,8 +34,8 @@ def _loaded(url: str) -> set[str]:
 
 
 def test_a_team_store_keeps_its_parquet_files_in_an_s3_bucket(
-    s3_data_path: tuple[S3Server, str], postgres_database: str, home: Path, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    s3_data_path: tuple[S3Server, str], postgres_database: str, home_with_alert: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     server, bucket = s3_data_path
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
