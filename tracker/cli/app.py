@@ -49,46 +49,22 @@ def _indicators() -> typer.Typer:
     return group
 
 
-def _schedule() -> typer.Typer:
-    from tracker.cli import schedule
+def _group(
+    name: str, module: str, summary: str, commands: dict[str, str], callback: str | None = None
+) -> Callable[[], typer.Typer]:
+    """`tracker NAME SUBCOMMAND`: each of `commands` (subcommand -> function) from
+    `tracker.cli.MODULE`; `callback` makes it a group even with one subcommand."""
 
-    group = typer.Typer(
-        name="schedule",
-        help="Render briefings on their cron schedule (reports/*.toml \\[schedule]).",
-        no_args_is_help=True,
-        add_completion=False,
-    )
-    group.command("list")(schedule.schedule_list)
-    group.command("run")(schedule.schedule_run)
-    return group
+    def build() -> typer.Typer:
+        functions = import_module(f"tracker.cli.{module}")
+        group = typer.Typer(name=name, help=summary, no_args_is_help=True, add_completion=False)
+        if callback is not None:
+            group.callback()(getattr(functions, callback))
+        for subcommand, function in commands.items():
+            group.command(subcommand)(getattr(functions, function))
+        return group
 
-
-def _alerts() -> typer.Typer:
-    from tracker.cli import alerts
-
-    group = typer.Typer(
-        name="alerts",
-        help="E-mail a target reached, a revision, stale data or a new figure (reports/alerts/).",
-        no_args_is_help=True,
-        add_completion=False,
-    )
-    group.command("list")(alerts.alerts_list)
-    group.command("check")(alerts.alerts_check)
-    return group
-
-
-def _store() -> typer.Typer:
-    from tracker.cli import stores
-
-    group = typer.Typer(
-        name="store",
-        help="Move the whole store: copy it into a new file or an empty team store.",
-        no_args_is_help=True,
-        add_completion=False,
-    )
-    group.callback()(stores.store_group)  # a group even with one command: `store migrate`
-    group.command("migrate")(stores.migrate)
-    return group
+    return build
 
 
 # Every command, in the order `tracker --help` lists them (typer lists groups last).
@@ -106,9 +82,25 @@ COMMANDS: dict[str, Callable[[], typer.Typer]] = {
     "reports": _command("reports", "briefings", "reports_command"),
     "deliver": _command("deliver", "schedule", "deliver_command"),
     "indicators": _indicators,
-    "schedule": _schedule,
-    "alerts": _alerts,
-    "store": _store,
+    "schedule": _group(
+        "schedule",
+        "schedule",
+        "Render briefings on their cron schedule (reports/*.toml \\[schedule]).",
+        {"list": "schedule_list", "run": "schedule_run"},
+    ),
+    "alerts": _group(
+        "alerts",
+        "alerts",
+        "E-mail a target reached, a revision, stale data or a new figure (reports/alerts/).",
+        {"list": "alerts_list", "check": "alerts_check"},
+    ),
+    "store": _group(
+        "store",
+        "stores",
+        "Move the whole store: copy it into a new file or an empty team store.",
+        {"migrate": "migrate"},
+        callback="store_group",
+    ),  # fmt: skip
 }
 
 
