@@ -317,3 +317,18 @@ def home_with_alert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TRACKER_HOME", str(home))
     monkeypatch.setenv("TRACKER_RUN_RETRIES", "0")
     return home
+
+
+def ingest_analyst_revision(tracker_db: Path, tmp_path: Path) -> None:
+    """Ingest a second source of BRI deals 2024 (110 against the headline's 121.8) from a CSV
+    under a home directory (its path must reach no briefing, e-mail or record)."""
+    folder = tmp_path / "home" / "analyst" / "csv"
+    folder.mkdir(parents=True)
+    revision = folder / "3a_revision.csv"
+    revision.write_text(
+        "indicator,initiative,geography,period,value,unit,source\n"
+        "new_deal_value,BRI,WLD,2024,110,USD bn,IMF Article IV 2024 (test citation)\n",
+        encoding="utf-8",
+    )
+    result = invoke("ingest", revision, db=tracker_db)
+    assert result.exit_code == 0, result.output

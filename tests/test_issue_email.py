@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, Inbox, invoke
+from tests.conftest import PROJECT, Inbox, ingest_analyst_revision, invoke
 from tracker import definitions
 from tracker.deliver.messages import TEST_COPY, failure_notice
 
@@ -65,16 +65,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def analyst_db(tracker_db: Path, tmp_path: Path, home: Path) -> Path:
     """The shipped data plus a second source of BRI deals 2024 (110 against the headline's
     121.8), registered from a CSV under a home directory."""
-    folder = tmp_path / "home" / "analyst" / "csv"
-    folder.mkdir(parents=True)
-    revision = folder / "3a_revision.csv"
-    revision.write_text(
-        "indicator,initiative,geography,period,value,unit,source\n"
-        "new_deal_value,BRI,WLD,2024,110,USD bn,IMF Article IV 2024 (test citation)\n",
-        encoding="utf-8",
-    )
-    result = invoke("ingest", revision, db=tracker_db)
-    assert result.exit_code == 0, result.output
+    ingest_analyst_revision(tracker_db, tmp_path)
     return tracker_db
 
 

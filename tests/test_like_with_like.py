@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import copy_database, db_execute, db_rows, invoke, runs_rows
+from tests.conftest import (
+    copy_database,
+    db_execute,
+    db_rows,
+    ingest_analyst_revision,
+    invoke,
+    runs_rows,
+)
 from tracker.deliver.messages import key_figure_lines
 from tracker.text import QUALIFIER_SIGNS, amount
 
@@ -199,16 +206,7 @@ def test_an_unknown_contributor_is_refused_and_nothing_is_loaded(
 def test_no_path_of_the_analysts_machine_reaches_the_briefing(
     tracker_db: Path, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "home" / "analyst" / "csv"
-    folder.mkdir(parents=True)
-    revision = folder / "3a_revision.csv"
-    revision.write_text(
-        "indicator,initiative,geography,period,value,unit,source\n"
-        "new_deal_value,BRI,WLD,2024,110,USD bn,IMF Article IV 2024 (test citation)\n",
-        encoding="utf-8",
-    )
-    result = invoke("ingest", revision, db=tracker_db)
-    assert result.exit_code == 0, result.output
+    ingest_analyst_revision(tracker_db, tmp_path)
     out = _render(tracker_db, tmp_path / "out")
     pdf = _pdf_text(out / f"{REPORT}.pdf")
     assert "IMF Article IV 2024 (test citation)" in pdf  # the citation, in the sources list
